@@ -1,0 +1,8 @@
+//! The lab: a Proxmox VE API server on 127.0.0.1.
+//!
+//! Why: no cluster is reachable from a laptop or CI, and operators want to rehearse a
+//! pipeline before touching their cluster. The lab speaks the same wire format as a real
+//! PVE 9 node (validated against the official schema) so that unmodified third-party
+//! clients work against it, and tests start it in-process on `127.0.0.1:0`.
+
+pub mod api;

@@ -1,0 +1,18 @@
+//! Command dispatch: one module per command, each taking its parsed arguments and the
+//! printer and returning an exit status or an error for `main` to render.
+
+mod completions;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+
+/// Runs the parsed command line.
+///
+/// # Errors
+/// Whatever the command fails with; `main` renders it and picks the exit code.
+pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match cli.command {
+        Command::Completions(args) => completions::run(&args, printer),
+    }
+}

@@ -1,0 +1,65 @@
+//! Exit codes, decided in one place.
+//!
+//! Why: scripts and CI pipelines branch on sombrero's exit code, so the mapping from error
+//! to code must be stable and documented (README.md, "Exit codes"), not scattered across
+//! commands.
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0    | success |
+//! | 1    | the operation failed (API error, task failure, unreachable VM, ...) |
+//! | 2    | bad input: command line, configuration or environment is invalid |
+//! | 130  | interrupted (SIGINT) |
+
+use std::process::ExitCode;
+
+/// The documented exit statuses of sombrero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything worked.
+    Success,
+    /// The operation was valid but failed.
+    Failure,
+    /// The input (flags, configuration, environment) is invalid.
+    BadInput,
+    /// Interrupted by the user.
+    #[expect(dead_code, reason = "used once long-running commands handle SIGINT")]
+    Interrupted,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(match status {
+            ExitStatus::Success => 0,
+            ExitStatus::Failure => 1,
+            ExitStatus::BadInput => 2,
+            ExitStatus::Interrupted => 130,
+        })
+    }
+}
+
+/// An error the binary itself raises about its input (exit code 2), with an optional hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct BadInput {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// The exit status for an error: bad input anywhere in the chain means 2, otherwise 1.
+pub fn status_for(error: &anyhow::Error) -> ExitStatus {
+    let bad_input = error.chain().any(|cause| cause.is::<BadInput>());
+    if bad_input {
+        ExitStatus::BadInput
+    } else {
+        ExitStatus::Failure
+    }
+}
+
+/// The hint attached to an error chain, if any cause carries one.
+pub fn hint_for(error: &anyhow::Error) -> Option<String> {
+    error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<BadInput>())
+        .and_then(|bad| bad.hint.clone())
+}

@@ -1,0 +1,27 @@
+//! The `sombrero` binary: command-line parsing, settings resolution, commands, the printer,
+//! error rendering and exit codes.
+//!
+//! Why this shape (ripgrep/uv style): raw arguments are parsed once into [`cli::Cli`], turned
+//! into validated settings once, and only then does a command run; commands never parse and
+//! never print except through [`printer::Printer`]. Errors travel as values up to [`main`],
+//! which is the one place that renders them and decides the exit code ([`exit`]).
+
+mod cli;
+mod commands;
+mod exit;
+mod printer;
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = cli::Cli::parse();
+    let printer = printer::Printer::new(&cli.global);
+    match commands::run(cli, &printer) {
+        Ok(status) => status.into(),
+        Err(error) => {
+            let status = exit::status_for(&error);
+            printer.error(&error);
+            status.into()
+        }
+    }
+}
