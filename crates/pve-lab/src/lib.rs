@@ -6,3 +6,4 @@
 //! clients work against it, and tests start it in-process on `127.0.0.1:0`.
 
 pub mod api;
+pub mod node;

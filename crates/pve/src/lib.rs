@@ -5,3 +5,9 @@
 //! hanging agent waits, `sshkeys` encoding, resize surprises, fixed sleeps) are all
 //! properties of the client. Keeping it free of printing and of sombrero's domain lets the
 //! lab and the tests use exactly the same types the stages do.
+
+pub mod secret;
+pub mod token;
+
+pub use secret::Secret;
+pub use token::{ApiToken, TokenParseError};
