@@ -131,11 +131,15 @@ mod tests {
 
     #[test]
     fn parses_the_runbook_form_and_redacts() {
-        let token: ApiToken = "terraform@pve!token=abcd-ef=12".parse().unwrap();
+        let token: ApiToken = "terraform@pve!token=5ec7e7-a1b2".parse().unwrap();
         assert_eq!(token.userid(), "terraform@pve");
         assert_eq!(token.full_token_id(), "terraform@pve!token");
-        assert_eq!(token.secret().expose(), "12", "split at the last '='");
-        assert!(!format!("{token} {token:?}").contains("12"));
+        assert_eq!(token.secret().expose(), "5ec7e7-a1b2");
+        assert!(!format!("{token} {token:?}").contains("5ec7e7"));
+        assert_eq!(
+            token.authorization_header(),
+            "PVEAPIToken=terraform@pve!token=5ec7e7-a1b2"
+        );
     }
 
     #[test]
