@@ -3,3 +3,5 @@
 //! Why a separate crate from the binary: the domain emits values and events and never
 //! prints, so the CLI, tests and benchmarks drive the same code, and output formatting
 //! stays in one place (the binary's printer).
+
+pub mod history;

@@ -1,0 +1,419 @@
+//! The history store: rows in, records out.
+//!
+//! Why every write is a short immediate transaction: two sombrero processes (a deploy in
+//! one terminal, `issue add` in another; or two CI jobs) share the file. WAL lets readers
+//! run beside the writer, the busy timeout makes a second writer wait instead of failing,
+//! and `BEGIN IMMEDIATE` takes the write lock up front so a transaction never has to be
+//! retried half-way. Opening the store also repairs the past: runs whose process died
+//! are marked `interrupted`.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use serde::Serialize;
+
+use super::{HistoryError, clock, process, redact::redact};
+
+/// How old a `running` run must be before it is called interrupted when its process
+/// cannot be checked (recorded on another host, or without a process token). Generous:
+/// an image build takes minutes, nothing takes a day.
+pub const STALE_AFTER_MS: i64 = 24 * 3_600_000;
+
+/// A run's or phase's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    Success,
+    Failed,
+    Interrupted,
+}
+
+impl RunStatus {
+    /// The word stored in the database and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Self {
+        match text {
+            "success" => Self::Success,
+            "failed" => Self::Failed,
+            "interrupted" => Self::Interrupted,
+            _ => Self::Running,
+        }
+    }
+}
+
+/// One recorded run of a command.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: String,
+    pub command: String,
+    pub environment: String,
+    pub operator: String,
+    pub git_branch: Option<String>,
+    pub git_commit: Option<String>,
+    pub sombrero_version: String,
+    pub template_id: Option<i64>,
+    pub vm_id: Option<i64>,
+    pub started_at: String,
+    pub ended_at: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub started_ms: i64,
+    #[serde(skip)]
+    pub(crate) seq: i64,
+}
+
+/// One phase of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseRecord {
+    pub name: String,
+    pub started_at: String,
+    pub duration_ms: Option<i64>,
+    pub status: RunStatus,
+    pub detail: Option<String>,
+    #[serde(skip)]
+    pub started_ms: i64,
+}
+
+/// An entry of the runbook's "Issues & Resolutions" log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct NewIssue {
+    pub phase: String,
+    pub description: String,
+    pub symptoms: Option<String>,
+    pub root_cause: Option<String>,
+    pub resolution: Option<String>,
+    pub time_to_resolve_ms: Option<i64>,
+    pub impact: Option<String>,
+    pub prevention: Option<String>,
+}
+
+/// A recorded issue, with the run it belongs to and when it was logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssueRecord {
+    pub run: String,
+    pub recorded_at: String,
+    #[serde(flatten)]
+    pub issue: NewIssue,
+}
+
+/// A run with its phases and issues, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub phases: Vec<PhaseRecord>,
+    pub issues: Vec<IssueRecord>,
+}
+
+/// An open history database.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    connection: Connection,
+}
+
+const RUN_COLUMNS: &str = "seq, id, command, environment, operator, git_branch, git_commit, \
+     sombrero_version, template_id, vm_id, started_ms, ended_ms, status, error";
+
+impl Store {
+    /// Opens (or creates) the history at `path` and marks runs whose process died as
+    /// interrupted.
+    ///
+    /// # Errors
+    /// A [`HistoryError`] naming the path: not a database, another program's database, a
+    /// newer schema, unwritable, or an `SQLite` failure. Nothing is written to a file that
+    /// is refused.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, HistoryError> {
+        let path = path.as_ref().to_path_buf();
+        let connection = super::schema::open(&path)?;
+        let store = Self { path, connection };
+        store.mark_interrupted(clock::now_ms())?;
+        Ok(store)
+    }
+
+    /// The file this store reads and writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.connection
+    }
+
+    pub(crate) fn sqlite(&self, source: rusqlite::Error) -> HistoryError {
+        HistoryError::sqlite(&self.path, source)
+    }
+
+    /// Runs this function inside one `BEGIN IMMEDIATE` transaction.
+    pub(crate) fn write<T>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, HistoryError> {
+        let transaction =
+            rusqlite::Transaction::new_unchecked(&self.connection, TransactionBehavior::Immediate)
+                .map_err(|e| self.sqlite(e))?;
+        let value = work(&transaction).map_err(|e| self.sqlite(e))?;
+        transaction.commit().map_err(|e| self.sqlite(e))?;
+        Ok(value)
+    }
+
+    /// Marks `running` runs whose process is gone (or that are older than
+    /// [`STALE_AFTER_MS`] and cannot be checked) as interrupted; returns how many.
+    ///
+    /// # Errors
+    /// An `SQLite` failure.
+    pub fn mark_interrupted(&self, now_ms: i64) -> Result<usize, HistoryError> {
+        let candidates: Vec<(i64, String, i64, Option<String>, i64)> = self
+            .connection
+            .prepare(
+                "SELECT seq, host, pid, process_token, started_ms FROM runs \
+                 WHERE status = 'running'",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    })?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let dead: Vec<(i64, String)> = candidates
+            .into_iter()
+            .filter_map(|(seq, host, pid, token, started_ms)| {
+                let gone = match process::is_alive(&host, pid, token.as_deref()) {
+                    Some(alive) => !alive,
+                    None => now_ms - started_ms > STALE_AFTER_MS,
+                };
+                gone.then(|| {
+                    let reason = format!(
+                        "process {pid} on {host} stopped before finishing the run \
+                         (noticed {})",
+                        clock::rfc3339(now_ms)
+                    );
+                    (seq, reason)
+                })
+            })
+            .collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        self.write(|connection| {
+            for (seq, reason) in &dead {
+                connection.execute(
+                    "UPDATE runs SET status = 'interrupted', error = ?2, ended_ms = \
+                     (SELECT max(started_ms + coalesce(duration_ms, 0)) FROM phases \
+                      WHERE run_seq = ?1) WHERE seq = ?1 AND status = 'running'",
+                    params![seq, reason],
+                )?;
+                connection.execute(
+                    "UPDATE phases SET status = 'interrupted' \
+                     WHERE run_seq = ?1 AND status = 'running'",
+                    params![seq],
+                )?;
+            }
+            Ok(dead.len())
+        })
+    }
+
+    /// Recorded runs, newest first, optionally of one environment, at most `limit`.
+    ///
+    /// # Errors
+    /// An `SQLite` failure.
+    pub fn runs(
+        &self,
+        environment: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<Vec<RunRecord>, HistoryError> {
+        let limit = limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR environment = ?1) \
+             ORDER BY started_ms DESC, seq DESC LIMIT ?2"
+        );
+        self.connection
+            .prepare(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![environment, limit], run_from_row)?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite(e))
+    }
+
+    /// The run with this id, or the latest run when `id` is `None`.
+    ///
+    /// # Errors
+    /// [`HistoryError::UnknownRun`] / [`HistoryError::NoRuns`], or an `SQLite` failure.
+    pub fn run(&self, id: Option<&str>) -> Result<RunRecord, HistoryError> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR id = ?1) \
+             ORDER BY started_ms DESC, seq DESC LIMIT 1"
+        );
+        let found = self
+            .connection
+            .query_row(&sql, params![id], run_from_row)
+            .optional()
+            .map_err(|e| self.sqlite(e))?;
+        found.ok_or_else(|| match id {
+            Some(id) => HistoryError::UnknownRun {
+                id: id.to_owned(),
+                path: self.path.clone(),
+            },
+            None => HistoryError::NoRuns {
+                path: self.path.clone(),
+            },
+        })
+    }
+
+    /// A run with its phases and issues.
+    ///
+    /// # Errors
+    /// As [`Store::run`].
+    pub fn run_detail(&self, id: Option<&str>) -> Result<RunDetail, HistoryError> {
+        let run = self.run(id)?;
+        let phases = self
+            .connection
+            .prepare(
+                "SELECT name, started_ms, duration_ms, status, detail FROM phases \
+                 WHERE run_seq = ?1 ORDER BY started_ms, seq",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([run.seq], |row| {
+                        let started_ms: i64 = row.get(1)?;
+                        Ok(PhaseRecord {
+                            name: row.get(0)?,
+                            started_at: clock::rfc3339(started_ms),
+                            duration_ms: row.get(2)?,
+                            status: RunStatus::parse(&row.get::<_, String>(3)?),
+                            detail: row.get(4)?,
+                            started_ms,
+                        })
+                    })?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let issues = self
+            .connection
+            .prepare(
+                "SELECT phase, recorded_ms, description, symptoms, root_cause, resolution, \
+                 time_to_resolve_ms, impact, prevention FROM issues WHERE run_seq = ?1 \
+                 ORDER BY recorded_ms, seq",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([run.seq], |row| issue_from_row(&run.id, row))?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite(e))?;
+        Ok(RunDetail {
+            run,
+            phases,
+            issues,
+        })
+    }
+
+    /// Adds an entry to the issue log of a run (the latest when `run` is `None`).
+    /// Free text is scrubbed of anything that looks like a credential.
+    ///
+    /// # Errors
+    /// As [`Store::run`], or an `SQLite` failure.
+    pub fn add_issue(
+        &self,
+        run: Option<&str>,
+        issue: &NewIssue,
+    ) -> Result<IssueRecord, HistoryError> {
+        let record = self.run(run)?;
+        let clean = |text: &Option<String>| text.as_deref().map(redact);
+        let issue = NewIssue {
+            phase: redact(&issue.phase),
+            description: redact(&issue.description),
+            symptoms: clean(&issue.symptoms),
+            root_cause: clean(&issue.root_cause),
+            resolution: clean(&issue.resolution),
+            time_to_resolve_ms: issue.time_to_resolve_ms,
+            impact: clean(&issue.impact),
+            prevention: clean(&issue.prevention),
+        };
+        let now = clock::now_ms();
+        self.write(|connection| {
+            connection.execute(
+                "INSERT INTO issues (run_seq, phase, recorded_ms, description, symptoms, \
+                 root_cause, resolution, time_to_resolve_ms, impact, prevention) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    record.seq,
+                    issue.phase,
+                    now,
+                    issue.description,
+                    issue.symptoms,
+                    issue.root_cause,
+                    issue.resolution,
+                    issue.time_to_resolve_ms,
+                    issue.impact,
+                    issue.prevention
+                ],
+            )
+        })?;
+        Ok(IssueRecord {
+            run: record.id,
+            recorded_at: clock::rfc3339(now),
+            issue,
+        })
+    }
+}
+
+fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    let started_ms: i64 = row.get(10)?;
+    let ended_ms: Option<i64> = row.get(11)?;
+    Ok(RunRecord {
+        seq: row.get(0)?,
+        id: row.get(1)?,
+        command: row.get(2)?,
+        environment: row.get(3)?,
+        operator: row.get(4)?,
+        git_branch: row.get(5)?,
+        git_commit: row.get(6)?,
+        sombrero_version: row.get(7)?,
+        template_id: row.get(8)?,
+        vm_id: row.get(9)?,
+        started_at: clock::rfc3339(started_ms),
+        ended_at: ended_ms.map(clock::rfc3339),
+        duration_ms: ended_ms.map(|ended| ended - started_ms),
+        status: RunStatus::parse(&row.get::<_, String>(12)?),
+        error: row.get(13)?,
+        started_ms,
+    })
+}
+
+fn issue_from_row(run: &str, row: &Row<'_>) -> rusqlite::Result<IssueRecord> {
+    Ok(IssueRecord {
+        run: run.to_owned(),
+        recorded_at: clock::rfc3339(row.get(1)?),
+        issue: NewIssue {
+            phase: row.get(0)?,
+            description: row.get(2)?,
+            symptoms: row.get(3)?,
+            root_cause: row.get(4)?,
+            resolution: row.get(5)?,
+            time_to_resolve_ms: row.get(6)?,
+            impact: row.get(7)?,
+            prevention: row.get(8)?,
+        },
+    })
+}
