@@ -5,3 +5,4 @@
 //! stays in one place (the binary's printer).
 
 pub mod history;
+pub mod settings;

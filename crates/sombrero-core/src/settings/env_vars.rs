@@ -1,0 +1,189 @@
+//! Every environment variable sombrero reads, declared in one place.
+//!
+//! Why one module: environment variables are an interface as stable as the command line.
+//! The runbook's names (`TF_VAR_*`, `PKR_VAR_*`, `ENV`, `TEMPLATE_ID`) are honoured exactly so
+//! an existing `.mise.local.toml` keeps working; sombrero's own names all start with
+//! `SOMBRERO_`. [`ALL`] lists them for documentation and for tests that check nothing
+//! secret leaks; docs/configuration.md describes each one.
+//!
+//! Each variable is read from the process environment first and then from the `[env]` table
+//! of `.mise.local.toml` next to the configuration file (the runbook's file, read as is).
+
+/// Proxmox VE API URL, e.g. `https://pve:8006/api2/json` (runbook, Terraform).
+pub const PVE_API_URL: &str = "TF_VAR_pve_api_url";
+/// API token `USER@REALM!TOKENID=SECRET` (runbook, Terraform). Secret.
+pub const PVE_API_TOKEN: &str = "TF_VAR_pve_api_token";
+/// `true` to accept the API's certificate without verification (runbook, Terraform).
+pub const PROXMOX_INSECURE: &str = "TF_VAR_proxmox_insecure";
+/// The SSH public key cloud-init installs for the VM's user (runbook, Terraform).
+pub const CI_SSH_KEY: &str = "TF_VAR_ci_ssh_key";
+/// API URL for the template build (runbook, Packer); used when `TF_VAR_pve_api_url` is unset.
+pub const PACKER_PROXMOX_URL: &str = "PKR_VAR_proxmox_url";
+/// User for password authentication, e.g. `root@pam` (runbook, Packer).
+pub const PACKER_PROXMOX_USERNAME: &str = "PKR_VAR_proxmox_username";
+/// Password for `PKR_VAR_proxmox_username` (runbook, Packer). Secret.
+pub const PACKER_PROXMOX_PASSWORD: &str = "PKR_VAR_proxmox_password";
+/// The Proxmox node the template and the VM live on (runbook, Packer).
+pub const PACKER_PROXMOX_NODE: &str = "PKR_VAR_proxmox_node";
+/// Selects the environment (`production`, `staging`, `development`); default production.
+pub const ENVIRONMENT: &str = "ENV";
+/// Overrides the template VM id the VM is cloned from (runbook: `TEMPLATE_ID=1001`).
+pub const TEMPLATE_ID: &str = "TEMPLATE_ID";
+
+/// Path of the configuration file (default `./sombrero.toml`). Read by the binary only,
+/// and never from `.mise.local.toml`, which is found next to the configuration file.
+pub const SOMBRERO_CONFIG: &str = "SOMBRERO_CONFIG";
+/// Pinned SHA-256 fingerprint of the API's TLS certificate, `AA:BB:...` (32 bytes).
+pub const SOMBRERO_PVE_FINGERPRINT: &str = "SOMBRERO_PVE_FINGERPRINT";
+/// PEM file with the CA that signed the API's certificate.
+pub const SOMBRERO_PVE_CA_FILE: &str = "SOMBRERO_PVE_CA_FILE";
+/// Deployment history database (default `deployments/sombrero.db`).
+pub const SOMBRERO_HISTORY: &str = "SOMBRERO_HISTORY";
+/// Directory for stage outputs (default `deployments/outputs`).
+pub const SOMBRERO_OUTPUTS_DIR: &str = "SOMBRERO_OUTPUTS_DIR";
+/// File holding the SSH public key, used when `TF_VAR_ci_ssh_key` is unset.
+pub const SOMBRERO_SSH_PUBLIC_KEY_FILE: &str = "SOMBRERO_SSH_PUBLIC_KEY_FILE";
+
+/// Who defined a variable's name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// The runbook (Terraform, Packer, mise tasks): honoured by its exact name.
+    Runbook,
+    /// sombrero itself.
+    Sombrero,
+}
+
+/// One environment variable and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct EnvVar {
+    pub name: &'static str,
+    pub origin: Origin,
+    /// Whether the value is a secret (never printed).
+    pub secret: bool,
+    pub description: &'static str,
+}
+
+const fn var(
+    name: &'static str,
+    origin: Origin,
+    secret: bool,
+    description: &'static str,
+) -> EnvVar {
+    EnvVar {
+        name,
+        origin,
+        secret,
+        description,
+    }
+}
+
+/// Every variable sombrero reads, in documentation order.
+pub const ALL: &[EnvVar] = &[
+    var(PVE_API_URL, Origin::Runbook, false, "Proxmox VE API URL"),
+    var(
+        PVE_API_TOKEN,
+        Origin::Runbook,
+        true,
+        "API token USER@REALM!TOKENID=SECRET",
+    ),
+    var(
+        PROXMOX_INSECURE,
+        Origin::Runbook,
+        false,
+        "skip TLS certificate verification",
+    ),
+    var(
+        CI_SSH_KEY,
+        Origin::Runbook,
+        false,
+        "SSH public key for the VM user",
+    ),
+    var(
+        PACKER_PROXMOX_URL,
+        Origin::Runbook,
+        false,
+        "API URL when TF_VAR_pve_api_url is unset",
+    ),
+    var(
+        PACKER_PROXMOX_USERNAME,
+        Origin::Runbook,
+        false,
+        "user for password authentication",
+    ),
+    var(
+        PACKER_PROXMOX_PASSWORD,
+        Origin::Runbook,
+        true,
+        "password for password authentication",
+    ),
+    var(PACKER_PROXMOX_NODE, Origin::Runbook, false, "Proxmox node"),
+    var(ENVIRONMENT, Origin::Runbook, false, "environment to act on"),
+    var(
+        TEMPLATE_ID,
+        Origin::Runbook,
+        false,
+        "template VM id to clone",
+    ),
+    var(
+        SOMBRERO_CONFIG,
+        Origin::Sombrero,
+        false,
+        "configuration file",
+    ),
+    var(
+        SOMBRERO_PVE_FINGERPRINT,
+        Origin::Sombrero,
+        false,
+        "pinned SHA-256 fingerprint of the API certificate",
+    ),
+    var(
+        SOMBRERO_PVE_CA_FILE,
+        Origin::Sombrero,
+        false,
+        "CA certificate (PEM) for the API",
+    ),
+    var(
+        SOMBRERO_HISTORY,
+        Origin::Sombrero,
+        false,
+        "history database path",
+    ),
+    var(
+        SOMBRERO_OUTPUTS_DIR,
+        Origin::Sombrero,
+        false,
+        "stage outputs directory",
+    ),
+    var(
+        SOMBRERO_SSH_PUBLIC_KEY_FILE,
+        Origin::Sombrero,
+        false,
+        "file holding the SSH public key",
+    ),
+];
+
+/// The names of the variables whose values are secrets.
+pub fn secret_names() -> impl Iterator<Item = &'static str> {
+    ALL.iter().filter(|var| var.secret).map(|var| var.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ALL, Origin};
+
+    #[test]
+    fn names_are_unique_and_sombreros_own_are_prefixed() {
+        let mut names: Vec<&str> = ALL.iter().map(|var| var.name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ALL.len());
+        for var in ALL.iter().filter(|var| var.origin == Origin::Sombrero) {
+            assert!(var.name.starts_with("SOMBRERO_"), "{}", var.name);
+        }
+        let secrets: Vec<&str> = super::secret_names().collect();
+        assert_eq!(
+            secrets,
+            ["TF_VAR_pve_api_token", "PKR_VAR_proxmox_password"]
+        );
+    }
+}

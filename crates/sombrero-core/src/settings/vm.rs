@@ -1,0 +1,477 @@
+//! The VM an environment deploys: defaults merged with the environment's table, field by
+//! field, then checked.
+//!
+//! Why here and not in the deploy stage: every rule the runbook implies (a host address
+//! with a prefix, a gateway inside that subnet, a VM id Proxmox accepts, balloon not above
+//! memory) is checked before any command talks to Proxmox, with the key and line to fix.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Serialize;
+use toml::Spanned;
+
+use super::document::VmTable;
+use super::env_vars;
+use super::error::SettingsError;
+use super::resolve::Layers;
+use super::source::{Origin, Resolved, Source};
+use super::values::{
+    self, SshPublicKey, VMID_RANGE, gateway_in_subnet, is_disk_slot, is_dns_name, is_tag,
+    parse_host_cidr,
+};
+
+/// Where the VM's SSH public key comes from: the key itself, or a file to read it from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum SshKeySetting {
+    /// The key line, e.g. from `TF_VAR_ci_ssh_key`.
+    Inline(SshPublicKey),
+    /// A `.pub` file, read when the key is needed.
+    File { file: PathBuf },
+}
+
+/// The fully resolved VM of one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct VmSpec {
+    pub vmid: Resolved<u32>,
+    pub name: Resolved<String>,
+    pub description: Option<Resolved<String>>,
+    pub node: Resolved<String>,
+    pub template_id: Resolved<u32>,
+    pub cores: Resolved<u32>,
+    pub cpu: Resolved<String>,
+    pub memory_mib: Resolved<u64>,
+    /// Minimum memory for ballooning; `None` means ballooning is not configured.
+    pub balloon_mib: Option<Resolved<u64>>,
+    pub disk_size_gib: Resolved<u64>,
+    pub disk_slot: Resolved<String>,
+    pub disk_storage: Resolved<String>,
+    pub bridge: Resolved<String>,
+    pub ip: Resolved<IpNet>,
+    pub gateway: Resolved<IpAddr>,
+    pub nameservers: Resolved<Vec<IpAddr>>,
+    pub searchdomain: Option<Resolved<String>>,
+    pub ciuser: Resolved<String>,
+    pub ssh_public_key: Option<Resolved<SshKeySetting>>,
+    pub tags: Resolved<Vec<String>>,
+}
+
+/// A built VM spec and where its identifying values are, for the duplicate checks.
+pub(super) struct BuiltVm {
+    pub spec: VmSpec,
+    pub vmid_origin: Origin,
+    pub ip_origin: Origin,
+}
+
+/// Builds one environment's VM, pushing every problem found onto `errors`.
+pub(super) fn build(
+    layers: &Layers<'_>,
+    environment: &str,
+    errors: &mut Vec<SettingsError>,
+) -> Option<BuiltVm> {
+    let mut builder = Builder {
+        layers,
+        environment,
+        errors,
+    };
+    builder.build()
+}
+
+type Found<T> = (T, Origin);
+
+struct Builder<'a, 'e> {
+    layers: &'a Layers<'a>,
+    environment: &'a str,
+    errors: &'e mut Vec<SettingsError>,
+}
+
+impl Builder<'_, '_> {
+    /// The field from `[environments.NAME]`, else from `[defaults]`.
+    fn lookup<T: Clone>(
+        &self,
+        key: &str,
+        pick: impl Fn(&VmTable) -> Option<&Spanned<T>>,
+    ) -> Option<Found<T>> {
+        let document = self.layers.file.document();
+        let candidates = [
+            (
+                document.environments.get(self.environment),
+                format!("environments.{}.{key}", self.environment),
+            ),
+            (Some(&document.defaults), format!("defaults.{key}")),
+        ];
+        candidates.into_iter().find_map(|(table, key_path)| {
+            let spanned = pick(table?)?;
+            let origin = self.layers.file.origin(key_path, &spanned.span());
+            Some((spanned.get_ref().clone(), origin))
+        })
+    }
+
+    fn missing(&mut self, key: &str, variable: Option<&str>) {
+        let file = self.layers.file.path().display();
+        let in_file = format!(
+            "`{key}` in [environments.{}] or [defaults] of {file}",
+            self.environment
+        );
+        let how = match variable {
+            Some(name) => format!("{name}, or {in_file}"),
+            None => in_file,
+        };
+        self.errors.push(SettingsError::Missing {
+            what: format!("{key} of environment {}", self.environment),
+            how,
+        });
+    }
+
+    fn required<T>(&mut self, key: &str, found: Option<Found<T>>) -> Option<Found<T>> {
+        if found.is_none() {
+            self.missing(key, None);
+        }
+        found
+    }
+
+    fn invalid(&mut self, at: Origin, message: String) {
+        self.errors
+            .push(SettingsError::InvalidValue { at, message });
+    }
+
+    /// A required text field that `check` accepts.
+    fn text(
+        &mut self,
+        key: &str,
+        pick: impl Fn(&VmTable) -> Option<&Spanned<String>>,
+        check: impl Fn(&str) -> bool,
+        expected: &str,
+    ) -> Option<Resolved<String>> {
+        let found = self.lookup(key, pick);
+        let (value, origin) = self.required(key, found)?;
+        if !check(&value) {
+            self.invalid(origin, format!("{value:?} is not {expected}"));
+            return None;
+        }
+        Some(Resolved::new(value, origin.source))
+    }
+
+    fn vmid(&mut self, value: i64, origin: Origin) -> Option<Resolved<u32>> {
+        match u32::try_from(value) {
+            Ok(vmid) if VMID_RANGE.contains(&value) => Some(Resolved::new(vmid, origin.source)),
+            _ => {
+                self.errors
+                    .push(SettingsError::VmIdOutOfRange { at: origin, value });
+                None
+            }
+        }
+    }
+
+    fn count(
+        &mut self,
+        key: &str,
+        pick: impl Fn(&VmTable) -> Option<&Spanned<i64>>,
+        minimum: i64,
+    ) -> Option<Resolved<u64>> {
+        let found = self.lookup(key, pick);
+        let (value, origin) = self.required(key, found)?;
+        match u64::try_from(value) {
+            Ok(count) if value >= minimum => Some(Resolved::new(count, origin.source)),
+            _ => {
+                self.invalid(
+                    origin,
+                    format!("{value} is less than the minimum {minimum}"),
+                );
+                None
+            }
+        }
+    }
+
+    fn template_id(&mut self) -> Option<Resolved<u32>> {
+        if let Some(template) = self.layers.cli.template_id {
+            let origin = Origin::new(Source::Flag("--template"));
+            return self.vmid(i64::from(template), origin);
+        }
+        if let Some((text, origin)) = self.layers.variable(&[env_vars::TEMPLATE_ID]) {
+            let Ok(value) = text.trim().parse::<i64>() else {
+                self.invalid(origin, format!("{text:?} is not a VM id (a number)"));
+                return None;
+            };
+            return self.vmid(value, origin);
+        }
+        if let Some((value, origin)) =
+            self.lookup("template_id", |table| table.template_id.as_ref())
+        {
+            return self.vmid(value, origin);
+        }
+        self.missing("template_id", Some(env_vars::TEMPLATE_ID));
+        None
+    }
+
+    fn node(&mut self) -> Option<Resolved<String>> {
+        let found = self
+            .layers
+            .variable(&[env_vars::PACKER_PROXMOX_NODE])
+            .or_else(|| self.lookup("node", |table| table.node.as_ref()));
+        let Some((value, origin)) = found else {
+            self.missing("node", Some(env_vars::PACKER_PROXMOX_NODE));
+            return None;
+        };
+        if !is_dns_name(&value) {
+            self.invalid(origin, format!("{value:?} is not a Proxmox node name"));
+            return None;
+        }
+        Some(Resolved::new(value, origin.source))
+    }
+
+    fn ssh_public_key(&mut self) -> Option<Resolved<SshKeySetting>> {
+        let names = [env_vars::CI_SSH_KEY, env_vars::SOMBRERO_SSH_PUBLIC_KEY_FILE];
+        let (is_file, (value, origin)) = if let Some(found) = self.layers.variable(&names) {
+            let is_file = matches!(
+                &found.1.source,
+                Source::Env(name) | Source::Mise { name, .. }
+                    if name == env_vars::SOMBRERO_SSH_PUBLIC_KEY_FILE
+            );
+            (is_file, found)
+        } else if let Some(found) = self.lookup("ssh_public_key", |t| t.ssh_public_key.as_ref()) {
+            (false, found)
+        } else {
+            let found = self.lookup("ssh_public_key_file", |t| t.ssh_public_key_file.as_ref())?;
+            (true, found)
+        };
+        let setting = if is_file {
+            SshKeySetting::File {
+                file: self.layers.path(&value, &origin.source),
+            }
+        } else {
+            match values::parse_ssh_public_key(&value) {
+                Ok(key) => SshKeySetting::Inline(key),
+                Err(reason) => {
+                    self.invalid(origin, format!("not an SSH public key: {reason}"));
+                    return None;
+                }
+            }
+        };
+        Some(Resolved::new(setting, origin.source))
+    }
+
+    fn addresses(&mut self) -> Option<(Resolved<IpNet>, Origin, Resolved<IpAddr>)> {
+        let ip_found = self.lookup("ip", |table| table.ip.as_ref());
+        let gateway_found = self.lookup("gateway", |table| table.gateway.as_ref());
+        let ip =
+            self.required("ip", ip_found)
+                .and_then(|(value, at)| match parse_host_cidr(&value) {
+                    Ok(net) => Some((net, at)),
+                    Err(reason) => {
+                        self.errors
+                            .push(SettingsError::InvalidCidr { at, value, reason });
+                        None
+                    }
+                });
+        let gateway = self
+            .required("gateway", gateway_found)
+            .and_then(|(value, at)| match value.trim().parse::<IpAddr>() {
+                Ok(address) => Some((address, at)),
+                Err(error) => {
+                    let reason = error.to_string();
+                    self.errors
+                        .push(SettingsError::InvalidIp { at, value, reason });
+                    None
+                }
+            });
+        let ((net, ip_origin), (gateway, gateway_origin)) = (ip?, gateway?);
+        if !gateway_in_subnet(&net, gateway) {
+            self.errors.push(SettingsError::GatewayOutsideSubnet {
+                at: gateway_origin,
+                gateway,
+                subnet: net.trunc(),
+            });
+            return None;
+        }
+        let ip_source = ip_origin.source.clone();
+        Some((
+            Resolved::new(net, ip_source),
+            ip_origin,
+            Resolved::new(gateway, gateway_origin.source),
+        ))
+    }
+
+    fn list(
+        &self,
+        key: &str,
+        pick: impl Fn(&VmTable) -> Option<&Spanned<Vec<Spanned<String>>>>,
+    ) -> (Vec<Spanned<String>>, Source) {
+        match self.lookup(key, pick) {
+            Some((items, origin)) => (items, origin.source),
+            None => (Vec::new(), Source::Default),
+        }
+    }
+
+    fn nameservers(&mut self) -> Resolved<Vec<IpAddr>> {
+        let (items, source) = self.list("nameservers", |table| table.nameservers.as_ref());
+        let mut addresses = Vec::new();
+        for item in items {
+            let key = match &source {
+                Source::File { key, .. } => key.clone(),
+                _ => "nameservers".to_owned(),
+            };
+            match item.get_ref().trim().parse::<IpAddr>() {
+                Ok(address) => addresses.push(address),
+                Err(error) => self.errors.push(SettingsError::InvalidIp {
+                    at: self.layers.file.origin(key, &item.span()),
+                    value: item.get_ref().clone(),
+                    reason: error.to_string(),
+                }),
+            }
+        }
+        Resolved::new(addresses, source)
+    }
+
+    fn tags(&mut self) -> Resolved<Vec<String>> {
+        let (items, source) = self.list("tags", |table| table.tags.as_ref());
+        let mut tags = Vec::new();
+        for item in items {
+            if is_tag(item.get_ref()) {
+                tags.push(item.get_ref().clone());
+            } else {
+                let key = match &source {
+                    Source::File { key, .. } => key.clone(),
+                    _ => "tags".to_owned(),
+                };
+                let at = self.layers.file.origin(key, &item.span());
+                self.invalid(at, format!("{:?} is not a Proxmox tag", item.get_ref()));
+            }
+        }
+        Resolved::new(tags, source)
+    }
+
+    fn optional_text(
+        &mut self,
+        key: &str,
+        pick: impl Fn(&VmTable) -> Option<&Spanned<String>>,
+        check: impl Fn(&str) -> bool,
+        expected: &str,
+    ) -> Result<Option<Resolved<String>>, ()> {
+        match self.lookup(key, pick) {
+            None => Ok(None),
+            Some((value, origin)) if check(&value) => Ok(Some(Resolved::new(value, origin.source))),
+            Some((value, origin)) => {
+                self.invalid(origin, format!("{value:?} is not {expected}"));
+                Err(())
+            }
+        }
+    }
+
+    fn build(&mut self) -> Option<BuiltVm> {
+        let not_blank = |text: &str| !text.trim().is_empty() && !text.contains(char::is_whitespace);
+        let vmid = self
+            .lookup("vmid", |table| table.vmid.as_ref())
+            .map(|(value, origin)| (self.vmid(value, origin.clone()), origin));
+        if vmid.is_none() {
+            self.missing("vmid", None);
+        }
+        let name = self.text(
+            "name",
+            |t| t.name.as_ref(),
+            is_dns_name,
+            "a valid VM name (a DNS name)",
+        );
+        let description =
+            self.optional_text("description", |t| t.description.as_ref(), |_| true, "");
+        let node = self.node();
+        let template_id = self.template_id();
+        let cores = self.count("cores", |t| t.cores.as_ref(), 1);
+        let cpu = self.text("cpu", |t| t.cpu.as_ref(), not_blank, "a CPU type");
+        let memory_mib = self.count("memory_mib", |t| t.memory_mib.as_ref(), 16);
+        let balloon = self.lookup("balloon_mib", |t| t.balloon_mib.as_ref());
+        let disk_size_gib = self.count("disk_size_gib", |t| t.disk_size_gib.as_ref(), 1);
+        let disk_slot = self.text(
+            "disk_slot",
+            |t| t.disk_slot.as_ref(),
+            is_disk_slot,
+            "a disk slot (scsi0..scsi30, virtio0..virtio15, sata0..sata5, ide0..ide3)",
+        );
+        let disk_storage = self.text(
+            "disk_storage",
+            |t| t.disk_storage.as_ref(),
+            not_blank,
+            "a storage id",
+        );
+        let bridge = self.text("bridge", |t| t.bridge.as_ref(), not_blank, "a bridge name");
+        let addresses = self.addresses();
+        let nameservers = self.nameservers();
+        let searchdomain = self.optional_text(
+            "searchdomain",
+            |t| t.searchdomain.as_ref(),
+            is_dns_name,
+            "a DNS domain",
+        );
+        let ciuser = self.text(
+            "ciuser",
+            |t| t.ciuser.as_ref(),
+            is_user_name,
+            "a Linux user name",
+        );
+        let ssh_public_key = self.ssh_public_key();
+        let tags = self.tags();
+
+        let balloon_mib = match (balloon, &memory_mib) {
+            (None, _) => Some(None),
+            (Some((value, origin)), Some(memory)) => match u64::try_from(value) {
+                Ok(balloon) if balloon <= memory.value => {
+                    Some(Some(Resolved::new(balloon, origin.source)))
+                }
+                Ok(balloon) => {
+                    self.errors.push(SettingsError::BalloonExceedsMemory {
+                        at: origin,
+                        balloon,
+                        memory: memory.value,
+                    });
+                    None
+                }
+                Err(_) => {
+                    self.invalid(origin, format!("{value} is negative"));
+                    None
+                }
+            },
+            (Some(_), None) => None,
+        };
+        let (vmid, vmid_origin) = vmid?;
+        let (ip, ip_origin, gateway) = addresses?;
+        let spec = VmSpec {
+            vmid: vmid?,
+            name: name?,
+            description: description.ok()?,
+            node: node?,
+            template_id: template_id?,
+            cores: cores?.map(|count| u32::try_from(count).unwrap_or(u32::MAX)),
+            cpu: cpu?,
+            memory_mib: memory_mib?,
+            balloon_mib: balloon_mib?,
+            disk_size_gib: disk_size_gib?,
+            disk_slot: disk_slot?,
+            disk_storage: disk_storage?,
+            bridge: bridge?,
+            ip,
+            gateway,
+            nameservers,
+            searchdomain: searchdomain.ok()?,
+            ciuser: ciuser?,
+            ssh_public_key,
+            tags,
+        };
+        Some(BuiltVm {
+            spec,
+            vmid_origin,
+            ip_origin,
+        })
+    }
+}
+
+/// Whether `name` is a portable Linux user name (`[a-z_][a-z0-9_-]*`, at most 32).
+fn is_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|first| first.is_ascii_lowercase() || first == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
