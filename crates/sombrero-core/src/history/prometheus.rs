@@ -175,6 +175,13 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), HistoryError> {
         .map_err(failed)?;
     temporary.write_all(text.as_bytes()).map_err(failed)?;
     temporary.as_file().sync_all().map_err(failed)?;
+    // The collector usually runs as another user; a temporary file starts as 0600.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let readable = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(temporary.path(), readable).map_err(failed)?;
+    }
     temporary
         .persist(path)
         .map_err(|error| failed(error.error))?;

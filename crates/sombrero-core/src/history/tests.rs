@@ -188,7 +188,7 @@ fn phases_record_real_durations_failures_and_scrubbed_errors() {
     assert_eq!(detail.run.vm_id, Some(7000));
     assert_eq!(detail.phases[0].duration_ms, Some(32_000));
     assert_eq!(detail.phases[1].status, RunStatus::Failed);
-    let stored = format!("{:?}", detail);
+    let stored = format!("{detail:?}");
     assert!(!stored.contains(secret), "{stored}");
     assert!(detail.run.error.as_deref().unwrap().contains("[redacted]"));
 }
