@@ -1,26 +1,306 @@
 //! The simulated Proxmox VE node: VMs, storages, tasks and guests behind the API.
 //!
-//! Not built yet: every request is answered `501 Method '...' not implemented` until the
-//! state model lands (issue "The lab").
+//! Why: the HTTP layer only speaks the wire format; everything a PVE node *does* lives
+//! here, as plain state behind one lock plus background tokio tasks for PVE's workers.
+//! Handlers are grouped by what they touch: [`cluster`] (version, nodes, resources, nextid),
+//! [`vm`] (list, config reads, status), [`update`] (config writes), [`power`] (start, stop,
+//! resize, destroy), [`clone`] (clone, template), [`create`], [`agent`], [`storage`],
+//! [`tasks`]. [`persist`] saves the state atomically when a state dir is configured.
 
+mod agent;
+mod clone;
+mod cloudinit;
+mod cluster;
+mod config;
+mod create;
+mod options;
+mod params;
+mod persist;
+mod power;
+mod seed;
+mod state;
+mod storage;
+mod tasks;
+mod update;
+mod vm;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+pub use self::options::{NodeOptions, TaskDurations, TaskFaults};
+pub(crate) use self::params::{param_bool, param_str, param_u64};
+use self::state::{SplitMix, State};
 use crate::api::{ApiError, ApiRequest, ApiResult, Method};
 
+/// The key of the reserved wrapper a handler returns to add `total` to the envelope.
+///
+/// The HTTP layer calls [`split_total`] on every handler result: a value
+/// `{"__pve_lab_total": {"data": D, "total": N}}` becomes the envelope
+/// `{"data": D, "total": N}`; every other value is the `data` as is.
+pub const TOTAL_WRAPPER_KEY: &str = "__pve_lab_total";
+
+/// Wraps list data with the `total` PVE adds to some envelopes (task logs, task lists).
+pub fn with_total(data: Value, total: usize) -> Value {
+    json!({ TOTAL_WRAPPER_KEY: { "data": data, "total": total } })
+}
+
+/// Splits a handler result into the envelope's `data` and optional `total`.
+pub fn split_total(value: Value) -> (Value, Option<u64>) {
+    if let Value::Object(mut map) = value {
+        if map.len() == 1
+            && let Some(Value::Object(mut inner)) = map.remove(TOTAL_WRAPPER_KEY)
+        {
+            let total = inner.get("total").and_then(Value::as_u64);
+            return (inner.remove("data").unwrap_or(Value::Null), total);
+        }
+        return (Value::Object(map), None);
+    }
+    (value, None)
+}
+
+/// Seconds since the Unix epoch.
+pub(crate) fn unix_seconds() -> u64 {
+    unix_millis() / 1000
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)
+        })
+}
+
+/// Everything the handlers and the background tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub options: NodeOptions,
+    state: Mutex<State>,
+    store: Option<persist::Store>,
+    version: AtomicU64,
+    fault_random: Mutex<SplitMix>,
+}
+
+impl Shared {
+    /// Runs `reader` on the state.
+    pub fn read<R>(&self, reader: impl FnOnce(&State) -> R) -> R {
+        reader(&self.state.lock())
+    }
+
+    /// Runs `writer` on the state, then saves it when a state dir is configured.
+    pub fn write<R>(&self, writer: impl FnOnce(&mut State) -> R) -> R {
+        let mut state = self.state.lock();
+        let result = writer(&mut state);
+        let Some(store) = &self.store else {
+            return result;
+        };
+        let version = self.version.fetch_add(1, Ordering::SeqCst) + 1;
+        let snapshot = serde_json::to_vec_pretty(&*state);
+        drop(state);
+        match snapshot {
+            Ok(bytes) => store.save(version, &bytes),
+            Err(error) => tracing::error!(%error, "cannot serialize the lab state"),
+        }
+        result
+    }
+
+    /// Runs `writer` without saving (task log lines; the task's end saves).
+    pub fn write_quiet<R>(&self, writer: impl FnOnce(&mut State) -> R) -> R {
+        writer(&mut self.state.lock())
+    }
+
+    /// A base duration scaled by the time scale and the `slow` fault.
+    pub fn scaled(&self, base: Duration) -> Duration {
+        let factor = self.options.time_scale * self.options.faults.slow.max(0.0);
+        base.mul_f64(factor.max(0.0))
+    }
+
+    /// Decides, deterministically from the fault seed, whether a new task gets a fault.
+    fn draw_task_fault(&self) -> Option<tasks::InjectedFault> {
+        let faults = &self.options.faults;
+        if faults.lock_timeout <= 0.0 && faults.task_fail <= 0.0 {
+            return None;
+        }
+        let mut random = self.fault_random.lock();
+        if random.next_fraction() < faults.lock_timeout {
+            return Some(tasks::InjectedFault::LockTimeout);
+        }
+        if random.next_fraction() < faults.task_fail {
+            return Some(tasks::InjectedFault::Fail);
+        }
+        None
+    }
+
+    /// Decides, deterministically from the fault seed, whether a started guest's agent
+    /// never comes up.
+    pub fn draw_agent_never(&self) -> bool {
+        let probability = self.options.faults.agent_never;
+        probability > 0.0 && self.fault_random.lock().next_fraction() < probability
+    }
+}
+
 /// The node's state and the handlers for every implemented endpoint.
-#[derive(Debug, Default)]
-pub struct Node {}
+#[derive(Debug, Clone)]
+pub struct Node {
+    shared: Arc<Shared>,
+}
+
+impl Default for Node {
+    fn default() -> Self {
+        Self::in_memory(NodeOptions::default())
+    }
+}
 
 impl Node {
+    /// A node with `options`; with a state dir, the saved state is loaded (or seeded and
+    /// saved on first start).
+    ///
+    /// # Errors
+    /// The state dir cannot be created, read or written, or its state file is corrupt.
+    pub fn new(options: NodeOptions) -> std::io::Result<Self> {
+        let Some(dir) = options.state_dir.clone() else {
+            return Ok(Self::in_memory(options));
+        };
+        let store = persist::Store::open(&dir)?;
+        let state = match store.load()? {
+            Some(mut state) => {
+                tasks::fail_interrupted(&mut state);
+                state
+            }
+            None => seed::seed_state(&options),
+        };
+        let node = Self::build(options, state, Some(store));
+        node.shared.write(|_| ());
+        Ok(node)
+    }
+
+    /// A node that keeps its state in memory only (ignores `options.state_dir`).
+    pub fn in_memory(options: NodeOptions) -> Self {
+        let state = seed::seed_state(&options);
+        Self::build(options, state, None)
+    }
+
+    fn build(options: NodeOptions, state: State, store: Option<persist::Store>) -> Self {
+        let fault_random = SplitMix::new(options.faults.seed);
+        Self {
+            shared: Arc::new(Shared {
+                options,
+                state: Mutex::new(state),
+                store,
+                version: AtomicU64::new(0),
+                fault_random: Mutex::new(fault_random),
+            }),
+        }
+    }
+
+    /// The node's name (`lloyd` by default).
+    pub fn name(&self) -> &str {
+        &self.shared.options.name
+    }
+
     /// Answers one validated request.
     pub async fn handle(&self, request: ApiRequest) -> ApiResult {
-        let method = match request.method {
-            Method::Get => "GET",
-            Method::Post => "POST",
-            Method::Put => "PUT",
-            Method::Delete => "DELETE",
-        };
-        Err(ApiError::new(
-            501,
-            format!("Method '{method} {}' not implemented", request.template),
-        ))
+        let shared = &self.shared;
+        if request.path_params.contains_key("node") && request.path("node") != shared.options.name {
+            let node = request.path("node");
+            return Err(ApiError::internal(format!(
+                "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
+            )));
+        }
+        let template = request.template.as_str();
+        match (request.method, template) {
+            (Method::Get, "/version") => cluster::version(),
+            (Method::Get, "/nodes") => cluster::nodes(shared),
+            (Method::Get, "/nodes/{node}") => cluster::node_index(),
+            (Method::Get, "/nodes/{node}/status") => cluster::node_status(shared),
+            (Method::Get, "/nodes/{node}/network") => cluster::network(&request),
+            (Method::Get, "/cluster/resources") => cluster::resources(shared, &request),
+            (Method::Get, "/cluster/nextid") => cluster::next_id(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu") => vm::list(shared, &request),
+            (Method::Post, "/nodes/{node}/qemu") => create::create(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}") => vm::index(shared, &request),
+            (Method::Delete, "/nodes/{node}/qemu/{vmid}") => power::destroy(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/config") => vm::config(shared, &request),
+            (Method::Put, "/nodes/{node}/qemu/{vmid}/config") => update::put(shared, &request),
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/config") => {
+                update::post(shared, &request).await
+            }
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/pending") => vm::pending(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                cloudinit::pending(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => {
+                cloudinit::dump(shared, &request)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/clone") => clone::clone(shared, &request),
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/template") => {
+                clone::template(shared, &request)
+            }
+            (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => power::resize(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/status") => vm::status_index(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/status/current") => {
+                vm::status_current(shared, &request)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/start") => {
+                power::start(shared, &request)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/stop") => {
+                power::stop(shared, &request, false)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/shutdown") => {
+                power::stop(shared, &request, true)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/reboot") => {
+                power::reboot(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => agent::index(shared, &request),
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => agent::ping(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+                agent::interfaces(shared, &request)
+            }
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/exec") => agent::exec(shared, &request),
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/exec-status") => {
+                agent::exec_status(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/file-read") => {
+                agent::file_read(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/tasks") => tasks::list(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks/{upid}") => tasks::index(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks/{upid}/status") => tasks::status(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks/{upid}/log") => tasks::log(shared, &request),
+            (Method::Get, "/nodes/{node}/storage") => storage::list(shared, &request),
+            (Method::Get, "/nodes/{node}/storage/{storage}") => storage::index(shared, &request),
+            (Method::Get, "/nodes/{node}/storage/{storage}/content") => {
+                storage::content(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/storage/{storage}/content/{volume}") => {
+                storage::volume(shared, &request)
+            }
+            _ => Err(not_implemented(&request)),
+        }
     }
+}
+
+/// PVE's answer for a path or method the lab does not serve.
+fn not_implemented(request: &ApiRequest) -> ApiError {
+    let method = match request.method {
+        Method::Get => "GET",
+        Method::Post => "POST",
+        Method::Put => "PUT",
+        Method::Delete => "DELETE",
+    };
+    let mut path = request.template.clone();
+    for (name, value) in &request.path_params {
+        path = path.replace(&format!("{{{name}}}"), value);
+    }
+    ApiError::new(501, format!("Method '{method} {path}' not implemented"))
 }

@@ -1,0 +1,265 @@
+//! The QEMU guest agent of state-only guests.
+//!
+//! Why: clients find a new VM's address through `agent/network-get-interfaces` and pin its
+//! SSH host key through `agent/file-read`; the hard parts for them are the agent not being
+//! up yet right after start, and the noise (`lo`, link-local, `docker0`) they must filter.
+//! State-only guests answer from the VM's config: `lo`, `eth0` with net0's MAC and the
+//! `ipconfig0` address (the 192.168.10.x addresses are data only, nothing is reachable),
+//! an IPv6 link-local, and `docker0`. `exec` runs NOTHING: it hands out a pid and
+//! `exec-status` reports the command exited 0 with empty output.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::config::parse_properties;
+use super::params::{internal, vmid};
+use super::state::{SplitMix, State, Vm};
+use crate::api::{ApiError, ApiRequest, ApiResult};
+
+/// NIC models whose key carries the MAC (`virtio=BC:24:11:..`).
+pub(crate) const NIC_MODELS: &[&str] = &[
+    "e1000",
+    "e1000-82540em",
+    "e1000-82544gc",
+    "e1000-82545em",
+    "e1000e",
+    "i82551",
+    "i82557b",
+    "i82559er",
+    "ne2k_isa",
+    "ne2k_pci",
+    "pcnet",
+    "rtl8139",
+    "virtio",
+    "vmxnet3",
+];
+
+/// The MAC of a `netN` value.
+pub(crate) fn net_mac(net: &str) -> Option<String> {
+    parse_properties(net, "model")
+        .into_iter()
+        .find(|(key, value)| {
+            (NIC_MODELS.contains(&key.as_str()) && !value.is_empty()) || key == "macaddr"
+        })
+        .map(|(_, mac)| mac)
+}
+
+/// A new ed25519 host key's public line, `ssh-ed25519 AAAA... root@HOST`.
+pub(crate) fn generate_host_key(random: &mut SplitMix, hostname: &str) -> String {
+    let secret = random.bytes::<32>();
+    let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+    let public = key.verifying_key().to_bytes();
+    let mut blob = Vec::with_capacity(51);
+    for part in [b"ssh-ed25519".as_slice(), public.as_slice()] {
+        let length = u32::try_from(part.len()).unwrap_or(0);
+        blob.extend_from_slice(&length.to_be_bytes());
+        blob.extend_from_slice(part);
+    }
+    format!("ssh-ed25519 {} root@{hostname}", STANDARD.encode(blob))
+}
+
+/// PVE's `assert_agent_available`: configured, running, agent up.
+fn available<'state>(
+    state: &'state State,
+    request: &ApiRequest,
+) -> Result<(u32, &'state Vm), ApiError> {
+    let vmid = vmid(request)?;
+    let vm = state.vm(request.path("node"), vmid).map_err(internal)?;
+    if !vm.agent_enabled() {
+        return Err(ApiError::internal("No QEMU guest agent configured"));
+    }
+    let Some(run) = &vm.run else {
+        return Err(ApiError::internal(format!("VM {vmid} is not running")));
+    };
+    let ready = run
+        .agent_ready_ms
+        .is_some_and(|ready| super::unix_millis() >= ready);
+    if !ready {
+        return Err(ApiError::internal("QEMU guest agent is not running"));
+    }
+    Ok((vmid, vm))
+}
+
+/// `GET .../agent`: the list of agent commands.
+pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    shared.read(|state| {
+        state
+            .vm(request.path("node"), vmid)
+            .map(|_| ())
+            .map_err(internal)
+    })?;
+    let names = [
+        "exec",
+        "exec-status",
+        "file-read",
+        "file-write",
+        "fsfreeze-freeze",
+        "fsfreeze-status",
+        "fsfreeze-thaw",
+        "fstrim",
+        "get-fsinfo",
+        "get-host-name",
+        "get-memory-block-info",
+        "get-memory-blocks",
+        "get-osinfo",
+        "get-time",
+        "get-timezone",
+        "get-users",
+        "get-vcpus",
+        "info",
+        "network-get-interfaces",
+        "ping",
+        "set-user-password",
+        "shutdown",
+        "suspend-disk",
+        "suspend-hybrid",
+        "suspend-ram",
+    ];
+    Ok(Value::Array(
+        names.iter().map(|name| json!({"name": name})).collect(),
+    ))
+}
+
+/// `POST .../agent/ping`.
+pub(crate) fn ping(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    shared.read(|state| available(state, request).map(|_| json!({"result": {}})))
+}
+
+fn address(ip: &str, kind: &str, prefix: u32) -> Value {
+    json!({"ip-address": ip, "ip-address-type": kind, "prefix": prefix})
+}
+
+fn statistics() -> Value {
+    json!({"rx-bytes": 91_234, "rx-dropped": 0, "rx-errs": 0, "rx-packets": 734,
+           "tx-bytes": 48_112, "tx-dropped": 0, "tx-errs": 0, "tx-packets": 402})
+}
+
+/// The IPv6 link-local (EUI-64) address of a MAC.
+fn link_local(mac: &str) -> String {
+    let bytes: Vec<u8> = mac
+        .split(':')
+        .filter_map(|part| u8::from_str_radix(part, 16).ok())
+        .collect();
+    let [a, b, c, d, e, f] = <[u8; 6]>::try_from(bytes).unwrap_or([0; 6]);
+    format!(
+        "fe80::{:x}:{:x}:{:x}:{:x}",
+        u16::from_be_bytes([a ^ 0x02, b]),
+        u16::from_be_bytes([c, 0xff]),
+        u16::from_be_bytes([0xfe, d]),
+        u16::from_be_bytes([e, f])
+    )
+}
+
+/// The IPv4 address and prefix the guest has on eth0: `ipconfig0`'s static address, or a
+/// deterministic DHCP lease in 192.168.10.0/24 (data only).
+fn ipv4(vmid: u32, vm: &Vm) -> (String, u32) {
+    let ip = vm.config.get("ipconfig0").and_then(|ipconfig| {
+        parse_properties(ipconfig, "ip")
+            .into_iter()
+            .find(|(key, _)| key == "ip")
+            .map(|(_, ip)| ip)
+    });
+    match ip.as_deref().and_then(|cidr| cidr.split_once('/')) {
+        Some((address, prefix)) => (address.to_owned(), prefix.parse().unwrap_or(24)),
+        None => (format!("192.168.10.{}", 100 + vmid % 100), 24),
+    }
+}
+
+/// `GET .../agent/network-get-interfaces`.
+pub(crate) fn interfaces(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    shared.read(|state| {
+        let (vmid, vm) = available(state, request)?;
+        let mut result = vec![json!({
+            "name": "lo", "hardware-address": "00:00:00:00:00:00",
+            "ip-addresses": [address("127.0.0.1", "ipv4", 8), address("::1", "ipv6", 128)],
+            "statistics": statistics(),
+        })];
+        if let Some(mac) = vm.config.get("net0").and_then(|net| net_mac(net)) {
+            let mac = mac.to_lowercase();
+            let (ip, prefix) = ipv4(vmid, vm);
+            let mut addresses = vec![address(&ip, "ipv4", prefix)];
+            if let Some(ip6) = vm.config.get("ipconfig0").and_then(|ipconfig| {
+                parse_properties(ipconfig, "ip")
+                    .into_iter()
+                    .find(|(key, value)| key == "ip6" && value.contains('/'))
+                    .map(|(_, value)| value)
+            }) && let Some((ip6, prefix6)) = ip6.split_once('/')
+            {
+                addresses.push(address(ip6, "ipv6", prefix6.parse().unwrap_or(64)));
+            }
+            addresses.push(address(&link_local(&mac), "ipv6", 64));
+            result.push(json!({
+                "name": "eth0", "hardware-address": mac, "ip-addresses": addresses,
+                "statistics": statistics(),
+            }));
+        }
+        result.push(json!({
+            "name": "docker0", "hardware-address": "02:42:5c:1e:3a:07",
+            "ip-addresses": [address("172.17.0.1", "ipv4", 16)],
+            "statistics": statistics(),
+        }));
+        Ok(json!({"result": result}))
+    })
+}
+
+/// `POST .../agent/exec`: hands out a pid; runs nothing (state-only guest).
+pub(crate) fn exec(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    shared.read(|state| available(state, request).map(|_| ()))?;
+    let vmid = vmid(request)?;
+    let node = request.path("node");
+    shared.write(|state| {
+        let pid = state.allocate_pid();
+        let vm = state.vm_mut(node, vmid).map_err(internal)?;
+        vm.exec_pids.push(pid);
+        if vm.exec_pids.len() > 1_000 {
+            vm.exec_pids.remove(0);
+        }
+        Ok(json!({"pid": pid}))
+    })
+}
+
+/// `GET .../agent/exec-status?pid`: the command exited 0 with empty output.
+pub(crate) fn exec_status(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let pid = super::param_u64(request, "pid").unwrap_or(0);
+    shared.read(|state| {
+        let (_, vm) = available(state, request)?;
+        if !vm.exec_pids.iter().any(|known| u64::from(*known) == pid) {
+            return Err(ApiError::internal(format!(
+                "Agent error: Invalid parameter 'pid': PID {pid} does not exist"
+            )));
+        }
+        Ok(json!({"exited": 1, "exitcode": 0, "out-data": ""}))
+    })
+}
+
+/// `GET .../agent/file-read?file`: the host key, hostname and machine id of the guest.
+pub(crate) fn file_read(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let file = super::param_str(request, "file")
+        .unwrap_or_default()
+        .to_owned();
+    shared.read(|state| {
+        let (vmid, vm) = available(state, request)?;
+        let name = vm
+            .config
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| format!("VM{vmid}"));
+        let content = match file.as_str() {
+            "/etc/ssh/ssh_host_ed25519_key.pub" => format!("{}\n", vm.host_key),
+            "/etc/hostname" => format!("{}\n", name.split('.').next().unwrap_or(&name)),
+            "/etc/machine-id" => {
+                let uuid = vm.config.get("smbios1").cloned().unwrap_or_default();
+                format!("{}\n", uuid.trim_start_matches("uuid=").replace('-', ""))
+            }
+            _ => {
+                return Err(ApiError::internal(format!(
+                    "Agent error: Failed to open file '{file}': No such file or directory"
+                )));
+            }
+        };
+        Ok(json!({"content": content, "bytes-read": content.len()}))
+    })
+}

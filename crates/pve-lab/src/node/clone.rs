@@ -1,0 +1,387 @@
+//! Cloning VMs and converting them to templates.
+//!
+//! Why: clone is the heart of stage 2 and the source of most client bugs (lock timeouts
+//! under parallel clones, configuring the target before its `lock: clone` clears). The
+//! rules follow qemu-server: `full` defaults to "source is not a template", linked clones
+//! only from templates and without `storage`/`format`, new MACs and SMBIOS UUID,
+//! `template` dropped, name defaulting to `Copy-of-VM-<name>`; the target exists with only
+//! `lock: clone` while the task runs; the UPID's id is the SOURCE vmid.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::agent::{generate_host_key, net_mac};
+use super::config::{self, drive_is_cdrom, human_size, is_drive_key, parse_drive, print_drive};
+use super::params::{internal, vmid};
+use super::seed::image;
+use super::state::{State, Vm};
+use super::storage::{definition, missing_storage};
+use super::tasks::{self, TaskContext, TaskSpec};
+use super::{Shared, param_bool, param_str, param_u64};
+use crate::api::{ApiError, ApiRequest, ApiResult};
+
+/// Keys a clone never copies.
+const NOT_COPIED: &[&str] = &[
+    "template",
+    "lock",
+    "parent",
+    "snaptime",
+    "vmstate",
+    "runningmachine",
+    "runningcpu",
+];
+
+/// One disk the clone creates: config key, source volume, new volume, size.
+#[derive(Debug, Clone)]
+struct DiskCopy {
+    key: String,
+    source: String,
+    target_storage: String,
+    target_name: String,
+    size: u64,
+    format: String,
+    linked: bool,
+}
+
+/// `POST .../clone`.
+pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let newid = param_u64(request, "newid")
+        .and_then(|newid| u32::try_from(newid).ok())
+        .ok_or_else(|| ApiError::param("newid", "property is missing and it is not optional"))?;
+    let storage = param_str(request, "storage").map(str::to_owned);
+    let format = param_str(request, "format").map(str::to_owned);
+    let name = param_str(request, "name").map(str::to_owned);
+    let description = param_str(request, "description").map(str::to_owned);
+    if let Some(target) = param_str(request, "target")
+        && target != shared.options.name
+    {
+        return Err(internal(format!("no such cluster node '{target}'")));
+    }
+    if newid == vmid {
+        return Err(ApiError::param(
+            "newid",
+            "newid should be different from vmid",
+        ));
+    }
+    if let Some(snapshot) = param_str(request, "snapname") {
+        return Err(internal(format!("snapshot '{snapshot}' does not exist")));
+    }
+    let user = request.identity.upid_user();
+    shared.write(|state| {
+        let source = state.vm(&node, vmid).map_err(internal)?.clone();
+        source.check_lock().map_err(internal)?;
+        let full = param_bool(request, "full").unwrap_or(!source.is_template());
+        if !full && storage.is_some() {
+            return Err(internal(
+                "parameter 'storage' not allowed for linked clones".into(),
+            ));
+        }
+        if !full && format.is_some() {
+            return Err(internal(
+                "parameter 'format' not allowed for linked clones".into(),
+            ));
+        }
+        if let Some(storage) = &storage {
+            let found = definition(storage).ok_or_else(|| internal(missing_storage(storage)))?;
+            if !found.content.split(',').any(|content| content == "images") {
+                return Err(internal(format!(
+                    "storage '{storage}' does not support vm images"
+                )));
+            }
+        }
+        let (mut new_config, disks) = plan(
+            state,
+            vmid,
+            newid,
+            &source,
+            full,
+            storage.as_deref(),
+            format.as_deref(),
+        )
+        .map_err(internal)?;
+        if state.vms.contains_key(&newid) {
+            return Err(internal(format!(
+                "unable to create VM {newid}: config file already exists"
+            )));
+        }
+        let old_name = source
+            .config
+            .get("name")
+            .cloned()
+            .unwrap_or_else(|| vmid.to_string());
+        let new_name = name.unwrap_or_else(|| format!("Copy-of-VM-{old_name}"));
+        new_config.insert("name".into(), new_name.clone());
+        if let Some(description) = description {
+            new_config.insert("description".into(), description);
+        }
+        let host_key = generate_host_key(&mut state.random, &new_name);
+        let mut placeholder = Vm::default();
+        placeholder.config.insert("lock".into(), "clone".into());
+        state.vms.insert(newid, placeholder);
+        let duration = if full {
+            shared.options.durations.clone_full
+        } else {
+            shared.options.durations.clone_linked
+        };
+        let spec = TaskSpec {
+            kind: "qmclone",
+            id: vmid.to_string(),
+            user,
+            duration,
+        };
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                let result = run_clone(&context, newid, &disks).await;
+                context.shared.write(|state| match &result {
+                    Ok(()) => {
+                        for disk in &disks {
+                            let mut volume =
+                                image(disk.size, &disk.format, newid, super::unix_seconds());
+                            if disk.linked {
+                                volume.parent = Some(disk.source.clone());
+                            }
+                            state.put_volume(&disk.target_storage, &disk.target_name, volume);
+                        }
+                        state.vms.insert(
+                            newid,
+                            Vm {
+                                config: new_config,
+                                host_key,
+                                ..Vm::default()
+                            },
+                        );
+                    }
+                    Err(_) => {
+                        state.vms.remove(&newid);
+                    }
+                });
+                result
+            },
+        );
+        Ok(json!(upid))
+    })
+}
+
+async fn run_clone(context: &TaskContext, newid: u32, disks: &[DiskCopy]) -> Result<(), String> {
+    let storage = disks
+        .first()
+        .map_or("local-lvm", |disk| disk.target_storage.as_str());
+    context
+        .lock(format!("clone failed: can't lock file '/var/lock/pve-manager/pve-storage-{storage}' - got timeout"))
+        .await?;
+    for disk in disks {
+        let kind = if disk.linked { "linked" } else { "full" };
+        context.log(format!(
+            "create {kind} clone of drive {} ({})",
+            disk.key, disk.source
+        ));
+        context.log(format!(
+            "  Logical volume \"{}\" created.",
+            disk.target_name.rsplit('/').next().unwrap_or_default()
+        ));
+        if !disk.linked && !disk.target_name.ends_with("cloudinit") {
+            let total = human_size(disk.size);
+            for step in 0..=4_u32 {
+                context.work_part(1, 5).await?;
+                let done = disk.size / 4 * u64::from(step);
+                context.log(format!(
+                    "transferred {} of {total} ({}.00%)",
+                    human_size(done),
+                    step * 25
+                ));
+            }
+        }
+    }
+    context.work().await?;
+    tracing::debug!(newid, "clone finished");
+    Ok(())
+}
+
+/// The target config and the disks to create, per qemu-server's clone rules.
+fn plan(
+    state: &mut State,
+    vmid: u32,
+    newid: u32,
+    source: &Vm,
+    full: bool,
+    storage: Option<&str>,
+    format: Option<&str>,
+) -> Result<(BTreeMap<String, String>, Vec<DiskCopy>), String> {
+    let mut new_config = BTreeMap::new();
+    let mut disks = Vec::new();
+    let mut used_names: Vec<String> = Vec::new();
+    let source_config = source.config.clone();
+    for (key, value) in &source_config {
+        if NOT_COPIED.contains(&key.as_str()) || config::indexed(key, "unused").is_some() {
+            continue;
+        }
+        if config::indexed(key, "net").is_some() {
+            new_config.insert(key.clone(), replace_mac(value, &state.random.mac()));
+            continue;
+        }
+        if !is_drive_key(key) {
+            new_config.insert(key.clone(), value.clone());
+            continue;
+        }
+        let (file, options) = parse_drive(value);
+        let is_cloudinit = file.contains("cloudinit");
+        if drive_is_cdrom(&options) && !is_cloudinit {
+            new_config.insert(key.clone(), value.clone());
+            continue;
+        }
+        let (source_storage, source_name) = file
+            .split_once(':')
+            .ok_or_else(|| format!("unable to parse volume ID '{file}'"))?;
+        let source_volume = state.volume(&file).cloned();
+        let linked = !full && !is_cloudinit;
+        if linked && !source_name.starts_with(&format!("base-{vmid}-")) {
+            return Err(format!(
+                "Linked clone feature is not supported for drive '{key}'"
+            ));
+        }
+        let target_storage = if linked {
+            source_storage.to_owned()
+        } else {
+            storage.unwrap_or(source_storage).to_owned()
+        };
+        let target_name = if is_cloudinit {
+            format!("vm-{newid}-cloudinit")
+        } else {
+            let mut name = state.free_disk_name(&target_storage, newid);
+            while used_names.contains(&name) {
+                let index = used_names.len();
+                name = format!("vm-{newid}-disk-{index}");
+            }
+            used_names.push(name.clone());
+            if linked {
+                format!("{source_name}/{name}")
+            } else {
+                name
+            }
+        };
+        let size = source_volume.as_ref().map_or(0, |volume| volume.size);
+        let default_format =
+            definition(&target_storage).map_or("raw", |found| found.default_format);
+        let volume_format = if linked {
+            "raw"
+        } else {
+            format.unwrap_or(default_format)
+        };
+        new_config.insert(
+            key.clone(),
+            print_drive(&format!("{target_storage}:{target_name}"), &options),
+        );
+        disks.push(DiskCopy {
+            key: key.clone(),
+            source: file.clone(),
+            target_storage,
+            target_name,
+            size,
+            format: volume_format.to_owned(),
+            linked,
+        });
+    }
+    if let Some(smbios) = new_config.get_mut("smbios1") {
+        let uuid = state.random.uuid();
+        let mut pairs = config::parse_properties(smbios, "uuid");
+        config::set_option(&mut pairs, "uuid", uuid);
+        *smbios = config::print_properties(&pairs, "");
+    }
+    if new_config.contains_key("vmgenid") {
+        new_config.insert("vmgenid".into(), state.random.uuid());
+    }
+    Ok((new_config, disks))
+}
+
+/// A `netN` value with a new MAC.
+fn replace_mac(net: &str, mac: &str) -> String {
+    let old = net_mac(net).unwrap_or_default();
+    if old.is_empty() {
+        return net.to_owned();
+    }
+    net.replacen(&old, mac, 1)
+}
+
+/// `POST .../template`: 500 before forking when running or already a template.
+pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let spec = TaskSpec {
+        kind: "qmtemplate",
+        id: vmid.to_string(),
+        user: request.identity.upid_user(),
+        duration: shared.options.durations.template,
+    };
+    shared.write(|state| {
+        let vm = state.vm(&node, vmid).map_err(internal)?;
+        vm.check_lock().map_err(internal)?;
+        if vm.is_template() {
+            return Err(internal(
+                "you can't convert a template to a template".into(),
+            ));
+        }
+        if vm.run.is_some() {
+            return Err(internal(
+                "you can't convert a VM to template if VM is running".into(),
+            ));
+        }
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context
+                    .lock(super::power::lock_timeout_message(vmid))
+                    .await?;
+                context.work().await?;
+                let renamed = context.shared.write(|state| {
+                    let vm = state.vm_mut(&node, vmid)?;
+                    let mut renames = Vec::new();
+                    for (key, value) in &mut vm.config {
+                        if !is_drive_key(key) {
+                            continue;
+                        }
+                        let (file, options) = parse_drive(value);
+                        if drive_is_cdrom(&options) {
+                            continue;
+                        }
+                        let Some((storage, name)) = file.split_once(':') else {
+                            continue;
+                        };
+                        let Some(rest) = name.strip_prefix(&format!("vm-{vmid}-")) else {
+                            continue;
+                        };
+                        let base = format!("base-{vmid}-{rest}");
+                        renames.push((storage.to_owned(), name.to_owned(), base.clone()));
+                        *value = print_drive(&format!("{storage}:{base}"), &options);
+                    }
+                    vm.config.insert("template".into(), "1".into());
+                    for (storage, old, new) in &renames {
+                        if let Some(volume) = state
+                            .volumes
+                            .get_mut(storage)
+                            .and_then(|names| names.remove(old))
+                        {
+                            state.put_volume(storage, new, volume);
+                        }
+                    }
+                    Ok::<_, String>(renames)
+                })?;
+                for (_, old, new) in renamed {
+                    context.log(format!(
+                        "  Renamed \"{old}\" to \"{new}\" in volume group \"pve\""
+                    ));
+                }
+                Ok(())
+            },
+        );
+        Ok(json!(upid))
+    })
+}

@@ -1,0 +1,360 @@
+//! Power and disk tasks: start, stop, shutdown, reboot, resize, destroy.
+//!
+//! Why: these are the operations whose failures PVE reports *inside* the task (already
+//! running, locked, shrinking, lock timeouts) while the HTTP call returned 200 with a
+//! UPID; only the checks PVE makes before forking its worker answer with an HTTP error.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::cloudinit::snapshot;
+use super::config::{self, drive_is_cdrom, format_size, human_size, parse_drive, parse_size};
+use super::params::{internal, vmid};
+use super::state::{RunState, State};
+use super::tasks::{self, TaskContext, TaskSpec};
+use super::{Shared, param_bool, param_str};
+use crate::api::{ApiRequest, ApiResult};
+
+/// PVE's config lock timeout message for a VM.
+pub(crate) fn lock_timeout_message(vmid: u32) -> String {
+    format!("can't lock file '/var/lock/qemu-server/lock-{vmid}.conf' - got timeout")
+}
+
+fn spec(
+    kind: &'static str,
+    vmid: u32,
+    request: &ApiRequest,
+    duration: std::time::Duration,
+) -> TaskSpec {
+    TaskSpec {
+        kind,
+        id: vmid.to_string(),
+        user: request.identity.upid_user(),
+        duration,
+    }
+}
+
+/// Marks a VM running (pending applied, cloud-init regenerated, agent up after the delay).
+pub(crate) fn boot(
+    shared: &Shared,
+    state: &mut State,
+    node: &str,
+    vmid: u32,
+) -> Result<(), String> {
+    let pid = state.allocate_pid();
+    let now = super::unix_millis();
+    let agent_never = shared.draw_agent_never();
+    let delay = shared.scaled(shared.options.agent_boot_delay);
+    let vm = state.vm_mut(node, vmid)?;
+    vm.apply_pending();
+    vm.cloudinit = Some(snapshot(&vm.config));
+    let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    vm.run = Some(RunState {
+        pid,
+        started_ms: now,
+        agent_ready_ms: (!agent_never).then(|| now.saturating_add(delay_ms)),
+    });
+    Ok(())
+}
+
+/// `POST .../status/start`: fails inside the task when locked or already running.
+pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let spec = spec("qmstart", vmid, request, shared.options.durations.start);
+    shared.write(|state| {
+        state.vm(&node, vmid).map_err(internal)?;
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock(lock_timeout_message(vmid)).await?;
+                let has_cloudinit = context.shared.read(|state| {
+                    let vm = state.vm(&node, vmid)?;
+                    if !skiplock {
+                        vm.check_lock()?;
+                    }
+                    if vm.is_template() {
+                        return Err("you can't start a vm if it's a template".to_owned());
+                    }
+                    if vm.run.is_some() {
+                        return Err(format!("VM {vmid} already running"));
+                    }
+                    Ok(vm.config.values().any(|value| value.contains("cloudinit")))
+                })?;
+                if has_cloudinit {
+                    context.log("generating cloud-init ISO");
+                }
+                context.work().await?;
+                let shared = Arc::clone(&context.shared);
+                shared.write(|state| boot(&shared, state, &node, vmid))
+            },
+        );
+        Ok(json!(upid))
+    })
+}
+
+/// `POST .../status/stop` and `.../status/shutdown`: stopping a stopped VM is fine.
+pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let (kind, duration) = if graceful {
+        ("qmshutdown", shared.options.durations.shutdown)
+    } else {
+        ("qmstop", shared.options.durations.stop)
+    };
+    let spec = spec(kind, vmid, request, duration);
+    shared.write(|state| {
+        state.vm(&node, vmid).map_err(internal)?;
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock(lock_timeout_message(vmid)).await?;
+                let running = context.shared.read(|state| {
+                    let vm = state.vm(&node, vmid)?;
+                    if !skiplock {
+                        vm.check_lock()?;
+                    }
+                    Ok::<_, String>(vm.run.is_some())
+                })?;
+                if !running {
+                    return Ok(());
+                }
+                context.work().await?;
+                context.shared.write(|state| {
+                    let vm = state.vm_mut(&node, vmid)?;
+                    vm.run = None;
+                    vm.apply_pending();
+                    Ok(())
+                })
+            },
+        );
+        Ok(json!(upid))
+    })
+}
+
+/// `POST .../status/reboot`: 500 before forking when the VM is not running.
+pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let spec = spec("qmreboot", vmid, request, shared.options.durations.reboot);
+    shared.write(|state| {
+        let vm = state.vm(&node, vmid).map_err(internal)?;
+        if vm.run.is_none() {
+            return Err(internal(format!("VM {vmid} not running")));
+        }
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock(lock_timeout_message(vmid)).await?;
+                context
+                    .shared
+                    .read(|state| state.vm(&node, vmid)?.check_lock())?;
+                context.work().await?;
+                let shared = Arc::clone(&context.shared);
+                shared.write(|state| {
+                    let vm = state.vm_mut(&node, vmid)?;
+                    if vm.run.is_none() {
+                        return Err(format!("VM {vmid} not running"));
+                    }
+                    vm.run = None;
+                    boot(&shared, state, &node, vmid)
+                })
+            },
+        );
+        Ok(json!(upid))
+    })
+}
+
+/// `PUT .../resize`: absolute or `+` size, grow only; every check runs inside the task.
+pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let disk = param_str(request, "disk").unwrap_or_default().to_owned();
+    let size = param_str(request, "size").unwrap_or_default().to_owned();
+    let digest = param_str(request, "digest").map(str::to_owned);
+    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let spec = spec("resize", vmid, request, shared.options.durations.resize);
+    shared.write(|state| {
+        state.vm(&node, vmid).map_err(internal)?;
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock(lock_timeout_message(vmid)).await?;
+                let plan = context.shared.read(|state| {
+                    let vm = state.vm(&node, vmid)?;
+                    if digest
+                        .as_ref()
+                        .is_some_and(|digest| *digest != config::digest(vm))
+                    {
+                        return Err("checksum mismatch (file change by other user?)".to_owned());
+                    }
+                    if !skiplock {
+                        vm.check_lock()?;
+                    }
+                    let value = vm
+                        .config
+                        .get(&disk)
+                        .ok_or_else(|| format!("disk '{disk}' does not exist"))?;
+                    let (file, options) = parse_drive(value);
+                    if drive_is_cdrom(&options) {
+                        return Err("you can't resize a cdrom".to_owned());
+                    }
+                    let current = options
+                        .iter()
+                        .find(|(key, _)| key == "size")
+                        .and_then(|(_, size)| parse_size(size))
+                        .map(|(_, bytes)| bytes)
+                        .or_else(|| state.volume(&file).map(|volume| volume.size))
+                        .unwrap_or(0);
+                    let (relative, bytes) = parse_size(&size)
+                        .ok_or_else(|| format!("unable to parse size '{size}'"))?;
+                    let wanted = if relative {
+                        current.saturating_add(bytes)
+                    } else {
+                        bytes
+                    };
+                    if wanted < current {
+                        return Err("shrinking disks is not supported".to_owned());
+                    }
+                    Ok((file, current, wanted))
+                })?;
+                let (file, current, wanted) = plan;
+                if wanted == current {
+                    return Ok(());
+                }
+                let volume = file
+                    .rsplit(['/', ':'])
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                context.work().await?;
+                context.log(format!(
+                    "  Size of logical volume pve/{volume} changed from {} to {}.",
+                    human_size(current),
+                    human_size(wanted)
+                ));
+                context.log(format!(
+                    "  Logical volume pve/{volume} successfully resized."
+                ));
+                context.shared.write(|state| {
+                    let vm = state.vm_mut(&node, vmid)?;
+                    let value = vm.config.get(&disk).cloned().unwrap_or_default();
+                    let (file, mut options) = parse_drive(&value);
+                    config::set_option(&mut options, "size", format_size(wanted));
+                    vm.config
+                        .insert(disk.clone(), config::print_drive(&file, &options));
+                    if let Some((storage, name)) = file.split_once(':')
+                        && let Some(volume) = state
+                            .volumes
+                            .get_mut(storage)
+                            .and_then(|map| map.get_mut(name))
+                    {
+                        volume.size = wanted;
+                    }
+                    Ok(())
+                })
+            },
+        );
+        Ok(json!(upid))
+    })
+}
+
+/// The volumes a VM's config references (drives and `unusedN`, not CD-ROM images).
+pub(crate) fn referenced_volumes(vm: &super::state::Vm) -> Vec<String> {
+    vm.config
+        .iter()
+        .chain(vm.pending.iter())
+        .filter(|(key, _)| config::is_drive_key(key) || config::indexed(key, "unused").is_some())
+        .filter_map(|(_, value)| {
+            let (file, options) = parse_drive(value);
+            let is_image = !drive_is_cdrom(&options) || file.contains("cloudinit");
+            (is_image && file.contains(':')).then_some(file)
+        })
+        .collect()
+}
+
+/// `DELETE /nodes/{node}/qemu/{vmid}`: 500 before forking when running or protected.
+pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let vmid = vmid(request)?;
+    let node = request.path("node").to_owned();
+    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let unreferenced = param_bool(request, "destroy-unreferenced-disks").unwrap_or(false);
+    let spec = spec("qmdestroy", vmid, request, shared.options.durations.destroy);
+    shared.write(|state| {
+        let vm = state.vm(&node, vmid).map_err(internal)?;
+        if vm
+            .config
+            .get("protection")
+            .is_some_and(|value| value == "1")
+        {
+            return Err(internal(format!(
+                "can't remove VM {vmid} - protection mode enabled"
+            )));
+        }
+        if vm.run.is_some() {
+            return Err(internal(format!("VM {vmid} is running - destroy failed")));
+        }
+        let upid = tasks::spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock(lock_timeout_message(vmid)).await?;
+                let volumes = context.shared.read(|state| {
+                    let vm = state.vm(&node, vmid)?;
+                    if !skiplock {
+                        vm.check_lock()?;
+                    }
+                    let mut volumes = referenced_volumes(vm);
+                    if unreferenced {
+                        for (storage, names) in &state.volumes {
+                            for (name, volume) in names {
+                                let volid = format!("{storage}:{name}");
+                                if volume.vmid == Some(vmid) && !volumes.contains(&volid) {
+                                    volumes.push(volid);
+                                }
+                            }
+                        }
+                    }
+                    for volid in &volumes {
+                        let in_use = state
+                            .volumes
+                            .values()
+                            .flat_map(|names| names.values())
+                            .any(|volume| volume.parent.as_deref() == Some(volid.as_str()));
+                        if in_use {
+                            return Err(format!(
+                                "base volume '{volid}' is still in use by linked clones"
+                            ));
+                        }
+                    }
+                    Ok(volumes)
+                })?;
+                context.work().await?;
+                for volid in &volumes {
+                    let name = volid.rsplit(['/', ':']).next().unwrap_or_default();
+                    context.log(format!("  Logical volume \"{name}\" successfully removed."));
+                }
+                context.shared.write(|state| {
+                    for volid in &volumes {
+                        state.remove_volume(volid);
+                    }
+                    state.vms.remove(&vmid);
+                });
+                Ok(())
+            },
+        );
+        Ok(json!(upid))
+    })
+}

@@ -1,0 +1,420 @@
+//! PVE tasks: UPIDs, background workers, status and logs.
+//!
+//! Why: long operations in PVE return a UPID at once and do their work in a forked worker;
+//! clients poll `.../tasks/{upid}/status` and read `.../log`. Many failures (VM locked,
+//! already running, shrink, lock timeouts) exist only inside the task while the HTTP call
+//! returned 200, so the lab runs every such operation as a background tokio task with the
+//! same observable life: `running`, then `stopped` with `OK`, `WARNINGS: N` or the error.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::state::State;
+use crate::api::{ApiError, ApiRequest, ApiResult};
+
+/// A task log stops growing here (a runaway body cannot eat the lab's memory).
+const MAX_LOG_LINES: usize = 10_000;
+
+/// How many finished tasks are kept (PVE rotates its task index too).
+const KEPT_TASKS: usize = 2_000;
+
+/// One task, running or finished.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct TaskRecord {
+    pub upid: String,
+    pub node: String,
+    pub pid: u32,
+    pub pstart: u64,
+    pub starttime: u64,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub id: String,
+    pub user: String,
+    pub endtime: Option<u64>,
+    pub exitstatus: Option<String>,
+    pub log: Vec<String>,
+    pub warnings: u32,
+}
+
+impl TaskRecord {
+    fn status_json(&self) -> Value {
+        let mut value = json!({
+            "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
+            "starttime": self.starttime, "type": self.kind, "id": self.id, "user": self.user,
+            "status": if self.endtime.is_some() { "stopped" } else { "running" },
+        });
+        if let Some(exitstatus) = &self.exitstatus {
+            value["exitstatus"] = json!(exitstatus);
+        }
+        value
+    }
+
+    fn list_json(&self) -> Value {
+        let mut value = json!({
+            "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
+            "starttime": self.starttime, "type": self.kind, "id": self.id, "user": self.user,
+        });
+        if let (Some(endtime), Some(exitstatus)) = (self.endtime, &self.exitstatus) {
+            value["endtime"] = json!(endtime);
+            value["status"] = json!(exitstatus);
+        }
+        value
+    }
+
+    /// Whether the finished task failed (neither `OK` nor `WARNINGS: N`).
+    fn failed(&self) -> bool {
+        self.exitstatus
+            .as_deref()
+            .is_some_and(|status| status != "OK" && !status.starts_with("WARNINGS: "))
+    }
+}
+
+/// Formats a UPID: `UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{type}:{id}:{user}:`.
+pub(crate) fn format_upid(
+    node: &str,
+    pid: u32,
+    pstart: u64,
+    starttime: u64,
+    kind: &str,
+    id: &str,
+    user: &str,
+) -> String {
+    format!("UPID:{node}:{pid:08X}:{pstart:08X}:{starttime:08X}:{kind}:{id}:{user}:")
+}
+
+/// What a task is: its type, the id field of its UPID and who started it.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskSpec {
+    pub kind: &'static str,
+    pub id: String,
+    pub user: String,
+    /// The unscaled duration of the task's work.
+    pub duration: Duration,
+}
+
+/// A fault the lab decided to inject into one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum InjectedFault {
+    LockTimeout,
+    Fail,
+}
+
+/// The handle a task body uses to log and to wait.
+#[derive(Debug, Clone)]
+pub(crate) struct TaskContext {
+    pub shared: Arc<Shared>,
+    pub upid: String,
+    fault: Option<InjectedFault>,
+    duration: Duration,
+    kind: &'static str,
+}
+
+impl TaskContext {
+    /// Appends a line to the task log.
+    pub fn log(&self, line: impl Into<String>) {
+        let line = line.into();
+        self.shared.write_quiet(|state| {
+            if let Some(task) = find_mut(state, &self.upid)
+                && task.log.len() < MAX_LOG_LINES
+            {
+                task.log.push(line);
+            }
+        });
+    }
+
+    /// Logs a warning; the task then ends `WARNINGS: N` instead of `OK`.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        let line = format!("WARN: {}", line.as_ref());
+        self.shared.write_quiet(|state| {
+            if let Some(task) = find_mut(state, &self.upid) {
+                task.warnings += 1;
+                task.log.push(line);
+            }
+        });
+    }
+
+    /// Takes a lock: fails after the lock timeout when the lab injects a lock timeout.
+    ///
+    /// # Errors
+    /// `timeout_message` when a lock-timeout fault hits this task.
+    pub async fn lock(&self, timeout_message: String) -> Result<(), String> {
+        if self.fault == Some(InjectedFault::LockTimeout) {
+            tokio::time::sleep(
+                self.shared
+                    .scaled(self.shared.options.durations.lock_timeout),
+            )
+            .await;
+            return Err(timeout_message);
+        }
+        Ok(())
+    }
+
+    /// Waits for the task's duration; fails when the lab injects a task failure.
+    ///
+    /// # Errors
+    /// An injected failure message.
+    pub async fn work(&self) -> Result<(), String> {
+        self.work_part(1, 1).await
+    }
+
+    /// Waits for `numerator / denominator` of the task's duration (for progress lines);
+    /// the injected failure strikes at the end of the last part.
+    ///
+    /// # Errors
+    /// An injected failure message.
+    pub async fn work_part(&self, numerator: u32, denominator: u32) -> Result<(), String> {
+        let part = self.duration * numerator / denominator.max(1);
+        tokio::time::sleep(part).await;
+        if numerator >= denominator && self.fault == Some(InjectedFault::Fail) {
+            return Err(injected_failure(self.kind));
+        }
+        Ok(())
+    }
+}
+
+/// A plausible error text for an injected task failure.
+fn injected_failure(kind: &str) -> String {
+    match kind {
+        "qmclone" => "clone failed: command '/sbin/lvcreate -aly -Fy -V 8388608k --name vm-disk -T pve/data' failed: exit code 5".to_owned(),
+        "qmstart" => "start failed: QEMU exited with code 1".to_owned(),
+        "qmcreate" => "unable to create VM - command 'qemu-img convert' failed: exit code 1".to_owned(),
+        _ => "command failed: exit code 1 (injected fault)".to_owned(),
+    }
+}
+
+fn find_mut<'state>(state: &'state mut State, upid: &str) -> Option<&'state mut TaskRecord> {
+    state.tasks.iter_mut().rev().find(|task| task.upid == upid)
+}
+
+/// Registers a running task in `state` and runs `body` in the background; returns the UPID.
+///
+/// The caller holds the state lock (pre-fork checks and the task's registration are one
+/// atomic step, like PVE's `lock_config` + `fork_worker`); the body starts once it is free.
+pub(crate) fn spawn<F, Fut>(
+    shared: &Arc<Shared>,
+    state: &mut State,
+    spec: TaskSpec,
+    body: F,
+) -> String
+where
+    F: FnOnce(TaskContext) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let pid = state.allocate_pid();
+    let now = super::unix_seconds();
+    let pstart = now.saturating_sub(state.boot_time) * 100 + 1_000;
+    let node = shared.options.name.clone();
+    let upid = format_upid(&node, pid, pstart, now, spec.kind, &spec.id, &spec.user);
+    state.tasks.push(TaskRecord {
+        upid: upid.clone(),
+        node,
+        pid,
+        pstart,
+        starttime: now,
+        kind: spec.kind.to_owned(),
+        id: spec.id,
+        user: spec.user,
+        endtime: None,
+        exitstatus: None,
+        log: Vec::new(),
+        warnings: 0,
+    });
+    prune(state);
+    let context = TaskContext {
+        shared: Arc::clone(shared),
+        upid: upid.clone(),
+        fault: shared.draw_task_fault(),
+        duration: shared.scaled(spec.duration),
+        kind: spec.kind,
+    };
+    tokio::spawn(async move {
+        let finisher = context.clone();
+        let result = body(context).await;
+        finish(&finisher, result);
+    });
+    upid
+}
+
+fn finish(context: &TaskContext, result: Result<(), String>) {
+    context.shared.write(|state| {
+        let Some(task) = find_mut(state, &context.upid) else {
+            return;
+        };
+        task.endtime = Some(super::unix_seconds());
+        let status = match result {
+            Ok(()) if task.warnings == 0 => {
+                task.log.push("TASK OK".to_owned());
+                "OK".to_owned()
+            }
+            Ok(()) => {
+                let status = format!("WARNINGS: {}", task.warnings);
+                task.log.push(format!("TASK {status}"));
+                status
+            }
+            Err(message) => {
+                let message = message.lines().collect::<Vec<_>>().join(" ");
+                task.log.push(format!("TASK ERROR: {message}"));
+                message
+            }
+        };
+        tracing::debug!(upid = %context.upid, %status, "task finished");
+        task.exitstatus = Some(status);
+    });
+}
+
+/// Drops the oldest finished tasks beyond [`KEPT_TASKS`].
+fn prune(state: &mut State) {
+    let finished = state
+        .tasks
+        .iter()
+        .filter(|task| task.endtime.is_some())
+        .count();
+    let mut excess = finished.saturating_sub(KEPT_TASKS);
+    state.tasks.retain(|task| {
+        if excess > 0 && task.endtime.is_some() {
+            excess -= 1;
+            return false;
+        }
+        true
+    });
+}
+
+/// Marks tasks that were running when the lab stopped as failed (used on reload).
+pub(crate) fn fail_interrupted(state: &mut State) {
+    let now = super::unix_seconds();
+    for task in state.tasks.iter_mut().filter(|task| task.endtime.is_none()) {
+        task.endtime = Some(now);
+        task.exitstatus = Some("unexpected status".to_owned());
+        task.log
+            .push("TASK ERROR: unexpected status (the lab stopped while the task ran)".into());
+    }
+}
+
+fn no_such_task() -> ApiError {
+    ApiError::param("upid", "no such task")
+}
+
+fn task<'state>(
+    state: &'state State,
+    request: &ApiRequest,
+) -> Result<&'state TaskRecord, ApiError> {
+    let upid = request.path("upid");
+    state
+        .tasks
+        .iter()
+        .rev()
+        .find(|task| task.upid == upid && task.node == request.path("node"))
+        .ok_or_else(no_such_task)
+}
+
+/// `GET /nodes/{node}/tasks/{upid}/status`.
+pub(crate) fn status(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    shared.read(|state| Ok(task(state, request)?.status_json()))
+}
+
+/// `GET /nodes/{node}/tasks/{upid}`: the index of a task.
+pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    shared.read(|state| {
+        task(state, request)?;
+        Ok(json!([{"name": "log"}, {"name": "status"}]))
+    })
+}
+
+/// `GET /nodes/{node}/tasks/{upid}/log?start&limit`: `[{n, t}]` with `total`.
+pub(crate) fn log(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let start = super::param_u64(request, "start").unwrap_or(0);
+    let limit = super::param_u64(request, "limit").unwrap_or(50);
+    shared.read(|state| {
+        let task = task(state, request)?;
+        let start = usize::try_from(start).unwrap_or(usize::MAX);
+        let limit = match usize::try_from(limit) {
+            Ok(0) | Err(_) => usize::MAX,
+            Ok(limit) => limit,
+        };
+        let lines: Vec<Value> = task
+            .log
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(limit)
+            .map(|(index, line)| json!({"n": index + 1, "t": line}))
+            .collect();
+        Ok(super::with_total(Value::Array(lines), task.log.len()))
+    })
+}
+
+/// `GET /nodes/{node}/tasks`: newest first, with PVE's filters and `total`.
+pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let source = super::param_str(request, "source").unwrap_or("archive");
+    let vmid = super::param_u64(request, "vmid").map(|vmid| vmid.to_string());
+    let type_filter = super::param_str(request, "typefilter");
+    let user_filter = super::param_str(request, "userfilter");
+    let status_filter: Option<Vec<String>> = super::param_str(request, "statusfilter")
+        .map(|text| text.split([',', ';', ' ']).map(str::to_lowercase).collect());
+    let only_errors = super::param_bool(request, "errors").unwrap_or(false);
+    let since = super::param_u64(request, "since");
+    let until = super::param_u64(request, "until");
+    let start = usize::try_from(super::param_u64(request, "start").unwrap_or(0)).unwrap_or(0);
+    let limit = usize::try_from(super::param_u64(request, "limit").unwrap_or(50)).unwrap_or(50);
+    shared.read(|state| {
+        let matching: Vec<Value> = state
+            .tasks
+            .iter()
+            .rev()
+            .filter(|task| match source {
+                "active" => task.endtime.is_none(),
+                "all" => true,
+                _ => task.endtime.is_some(),
+            })
+            .filter(|task| vmid.as_ref().is_none_or(|vmid| &task.id == vmid))
+            .filter(|task| type_filter.is_none_or(|kind| task.kind == kind))
+            .filter(|task| user_filter.is_none_or(|user| task.user.contains(user)))
+            .filter(|task| !only_errors || task.failed())
+            .filter(|task| since.is_none_or(|since| task.starttime >= since))
+            .filter(|task| until.is_none_or(|until| task.starttime <= until))
+            .filter(|task| {
+                status_filter.as_ref().is_none_or(|wanted| {
+                    let class = match task.exitstatus.as_deref() {
+                        None => "running",
+                        Some("OK") => "ok",
+                        Some(status) if status.starts_with("WARNINGS") => "warning",
+                        Some("unexpected status") => "unknown",
+                        Some(_) => "error",
+                    };
+                    wanted.iter().any(|status| status == class)
+                })
+            })
+            .map(TaskRecord::list_json)
+            .collect();
+        let total = matching.len();
+        let page: Vec<Value> = matching.into_iter().skip(start).take(limit).collect();
+        Ok(super::with_total(Value::Array(page), total))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upids_have_pve_shape() {
+        let upid = format_upid(
+            "lloyd",
+            0x1234,
+            0xABCDE,
+            0x6745_2301,
+            "qmclone",
+            "1001",
+            "root@pam!lab",
+        );
+        assert_eq!(
+            upid,
+            "UPID:lloyd:00001234:000ABCDE:67452301:qmclone:1001:root@pam!lab:"
+        );
+    }
+}
