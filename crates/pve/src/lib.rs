@@ -6,8 +6,25 @@
 //! properties of the client. Keeping it free of printing and of sombrero's domain lets the
 //! lab and the tests use exactly the same types the stages do.
 
+pub mod auth;
+pub mod client;
+pub mod error;
+pub mod lenient;
+pub mod metrics;
+pub mod request;
+pub mod retry;
 pub mod secret;
+pub mod tls;
 pub mod token;
+pub mod types;
 
+pub use auth::Credentials;
+pub use client::{Client, ClientBuilder};
+pub use error::{ApiError, Error, Permission, RetrySafety};
+pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};
+pub use request::{Method, Params, Request, RetryRule};
+pub use retry::{RETRY_DELAY_ENV, RetryPolicy};
 pub use secret::Secret;
+pub use tls::{Fingerprint, TlsMode};
 pub use token::{ApiToken, TokenParseError};
+pub use types::*;

@@ -1,0 +1,526 @@
+//! The client: sends [`Request`] values, decodes PVE's envelope and errors, retries what is
+//! safe to retry, and counts every attempt.
+//!
+//! Why one choke point: authentication, retries, error decoding and metrics must behave the
+//! same for all 30-odd endpoints, and the endpoint methods (in `api/`) stay one-liners that
+//! name their path. The client is cheap to clone (an `Arc` inside) and `Send + Sync`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::auth::{Auth, AuthHeaders, Credentials, Ticket, TicketAnswer};
+use crate::error::{ApiError, Error, RetrySafety};
+use crate::metrics::{Metrics, MetricsSnapshot, RequestEvent, RequestHook};
+use crate::request::{Method, Params, Request, RetryRule};
+use crate::retry::RetryPolicy;
+use crate::secret::Secret;
+use crate::tls::{TlsMode, client_config, trust_nothing_config};
+use crate::token::ApiToken;
+
+/// Configures a [`Client`].
+#[derive(Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    tls: TlsMode,
+    credentials: Option<Credentials>,
+    retry: RetryPolicy,
+    request_timeout: Duration,
+    connect_timeout: Duration,
+    hook: Option<RequestHook>,
+}
+
+impl std::fmt::Debug for ClientBuilder {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("tls", &self.tls)
+            .field("credentials", &self.credentials)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientBuilder {
+    /// Trust mode for the server certificate (default: system roots).
+    #[must_use]
+    pub fn tls(mut self, mode: TlsMode) -> Self {
+        self.tls = mode;
+        self
+    }
+
+    /// Authenticate with an API token.
+    #[must_use]
+    pub fn token(mut self, token: ApiToken) -> Self {
+        self.credentials = Some(Credentials::Token(token));
+        self
+    }
+
+    /// Authenticate with a username (`root@pam`) and password (ticket login).
+    #[must_use]
+    pub fn password(mut self, username: &str, password: Secret) -> Self {
+        self.credentials = Some(Credentials::Password {
+            username: username.to_owned(),
+            password,
+        });
+        self
+    }
+
+    /// Retry policy (default: [`RetryPolicy::default`], which honours the environment).
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Limit for one attempt of one request (default 60 s).
+    #[must_use]
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Limit for establishing a connection (default 10 s).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Called after every attempt of every request.
+    #[must_use]
+    pub fn on_request(mut self, hook: RequestHook) -> Self {
+        self.hook = Some(hook);
+        self
+    }
+
+    /// Builds the client. No request is made.
+    ///
+    /// # Errors
+    /// [`Error::Setup`] for an invalid URL or TLS configuration.
+    pub fn build(self) -> Result<Client, Error> {
+        let base = normalize_base(&self.base_url)?;
+        // Always hand reqwest our own rustls config (ring provider): with
+        // `rustls-no-provider` it has no default, even for plain-http lab URLs.
+        let tls = if base.starts_with("https://") {
+            client_config(&self.tls)?
+        } else {
+            trust_nothing_config()?
+        };
+        let http = reqwest::Client::builder()
+            .timeout(self.request_timeout)
+            .connect_timeout(self.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("sombrero-pve/", env!("CARGO_PKG_VERSION")))
+            .tls_backend_preconfigured(tls);
+        let http = http.build().map_err(|error| Error::Setup {
+            reason: "cannot build the HTTP client".to_owned(),
+            source: Some(Box::new(error)),
+        })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth: Auth {
+                    credentials: self.credentials,
+                    ticket: tokio::sync::Mutex::new(None),
+                },
+                retry: self.retry,
+                metrics: Metrics::default(),
+                hook: self.hook,
+            }),
+        })
+    }
+}
+
+fn normalize_base(url: &str) -> Result<String, Error> {
+    let parsed = url::Url::parse(url.trim()).map_err(|error| Error::Setup {
+        reason: format!("invalid API URL {url:?}"),
+        source: Some(Box::new(error)),
+    })?;
+    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
+        return Err(Error::Setup {
+            reason: format!("API URL {url:?} must be https://HOST:PORT"),
+            source: None,
+        });
+    }
+    let trimmed = parsed.as_str().trim_end_matches('/');
+    let base = trimmed
+        .strip_suffix("/api2/json")
+        .unwrap_or(trimmed)
+        .to_owned();
+    Ok(format!("{base}/api2/json"))
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: String,
+    auth: Auth,
+    retry: RetryPolicy,
+    metrics: Metrics,
+    hook: Option<RequestHook>,
+}
+
+/// A PVE API client. Clone it freely; clones share connections, ticket and counters.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Client")
+            .field("base", &self.inner.base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of sending one request, with what the retries imply.
+pub(crate) struct Sent {
+    pub(crate) result: Result<Value, Error>,
+    /// An earlier attempt may have been executed by the server (lost answer or 5xx).
+    pub(crate) earlier_attempt_may_have_run: bool,
+}
+
+impl Client {
+    /// Starts configuring a client for `base_url` (`https://HOST:8006`; a trailing
+    /// `/api2/json` is accepted).
+    pub fn builder(base_url: &str) -> ClientBuilder {
+        ClientBuilder {
+            base_url: base_url.to_owned(),
+            tls: TlsMode::default(),
+            credentials: None,
+            retry: RetryPolicy::default(),
+            request_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            hook: None,
+        }
+    }
+
+    /// `https://HOST:PORT/api2/json`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// Counters of every attempt so far.
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.inner.metrics.snapshot()
+    }
+
+    /// Sends `request` (retrying per its rule) and returns the envelope's `data`.
+    ///
+    /// # Errors
+    /// [`Error::NotSent`], [`Error::MaybeSent`] or [`Error::Api`] from the last attempt.
+    pub async fn execute(&self, request: &Request) -> Result<Value, Error> {
+        self.send_tracked(request).await.result
+    }
+
+    /// Sends `request` and decodes `data` as `T`.
+    ///
+    /// # Errors
+    /// As [`Client::execute`], plus [`Error::Decode`] when `data` is not a `T`.
+    pub async fn call<T: DeserializeOwned>(&self, request: &Request) -> Result<T, Error> {
+        let data = self.execute(request).await?;
+        decode(request, data)
+    }
+
+    pub(crate) async fn send_tracked(&self, request: &Request) -> Sent {
+        let policy = self.inner.retry;
+        let mut earlier_attempt_may_have_run = false;
+        let mut relogged = false;
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let result = self.attempt(request, attempt).await;
+            let Err(error) = result else {
+                return Sent {
+                    result,
+                    earlier_attempt_may_have_run,
+                };
+            };
+            if error.is_unauthorized() && !relogged && self.uses_ticket() {
+                // The ticket expired or was revoked: log in again once.
+                relogged = true;
+                *self.inner.auth.ticket.lock().await = None;
+                continue;
+            }
+            if attempt >= policy.attempts.max(1) || !should_retry(request.retry, &error) {
+                return Sent {
+                    result: Err(error),
+                    earlier_attempt_may_have_run,
+                };
+            }
+            if error.retry_safety() != RetrySafety::NeverSent {
+                earlier_attempt_may_have_run = true;
+            }
+            let delay = policy.delay(attempt - 1);
+            tracing::debug!(method = %request.method, path = %request.path, attempt, ?delay, %error, "retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    fn uses_ticket(&self) -> bool {
+        matches!(
+            self.inner.auth.credentials,
+            Some(Credentials::Password { .. })
+        )
+    }
+
+    async fn auth_headers(&self, write: bool) -> Result<AuthHeaders, Error> {
+        match &self.inner.auth.credentials {
+            None => Ok(AuthHeaders::default()),
+            Some(Credentials::Token(token)) => Ok(AuthHeaders::for_token(token)),
+            Some(Credentials::Password { username, password }) => {
+                let mut slot = self.inner.auth.ticket.lock().await;
+                if let Some(ticket) = slot.as_ref().filter(|ticket| ticket.is_fresh()) {
+                    return Ok(AuthHeaders::for_ticket(ticket, write));
+                }
+                let ticket = self.login(username, password).await?;
+                let headers = AuthHeaders::for_ticket(&ticket, write);
+                *slot = Some(ticket);
+                Ok(headers)
+            }
+        }
+    }
+
+    async fn login(&self, username: &str, password: &Secret) -> Result<Ticket, Error> {
+        let mut params = Params::new();
+        params
+            .set("username", username)
+            .set_secret("password", password.clone());
+        let request = Request::new(Method::Post, "/access/ticket".to_owned())
+            .with_params(params)
+            .with_retry(RetryRule::Idempotent);
+        let policy = self.inner.retry;
+        let mut attempt = 0;
+        let data = loop {
+            attempt += 1;
+            match self
+                .attempt_with(&request, attempt, AuthHeaders::default())
+                .await
+            {
+                Ok(data) => break data,
+                Err(error) if attempt < policy.attempts && should_retry(request.retry, &error) => {
+                    tokio::time::sleep(policy.delay(attempt - 1)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let answer: TicketAnswer = decode(&request, data)?;
+        Ok(Ticket {
+            value: Secret::new(answer.ticket),
+            csrf: Secret::new(answer.csrf),
+            obtained: Instant::now(),
+        })
+    }
+
+    async fn attempt(&self, request: &Request, attempt: u32) -> Result<Value, Error> {
+        let headers = self.auth_headers(request.method != Method::Get).await?;
+        self.attempt_with(request, attempt, headers).await
+    }
+
+    async fn attempt_with(
+        &self,
+        request: &Request,
+        attempt: u32,
+        auth: AuthHeaders,
+    ) -> Result<Value, Error> {
+        let started = Instant::now();
+        let result = self.send_once(request, auth).await;
+        let event = RequestEvent {
+            method: request.method,
+            path: request.path.clone(),
+            attempt,
+            status: match &result {
+                Ok(_) => Some(200),
+                Err(error) => error.status(),
+            },
+            elapsed: started.elapsed(),
+        };
+        self.inner.metrics.record(&event, result.is_ok());
+        if let Some(hook) = &self.inner.hook {
+            hook(&event);
+        }
+        tracing::trace!(method = %event.method, path = %event.path, attempt, status = ?event.status, elapsed = ?event.elapsed, "pve request");
+        result
+    }
+
+    async fn send_once(&self, request: &Request, auth: AuthHeaders) -> Result<Value, Error> {
+        let mut url = format!("{}{}", self.inner.base, request.path);
+        if request.method.uses_query() && !request.params.is_empty() {
+            url.push('?');
+            url.push_str(&request.params.encode());
+        }
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let mut builder = self.inner.http.request(method, &url);
+        if !request.method.uses_query() {
+            builder = builder
+                .header(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("application/x-www-form-urlencoded"),
+                )
+                .body(request.params.encode());
+        }
+        for (name, value) in [
+            (AUTHORIZATION.as_str(), auth.authorization),
+            (COOKIE.as_str(), auth.cookie),
+            ("CSRFPreventionToken", auth.csrf),
+        ] {
+            if let Some(value) = value {
+                let mut header =
+                    HeaderValue::from_str(value.expose()).map_err(|_| Error::Setup {
+                        reason: format!(
+                            "credentials contain characters not allowed in the {name} header"
+                        ),
+                        source: None,
+                    })?;
+                header.set_sensitive(true);
+                builder = builder.header(name, header);
+            }
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|error| self.transport_error(request, error))?;
+        let status = response.status();
+        let reason = response
+            .extensions()
+            .get::<hyper::ext::ReasonPhrase>()
+            .map(|phrase| String::from_utf8_lossy(phrase.as_bytes()).into_owned())
+            .or_else(|| status.canonical_reason().map(str::to_owned))
+            .unwrap_or_default();
+        let body = response.bytes().await.map_err(|error| Error::MaybeSent {
+            method: request.method,
+            path: request.path.clone(),
+            source: error,
+        })?;
+        let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+        if status.is_success() {
+            let envelope = parsed.ok_or_else(|| Error::Decode {
+                method: request.method,
+                path: request.path.clone(),
+                reason: format!("the body is not JSON ({} bytes)", body.len()),
+                source: serde_json::from_slice::<Value>(&body).err(),
+            })?;
+            return Ok(envelope.get("data").cloned().unwrap_or(Value::Null));
+        }
+        Err(Error::Api(Box::new(api_error(
+            request,
+            status.as_u16(),
+            reason,
+            parsed,
+        ))))
+    }
+
+    fn transport_error(&self, request: &Request, error: reqwest::Error) -> Error {
+        if error.is_connect() && !is_certificate_error(&error) {
+            Error::NotSent {
+                method: request.method,
+                path: request.path.clone(),
+                base: self.inner.base.clone(),
+                source: error,
+            }
+        } else if error.is_connect() {
+            Error::Setup {
+                reason: format!("TLS handshake with {} failed", self.inner.base),
+                source: Some(Box::new(error)),
+            }
+        } else {
+            Error::MaybeSent {
+                method: request.method,
+                path: request.path.clone(),
+                source: error,
+            }
+        }
+    }
+}
+
+fn is_certificate_error(error: &reqwest::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if current.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = current.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        source = current.source();
+    }
+    false
+}
+
+fn api_error(request: &Request, status: u16, reason: String, body: Option<Value>) -> ApiError {
+    let body = body.unwrap_or(Value::Null);
+    let message = body
+        .get("message")
+        .and_then(Value::as_str)
+        .map(|text| text.trim_end().to_owned())
+        .filter(|text| !text.is_empty());
+    let errors = body
+        .get("errors")
+        .and_then(Value::as_object)
+        .map(|map| {
+            map.iter()
+                .map(|(name, problem)| {
+                    let text = problem
+                        .as_str()
+                        .map_or_else(|| problem.to_string(), str::to_owned);
+                    (name.clone(), text.trim_end().to_owned())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ApiError {
+        method: request.method,
+        path: request.path.clone(),
+        status,
+        reason,
+        message,
+        errors,
+    }
+}
+
+/// Whether `error` allows another attempt under `rule`.
+pub(crate) fn should_retry(rule: RetryRule, error: &Error) -> bool {
+    match error.retry_safety() {
+        RetrySafety::NeverSent => true,
+        RetrySafety::MayHaveReachedServer => rule == RetryRule::Idempotent,
+        RetrySafety::ServerAnswered => match rule {
+            RetryRule::Idempotent => error.is_transient_server_error(),
+            // 504/599 mean a proxy gave up waiting: the task may have started.
+            RetryRule::TaskDispatch => {
+                error.is_transient_server_error() && !matches!(error.status(), Some(504 | 599))
+            }
+            RetryRule::NeverSentOnly => false,
+        },
+        _ => false,
+    }
+}
+
+/// Decodes `data` into `T`, naming the request on failure.
+pub(crate) fn decode<T: DeserializeOwned>(request: &Request, data: Value) -> Result<T, Error> {
+    serde_json::from_value(data).map_err(|error| Error::Decode {
+        method: request.method,
+        path: request.path.clone(),
+        reason: error.to_string(),
+        source: Some(error),
+    })
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,281 @@
+//! Transport tests against a scripted HTTP server on 127.0.0.1 (no lab needed): envelope
+//! and error decoding, reason phrases, retry rules, headers and bodies on the wire.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio::sync::Mutex;
+
+use super::{Client, normalize_base, should_retry};
+use crate::error::{Error, RetrySafety};
+use crate::request::{Method, Params, Request, RetryRule};
+use crate::retry::RetryPolicy;
+
+/// What the scripted server does with the Nth connection.
+#[derive(Clone)]
+enum Reply {
+    Respond(String),
+    Hangup,
+}
+
+struct Script {
+    base: String,
+    connections: Arc<AtomicUsize>,
+    requests: Arc<Mutex<Vec<String>>>,
+}
+
+fn http(status_line: &str, body: &str) -> Reply {
+    Reply::Respond(format!(
+        "HTTP/1.1 {status_line}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ))
+}
+
+async fn serve(replies: Vec<Reply>) -> Script {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let (counter, log) = (connections.clone(), requests.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let index = counter.fetch_add(1, Ordering::SeqCst);
+            let reply = replies.get(index).or(replies.last()).cloned().unwrap();
+            let mut buffer = vec![0u8; 65536];
+            let mut received = Vec::new();
+            // Read headers and the body announced by Content-Length.
+            loop {
+                let count = stream.read(&mut buffer).await.unwrap_or(0);
+                if count == 0 {
+                    break;
+                }
+                received.extend_from_slice(&buffer[..count]);
+                let text = String::from_utf8_lossy(&received).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|line| {
+                            line.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if received.len() >= end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            log.lock()
+                .await
+                .push(String::from_utf8_lossy(&received).to_string());
+            match reply {
+                Reply::Respond(text) => {
+                    let _ = stream.write_all(text.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                }
+                Reply::Hangup => drop(stream),
+            }
+        }
+    });
+    Script {
+        base,
+        connections,
+        requests,
+    }
+}
+
+fn client(base: &str) -> Client {
+    Client::builder(base)
+        .token("root@pam!lab=s3cret-value".parse().unwrap())
+        .retry(RetryPolicy {
+            attempts: 4,
+            ..RetryPolicy::none()
+        })
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn base_urls_are_normalized() {
+    assert_eq!(
+        normalize_base("https://pve:8006").unwrap(),
+        "https://pve:8006/api2/json"
+    );
+    assert_eq!(
+        normalize_base("https://pve:8006/api2/json/").unwrap(),
+        "https://pve:8006/api2/json"
+    );
+    assert!(normalize_base("pve:8006").is_err());
+    assert!(normalize_base("ftp://pve").is_err());
+}
+
+#[tokio::test]
+async fn decodes_data_and_sends_token_and_form_body() {
+    let script = serve(vec![http(
+        "200 OK",
+        r#"{"data":"UPID:pve1:00000001:00000002:00000003:qmstart:150:root@pam!lab:"}"#,
+    )])
+    .await;
+    let mut params = Params::new();
+    params.set_bool("skiplock", false).set("timeout", "30");
+    let request =
+        Request::new(Method::Post, "/nodes/pve1/qemu/150/status/start".into()).with_params(params);
+    let data = client(&script.base).execute(&request).await.unwrap();
+    assert!(data.as_str().unwrap().starts_with("UPID:pve1:"));
+    let sent = script.requests.lock().await[0].clone();
+    assert!(
+        sent.starts_with("POST /api2/json/nodes/pve1/qemu/150/status/start HTTP/1.1"),
+        "{sent}"
+    );
+    assert!(
+        sent.contains("authorization: PVEAPIToken=root@pam!lab=s3cret-value"),
+        "{sent}"
+    );
+    assert!(sent.contains("content-type: application/x-www-form-urlencoded"));
+    assert!(sent.ends_with("skiplock=0&timeout=30"), "{sent}");
+}
+
+#[tokio::test]
+async fn error_answers_carry_reason_message_and_errors() {
+    let script = serve(vec![
+        http(
+            "500 unable to create VM 150: config file already exists",
+            r#"{"data":null,"message":"unable to create VM 150: config file already exists\n"}"#,
+        ),
+        http(
+            "400 Parameter verification failed.",
+            r#"{"data":null,"errors":{"vmid":"VM 150 already exists\n"}}"#,
+        ),
+    ])
+    .await;
+    let client = client(&script.base);
+    let clone = Request::new(Method::Post, "/nodes/pve1/qemu/9000/clone".into())
+        .with_retry(RetryRule::TaskDispatch);
+    let error = client.execute(&clone).await.unwrap_err();
+    let api = error.api().unwrap();
+    assert_eq!(api.status, 500);
+    assert_eq!(
+        api.reason,
+        "unable to create VM 150: config file already exists"
+    );
+    assert!(error.is_already_exists());
+    assert_eq!(error.retry_safety(), RetrySafety::ServerAnswered);
+    let nextid = Request::new(Method::Get, "/cluster/nextid".into());
+    let error = client.execute(&nextid).await.unwrap_err();
+    assert_eq!(error.api().unwrap().errors["vmid"], "VM 150 already exists");
+    // Neither answer is transient: one connection each, no retries.
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+    assert!(!format!("{error:?}").contains("s3cret"));
+}
+
+#[tokio::test]
+async fn reads_are_retried_after_resets_and_5xx() {
+    let script = serve(vec![
+        Reply::Hangup,
+        http("503 Service Unavailable", r#"{"data":null}"#),
+        http(
+            "200 OK",
+            r#"{"data":{"version":"9.1.1","release":"9.1","repoid":"abc"}}"#,
+        ),
+    ])
+    .await;
+    let client = client(&script.base);
+    let data = client
+        .execute(&Request::new(Method::Get, "/version".into()))
+        .await
+        .unwrap();
+    assert_eq!(data["version"], "9.1.1");
+    assert_eq!(script.connections.load(Ordering::SeqCst), 3);
+    let metrics = client.metrics();
+    assert_eq!((metrics.get, metrics.retries, metrics.failures), (3, 2, 2));
+}
+
+#[tokio::test]
+async fn a_task_dispatch_is_not_repeated_after_a_lost_answer() {
+    let script = serve(vec![Reply::Hangup, http("200 OK", r#"{"data":null}"#)]).await;
+    let request = Request::new(Method::Post, "/nodes/pve1/qemu/9000/clone".into())
+        .with_retry(RetryRule::TaskDispatch);
+    let sent = client(&script.base).send_tracked(&request).await;
+    let error = sent.result.unwrap_err();
+    assert_eq!(
+        error.retry_safety(),
+        RetrySafety::MayHaveReachedServer,
+        "{error}"
+    );
+    assert_eq!(script.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_task_dispatch_is_repeated_after_got_timeout() {
+    let script = serve(vec![
+        http(
+            "500 can't lock file '/var/lock/qemu-server/lock-9000.conf' - got timeout",
+            r#"{"data":null}"#,
+        ),
+        http(
+            "200 OK",
+            r#"{"data":"UPID:pve1:00000001:00000002:00000003:qmclone:9000:root@pam:"}"#,
+        ),
+    ])
+    .await;
+    let request = Request::new(Method::Post, "/nodes/pve1/qemu/9000/clone".into())
+        .with_retry(RetryRule::TaskDispatch);
+    let sent = client(&script.base).send_tracked(&request).await;
+    assert!(sent.result.is_ok());
+    assert!(sent.earlier_attempt_may_have_run);
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn connection_refused_is_never_sent() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    drop(listener);
+    let request = Request::new(Method::Post, "/nodes/pve1/qemu".into());
+    let error = client(&base).execute(&request).await.unwrap_err();
+    assert_eq!(error.retry_safety(), RetrySafety::NeverSent, "{error}");
+    assert!(matches!(error, Error::NotSent { .. }));
+}
+
+#[test]
+fn retry_rules_match_the_error_kind() {
+    let api = |status: u16, reason: &str| {
+        Error::Api(Box::new(crate::error::ApiError {
+            method: Method::Post,
+            path: "/x".into(),
+            status,
+            reason: reason.into(),
+            message: None,
+            errors: std::collections::BTreeMap::new(),
+        }))
+    };
+    assert!(should_retry(
+        RetryRule::TaskDispatch,
+        &api(500, "got no worker upid - start worker failed")
+    ));
+    assert!(!should_retry(
+        RetryRule::TaskDispatch,
+        &api(504, "Gateway Timeout")
+    ));
+    assert!(should_retry(
+        RetryRule::Idempotent,
+        &api(504, "Gateway Timeout")
+    ));
+    assert!(!should_retry(
+        RetryRule::NeverSentOnly,
+        &api(503, "Service Unavailable")
+    ));
+    assert!(!should_retry(
+        RetryRule::Idempotent,
+        &api(500, "VM 150 is not running")
+    ));
+    assert!(!should_retry(
+        RetryRule::Idempotent,
+        &api(403, "Permission check failed (/vms/150, VM.Audit)")
+    ));
+}
