@@ -6,4 +6,17 @@
 //! clients work against it, and tests start it in-process on `127.0.0.1:0`.
 
 pub mod api;
+pub mod auth;
+mod control;
+pub mod faults;
 pub mod node;
+pub mod permissions;
+mod router;
+pub mod schema;
+mod server;
+pub mod tls;
+pub mod wire;
+
+pub use faults::{FaultSpec, FaultSpecError, Faults, HttpFault};
+pub use schema::returns::{check_response, check_returns};
+pub use server::{Lab, LabError, LabHandle, LabOptions};

@@ -1,0 +1,138 @@
+//! The lab's control endpoint, outside `/api2`: `GET`/`PUT /lab/faults`.
+//!
+//! Why: fault drills change faults while a client runs (start clean, then make 30% of
+//! requests fail, then heal), without restarting the lab and losing its state. The
+//! endpoint lives outside `/api2` so no PVE client can reach it by accident, is never
+//! subject to injected faults itself, and requires the full-privilege token.
+//!
+//! `PUT` takes the spec as the raw body (`http5xx=0.3,seed=7`) and replaces the HTTP-level
+//! faults (`http5xx`, `reset`; absent means 0) and, when given, the seed; the decision
+//! sequence restarts. The task-level faults are fixed in the node when the lab starts: a
+//! PUT may repeat them with their current values, and one that changes them is refused
+//! rather than silently ignored.
+
+use http::Request;
+use hyper::body::Incoming;
+use serde_json::json;
+
+use crate::api::ApiError;
+use crate::faults::FaultSpec;
+use crate::router::read_body;
+use crate::server::{ResetConnection, Shared};
+use crate::wire::{self, LabResponse};
+
+fn spec_json(spec: &FaultSpec) -> serde_json::Value {
+    json!({
+        "spec": spec.to_string(),
+        "http5xx": spec.http_5xx,
+        "reset": spec.reset,
+        "lock-timeout": spec.lock_timeout,
+        "task-fail": spec.task_fail,
+        "slow": spec.slow,
+        "agent-never": spec.agent_never,
+        "seed": spec.seed,
+    })
+}
+
+/// Answers a `/lab/...` request.
+///
+/// # Errors
+/// [`ResetConnection`] only if the client broke off while sending the body.
+pub(crate) async fn handle(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<LabResponse, ResetConnection> {
+    let result = answer(shared, request).await;
+    match result {
+        Ok(response) => Ok(response),
+        Err(Some(error)) => {
+            if error.status == 401 {
+                tokio::time::sleep(shared.auth_failure_delay).await;
+            }
+            Ok(wire::error(&error))
+        }
+        Err(None) => Err(ResetConnection),
+    }
+}
+
+async fn answer(
+    shared: &Shared,
+    request: Request<Incoming>,
+) -> Result<LabResponse, Option<ApiError>> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    if path != "/lab/faults" {
+        return Err(Some(ApiError::new(
+            501,
+            format!("Method '{method} {path}' not implemented"),
+        )));
+    }
+    let authenticated = shared
+        .auth
+        .authenticate(request.headers(), method == http::Method::GET)
+        .map_err(Some)?;
+    let identity = authenticated.identity;
+    if identity.user != crate::auth::ROOT_USER
+        || identity.token.as_deref() == Some(crate::auth::READONLY_TOKEN_ID)
+    {
+        return Err(Some(ApiError::new(
+            403,
+            "Permission check failed (/lab, Sys.Modify)",
+        )));
+    }
+    match method {
+        http::Method::GET => Ok(wire::success(spec_json(&shared.faults.spec()))),
+        http::Method::PUT => {
+            let body =
+                read_body(request.into_body(), 4096)
+                    .await
+                    .map_err(|failure| match failure {
+                        crate::router::Failure::Api(error) => Some(error),
+                        crate::router::Failure::Reset => None,
+                    })?;
+            let text = String::from_utf8_lossy(&body);
+            let spec: FaultSpec =
+                text.trim()
+                    .parse()
+                    .map_err(|error: crate::faults::FaultSpecError| {
+                        Some(ApiError::param("spec", error.to_string()))
+                    })?;
+            let mentioned: Vec<&str> = text
+                .split(',')
+                .filter_map(|part| part.split_once('=').map(|(key, _)| key.trim()))
+                .collect();
+            let current = shared.faults.spec();
+            let differs = |key: &str, new: f64, old: f64| {
+                mentioned.contains(&key) && (new - old).abs() > f64::EPSILON
+            };
+            let task_level_changed =
+                differs("lock-timeout", spec.lock_timeout, current.lock_timeout)
+                    || differs("task-fail", spec.task_fail, current.task_fail)
+                    || differs("slow", spec.slow, current.slow)
+                    || differs("agent-never", spec.agent_never, current.agent_never);
+            if task_level_changed {
+                return Err(Some(ApiError::param(
+                    "spec",
+                    "lock-timeout, task-fail, slow and agent-never are fixed when the lab starts; \
+                     restart it with --faults to change them",
+                )));
+            }
+            let spec = FaultSpec {
+                http_5xx: spec.http_5xx,
+                reset: spec.reset,
+                seed: if mentioned.contains(&"seed") {
+                    spec.seed
+                } else {
+                    current.seed
+                },
+                ..current
+            };
+            shared.faults.set(spec);
+            Ok(wire::success(spec_json(&spec)))
+        }
+        other => Err(Some(ApiError::new(
+            501,
+            format!("Method '{other} {path}' not implemented"),
+        ))),
+    }
+}

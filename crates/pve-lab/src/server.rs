@@ -1,0 +1,432 @@
+//! Starting and stopping a lab: listener, TLS, connections, shutdown.
+//!
+//! Why: tests start a lab in-process on `127.0.0.1:0` and `sombrero lab serve` starts one
+//! for people; both go through [`Lab::start`], which refuses non-loopback addresses (the
+//! project's network rule), sets up TLS and credentials (kept in the state dir when there
+//! is one) and serves connections with hyper directly. hyper rather than a framework
+//! because the lab routes by the PVE schema, not by code, and because the `reset` fault
+//! needs control over the socket: a reset connection is closed with `SO_LINGER 0`, which
+//! makes the kernel send a TCP RST, what a crashed proxy looks like to a client.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::auth::{Auth, Credentials, FULL_TOKEN_ID, READONLY_TOKEN_ID, ROOT_USER};
+use crate::faults::{FaultSpec, Faults};
+use crate::node::{Node, NodeOptions};
+use crate::tls::{TlsError, TlsMaterial};
+
+/// How to start a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Where to listen; must be a loopback address. Port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// HTTPS with the lab's self-signed certificate (plain HTTP when false: tests only).
+    pub tls: bool,
+    /// Keep state, certificate and credentials here across restarts; `None`: in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Faults to inject (HTTP-level here, task-level in the node).
+    pub faults: FaultSpec,
+    /// How long a 401 answer is delayed (PVE: about 3 s, against brute force).
+    pub auth_failure_delay: Duration,
+    /// The largest request body accepted (PVE: 64 KiB); larger ones get 413.
+    pub body_limit: usize,
+    /// The simulated node (name, task durations, time scale, template seeding). Its
+    /// `state_dir`, `faults` and `ssl_fingerprint` are set from the fields above.
+    pub node: NodeOptions,
+}
+
+impl Default for LabOptions {
+    /// What `sombrero lab serve` uses: HTTPS on `127.0.0.1:8006`, PVE's 3 s auth delay.
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8006)),
+            tls: true,
+            state_dir: None,
+            faults: FaultSpec::default(),
+            auth_failure_delay: Duration::from_secs(3),
+            body_limit: 64 * 1024,
+            node: NodeOptions::default(),
+        }
+    }
+}
+
+impl LabOptions {
+    /// For tests: plain HTTP on `127.0.0.1:0`, in memory, 10 ms auth delay, tasks 100x
+    /// faster.
+    pub fn for_tests() -> Self {
+        let mut options = Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            tls: false,
+            auth_failure_delay: Duration::from_millis(10),
+            ..Self::default()
+        };
+        options.node.time_scale = 0.01;
+        options
+    }
+}
+
+/// Why a lab could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabError {
+    #[error(
+        "refusing to listen on {0}: the lab only listens on loopback addresses (127.0.0.1, ::1)"
+    )]
+    NotLoopback(SocketAddr),
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot set up TLS")]
+    Tls(#[from] TlsError),
+    #[error("cannot use the state dir {path}")]
+    StateDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Everything a request handler needs.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub node: Node,
+    pub auth: Auth,
+    pub faults: Arc<Faults>,
+    pub auth_failure_delay: Duration,
+    pub body_limit: usize,
+}
+
+/// Starts labs.
+#[derive(Debug)]
+pub struct Lab;
+
+impl Lab {
+    /// Starts a lab and returns once it accepts connections.
+    ///
+    /// # Errors
+    /// A non-loopback address, a port in use, an unusable state dir or TLS failure.
+    pub async fn start(options: LabOptions) -> Result<LabHandle, LabError> {
+        if !options.listen.ip().is_loopback() {
+            return Err(LabError::NotLoopback(options.listen));
+        }
+        let state_error = |path: &PathBuf| {
+            let path = path.clone();
+            move |source| LabError::StateDir { path, source }
+        };
+        let credentials = match &options.state_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(state_error(dir))?;
+                Credentials::load_or_generate(dir).map_err(state_error(dir))?
+            }
+            None => Credentials::generate(),
+        };
+        let material = match (&options.state_dir, options.tls) {
+            (_, false) => None,
+            (Some(dir), true) => Some(TlsMaterial::load_or_generate(dir)?),
+            (None, true) => Some(TlsMaterial::generate()?),
+        };
+        let acceptor = match &material {
+            Some(material) => Some(tokio_rustls::TlsAcceptor::from(material.server_config()?)),
+            None => None,
+        };
+        let mut node_options = options.node.clone();
+        node_options.state_dir.clone_from(&options.state_dir);
+        node_options.faults = options.faults.task_faults();
+        node_options.ssl_fingerprint = material.as_ref().map(|m| m.fingerprint.clone());
+        let node = match &options.state_dir {
+            Some(dir) => Node::new(node_options).map_err(state_error(dir))?,
+            None => Node::in_memory(node_options),
+        };
+        let listener =
+            TcpListener::bind(options.listen)
+                .await
+                .map_err(|source| LabError::Bind {
+                    address: options.listen,
+                    source,
+                })?;
+        let address = listener.local_addr().map_err(|source| LabError::Bind {
+            address: options.listen,
+            source,
+        })?;
+        let faults = Arc::new(Faults::new(options.faults));
+        let shared = Arc::new(Shared {
+            node: node.clone(),
+            auth: Auth::new(credentials.clone()),
+            faults: Arc::clone(&faults),
+            auth_failure_delay: options.auth_failure_delay,
+            body_limit: options.body_limit,
+        });
+        let (shutdown_sender, shutdown_receiver) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, acceptor, shared, shutdown_receiver));
+        let scheme = if options.tls { "https" } else { "http" };
+        tracing::info!(%address, scheme, "lab listening");
+        Ok(LabHandle {
+            address,
+            url: format!("{scheme}://{address}/api2/json"),
+            credentials,
+            fingerprint: material.map(|m| m.fingerprint),
+            faults,
+            node,
+            shutdown: shutdown_sender,
+            task: Some(task),
+        })
+    }
+}
+
+/// A running lab. Dropping it stops accepting connections; [`LabHandle::shutdown`] also
+/// waits for open connections to finish.
+#[derive(Debug)]
+pub struct LabHandle {
+    address: SocketAddr,
+    url: String,
+    credentials: Credentials,
+    fingerprint: Option<String>,
+    faults: Arc<Faults>,
+    node: Node,
+    shutdown: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl LabHandle {
+    /// The API base URL, ending in `/api2/json`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The socket address the lab listens on.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The full-privilege token as PVE writes it: `root@pam!lab=<secret>`.
+    pub fn token(&self) -> String {
+        format!(
+            "{ROOT_USER}!{FULL_TOKEN_ID}={}",
+            self.credentials.full_token_secret
+        )
+    }
+
+    /// The read-only (`PVEAuditor`) token: `root@pam!readonly=<secret>`.
+    pub fn readonly_token(&self) -> String {
+        format!(
+            "{ROOT_USER}!{READONLY_TOKEN_ID}={}",
+            self.credentials.readonly_token_secret
+        )
+    }
+
+    /// The `Authorization` header value for the full token.
+    pub fn authorization(&self) -> String {
+        format!("PVEAPIToken={}", self.token())
+    }
+
+    /// The `root@pam` password for `POST /access/ticket`.
+    pub fn password(&self) -> &str {
+        &self.credentials.root_password
+    }
+
+    /// The TLS certificate's SHA-256 fingerprint (`AA:BB:...`); `None` for plain HTTP.
+    pub fn fingerprint(&self) -> Option<&str> {
+        self.fingerprint.as_deref()
+    }
+
+    /// The live fault configuration (also reachable at `/lab/faults`).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// The simulated node, for tests that inspect state directly.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Stops accepting, lets open connections finish their current request (at most 5 s),
+    /// and returns when the server is down.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for LabHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.changed() => break,
+        };
+        // Reap finished connection tasks so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let acceptor = acceptor.clone();
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let reset = Arc::new(AtomicBool::new(false));
+            let io = ResettableStream {
+                inner: stream,
+                reset: Arc::clone(&reset),
+            };
+            match acceptor {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(Duration::from_secs(10), acceptor.accept(io));
+                    match handshake.await {
+                        Ok(Ok(tls)) => serve_connection(tls, shared, reset, shutdown).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_connection(io, shared, reset, shutdown).await,
+            }
+        });
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_secs(5), drain)
+        .await
+        .is_err()
+    {
+        connections.abort_all();
+    }
+}
+
+/// The error a handler returns to make hyper drop the connection without an answer.
+#[derive(Debug, thiserror::Error)]
+#[error("connection reset by fault injection")]
+pub(crate) struct ResetConnection;
+
+async fn serve_connection<Io>(
+    io: Io,
+    shared: Arc<Shared>,
+    reset: Arc<AtomicBool>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    Io: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = service_fn(move |request: hyper::Request<Incoming>| {
+        let shared = Arc::clone(&shared);
+        let reset = Arc::clone(&reset);
+        async move {
+            let outcome = crate::router::handle(&shared, request).await;
+            if outcome.is_err() {
+                reset.store(true, Ordering::SeqCst);
+            }
+            outcome
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        }
+        _ = shutdown.changed() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// A TCP stream that, when its connection was reset by a fault, closes with
+/// `SO_LINGER 0` so the peer gets an RST instead of an orderly FIN.
+struct ResettableStream {
+    inner: TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl Drop for ResettableStream {
+    fn drop(&mut self) {
+        if self.reset.load(Ordering::SeqCst) {
+            let _ = socket2::SockRef::from(&self.inner).set_linger(Some(Duration::ZERO));
+        }
+    }
+}
+
+impl AsyncRead for ResettableStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(context, buffer)
+    }
+}
+
+impl AsyncWrite for ResettableStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(context, buffer)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        if this.reset.load(Ordering::SeqCst) {
+            // No FIN for a reset connection: the drop sends the RST.
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.inner).poll_shutdown(context)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(context, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
