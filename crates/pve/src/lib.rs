@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod endpoints;
 pub mod error;
 pub mod lenient;
 pub mod metrics;
