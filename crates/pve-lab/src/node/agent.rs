@@ -143,13 +143,13 @@ fn link_local(mac: &str) -> String {
         .split(':')
         .filter_map(|part| u8::from_str_radix(part, 16).ok())
         .collect();
-    let [a, b, c, d, e, f] = <[u8; 6]>::try_from(bytes).unwrap_or([0; 6]);
+    let mac = <[u8; 6]>::try_from(bytes).unwrap_or([0; 6]);
     format!(
         "fe80::{:x}:{:x}:{:x}:{:x}",
-        u16::from_be_bytes([a ^ 0x02, b]),
-        u16::from_be_bytes([c, 0xff]),
-        u16::from_be_bytes([0xfe, d]),
-        u16::from_be_bytes([e, f])
+        u16::from_be_bytes([mac[0] ^ 0x02, mac[1]]),
+        u16::from_be_bytes([mac[2], 0xff]),
+        u16::from_be_bytes([0xfe, mac[3]]),
+        u16::from_be_bytes([mac[4], mac[5]])
     )
 }
 

@@ -1,4 +1,4 @@
-//! Cloud-init: which settings are pending, and the NoCloud files PVE would generate.
+//! Cloud-init: which settings are pending, and the `NoCloud` files PVE would generate.
 //!
 //! Why: PVE regenerates the cloud-init drive at every start, so a setting changed after
 //! the last start is "pending" until the next one; clients (and operators debugging
@@ -7,6 +7,7 @@
 //! summarised in pve-api.md; later real guests boot from exactly these files.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
@@ -100,7 +101,7 @@ pub(crate) fn dump(shared: &Shared, request: &ApiRequest) -> ApiResult {
     })
 }
 
-/// The NoCloud files.
+/// The `NoCloud` files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Files {
     pub user: String,
@@ -143,13 +144,13 @@ pub(crate) fn generate(vmid: u32, config: &BTreeMap<String, String>) -> Files {
         format!("#cloud-config\nhostname: {hostname}\nmanage_etc_hosts: true\nfqdn: {fqdn}\n");
     let ci_user = config.get("ciuser");
     if let Some(ci_user) = ci_user {
-        user.push_str(&format!("user: {ci_user}\n"));
+        let _ = writeln!(user, "user: {ci_user}");
         if ci_user == "root" {
             user.push_str("disable_root: False\n");
         }
     }
     if let Some(password) = config.get("cipassword") {
-        user.push_str(&format!("password: {password}\n"));
+        let _ = writeln!(user, "password: {password}");
     }
     if let Some(keys) = config.get("sshkeys") {
         user.push_str("ssh_authorized_keys:\n");
@@ -157,7 +158,7 @@ pub(crate) fn generate(vmid: u32, config: &BTreeMap<String, String>) -> Files {
             .lines()
             .filter(|line| !line.trim().is_empty())
         {
-            user.push_str(&format!("  - {key}\n"));
+            let _ = writeln!(user, "  - {key}");
         }
     }
     user.push_str("chpasswd:\n  expire: False\n");
@@ -189,19 +190,23 @@ fn network_config(config: &BTreeMap<String, String>) -> String {
         let mac = super::agent::net_mac(net)
             .unwrap_or_default()
             .to_lowercase();
-        text.push_str(&format!("    - type: physical\n      name: eth{index}\n      mac_address: '{mac}'\n      subnets:\n"));
+        let _ = writeln!(
+            text,
+            "    - type: physical\n      name: eth{index}\n      mac_address: '{mac}'\n      subnets:"
+        );
         let settings: BTreeMap<String, String> =
             parse_properties(ipconfig, "ip").into_iter().collect();
         match settings.get("ip").map(String::as_str) {
             Some("dhcp") => text.push_str("      - type: dhcp4\n"),
             Some(cidr) => {
                 let (address, prefix) = cidr.split_once('/').unwrap_or((cidr, "24"));
-                text.push_str(&format!(
+                let _ = write!(
+                    text,
                     "      - type: static\n        address: '{address}'\n        netmask: '{}'\n",
                     netmask(prefix)
-                ));
+                );
                 if let Some(gateway) = settings.get("gw") {
-                    text.push_str(&format!("        gateway: '{gateway}'\n"));
+                    let _ = writeln!(text, "        gateway: '{gateway}'");
                 }
             }
             None => {}
@@ -209,9 +214,9 @@ fn network_config(config: &BTreeMap<String, String>) -> String {
         match settings.get("ip6").map(String::as_str) {
             Some("dhcp") => text.push_str("      - type: dhcp6\n"),
             Some("auto") => text.push_str("      - type: ipv6_slaac\n"),
-            Some(cidr) => text.push_str(&format!(
-                "      - type: static6\n        address: '{cidr}'\n"
-            )),
+            Some(cidr) => {
+                let _ = writeln!(text, "      - type: static6\n        address: '{cidr}'");
+            }
             None => {}
         }
     }
@@ -223,7 +228,7 @@ fn network_config(config: &BTreeMap<String, String>) -> String {
         .split([' ', ',', ';'])
         .filter(|part| !part.is_empty())
     {
-        text.push_str(&format!("      - '{server}'\n"));
+        let _ = writeln!(text, "      - '{server}'");
     }
     text.push_str("      search:\n");
     let search = config
@@ -233,7 +238,7 @@ fn network_config(config: &BTreeMap<String, String>) -> String {
         .split([' ', ',', ';'])
         .filter(|part| !part.is_empty())
     {
-        text.push_str(&format!("      - '{domain}'\n"));
+        let _ = writeln!(text, "      - '{domain}'");
     }
     text
 }

@@ -20,8 +20,8 @@ const NODE_MEMORY: u64 = 32 * 1024 * 1024 * 1024;
 const NODE_ROOTFS: u64 = 94 * 1024 * 1024 * 1024;
 
 /// `GET /version`.
-pub(crate) fn version() -> ApiResult {
-    Ok(json!({"version": PVE_VERSION, "release": PVE_RELEASE, "repoid": PVE_REPOID}))
+pub(crate) fn version() -> Value {
+    json!({"version": PVE_VERSION, "release": PVE_RELEASE, "repoid": PVE_REPOID})
 }
 
 fn node_memory_used(shared: &Shared) -> u64 {
@@ -42,7 +42,7 @@ fn uptime(shared: &Shared) -> u64 {
 }
 
 /// `GET /nodes`.
-pub(crate) fn nodes(shared: &Shared) -> ApiResult {
+pub(crate) fn nodes(shared: &Shared) -> Value {
     let mut node = json!({
         "node": shared.options.name, "status": "online", "type": "node",
         "id": format!("node/{}", shared.options.name), "level": "",
@@ -53,11 +53,11 @@ pub(crate) fn nodes(shared: &Shared) -> ApiResult {
     if let Some(fingerprint) = &shared.options.ssl_fingerprint {
         node["ssl_fingerprint"] = json!(fingerprint);
     }
-    Ok(json!([node]))
+    json!([node])
 }
 
 /// `GET /nodes/{node}`: the node's index.
-pub(crate) fn node_index() -> ApiResult {
+pub(crate) fn node_index() -> Value {
     let names = [
         "aplinfo",
         "apt",
@@ -95,15 +95,13 @@ pub(crate) fn node_index() -> ApiResult {
         "vzdump",
         "wakeonlan",
     ];
-    Ok(Value::Array(
-        names.iter().map(|name| json!({"name": name})).collect(),
-    ))
+    Value::Array(names.iter().map(|name| json!({"name": name})).collect())
 }
 
 /// `GET /nodes/{node}/status`.
-pub(crate) fn node_status(shared: &Shared) -> ApiResult {
+pub(crate) fn node_status(shared: &Shared) -> Value {
     let used = node_memory_used(shared);
-    Ok(json!({
+    json!({
         "cpu": 0.021, "wait": 0.0004, "idle": 0,
         "cpuinfo": {
             "cores": 4, "cpus": NODE_CPUS, "sockets": 1, "model": "Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz",
@@ -122,11 +120,11 @@ pub(crate) fn node_status(shared: &Shared) -> ApiResult {
         },
         "pveversion": format!("pve-manager/{PVE_VERSION}/{PVE_REPOID}"),
         "boot-info": {"mode": "efi", "secureboot": 0},
-    }))
+    })
 }
 
 /// `GET /nodes/{node}/network?type`: the physical NIC and the `vmbr0` bridge.
-pub(crate) fn network(request: &ApiRequest) -> ApiResult {
+pub(crate) fn network(request: &ApiRequest) -> Value {
     let wanted = super::param_str(request, "type");
     let interfaces = [
         json!({
@@ -149,11 +147,11 @@ pub(crate) fn network(request: &ApiRequest) -> ApiResult {
             Some(kind) => interface["type"] == kind,
         })
         .collect();
-    Ok(Value::Array(items))
+    Value::Array(items)
 }
 
 /// `GET /cluster/resources?type`.
-pub(crate) fn resources(shared: &Shared, request: &ApiRequest) -> ApiResult {
+pub(crate) fn resources(shared: &Shared, request: &ApiRequest) -> Value {
     let wanted = super::param_str(request, "type");
     let name = shared.options.name.clone();
     let mut items = Vec::new();
@@ -197,7 +195,7 @@ pub(crate) fn resources(shared: &Shared, request: &ApiRequest) -> ApiResult {
             "node": name, "status": "ok",
         }));
     }
-    Ok(Value::Array(items))
+    Value::Array(items)
 }
 
 /// `GET /cluster/nextid?vmid`: the next free id as a STRING, or 400 if `vmid` is taken.
@@ -211,7 +209,7 @@ pub(crate) fn next_id(shared: &Shared, request: &ApiRequest) -> ApiResult {
             }
             return Ok(json!(vmid.to_string()));
         }
-        let free = (100_u32..)
+        let free = (100_u32..=999_999_999)
             .find(|vmid| !state.vms.contains_key(vmid))
             .unwrap_or(100);
         Ok(json!(free.to_string()))

@@ -6,6 +6,7 @@
 //! same here makes digests change exactly when the file would.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 use sha1::{Digest, Sha1};
@@ -90,7 +91,7 @@ pub(crate) fn config_text(vm: &Vm) -> String {
         write_section(&mut text, &vm.pending);
         if !vm.pending_delete.is_empty() {
             let keys: Vec<&str> = vm.pending_delete.iter().map(String::as_str).collect();
-            text.push_str(&format!("delete: {}\n", keys.join(",")));
+            let _ = writeln!(text, "delete: {}", keys.join(","));
         }
     }
     if let Some(cloudinit) = &vm.cloudinit {
@@ -110,7 +111,7 @@ fn write_section(text: &mut String, section: &BTreeMap<String, String>) {
     }
     for (key, value) in section {
         if key != "description" {
-            text.push_str(&format!("{key}: {value}\n"));
+            let _ = writeln!(text, "{key}: {value}");
         }
     }
 }
@@ -205,7 +206,7 @@ pub(crate) fn parse_drive(text: &str) -> (String, Vec<(String, String)>) {
 pub(crate) fn print_drive(file: &str, options: &[(String, String)]) -> String {
     let mut text = file.to_owned();
     for (key, value) in options {
-        text.push_str(&format!(",{key}={value}"));
+        let _ = write!(text, ",{key}={value}");
     }
     text
 }

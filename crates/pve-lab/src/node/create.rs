@@ -7,6 +7,7 @@
 //! with config updates.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use serde_json::json;
@@ -62,7 +63,7 @@ pub(crate) fn normalize_net(value: &str, state: &mut State) -> String {
         .unwrap_or_else(|| state.random.mac());
     let mut text = format!("{}={mac}", model.unwrap_or_else(|| "virtio".to_owned()));
     for (key, item) in rest {
-        text.push_str(&format!(",{key}={item}"));
+        let _ = write!(text, ",{key}={item}");
     }
     text
 }
@@ -125,6 +126,7 @@ pub(crate) fn allocate_drive(
     #[expect(
         clippy::cast_possible_truncation,
         clippy::cast_sign_loss,
+        clippy::cast_precision_loss,
         reason = "sizes are small positive GiB counts"
     )]
     let mut size = (gigabytes * GIB as f64) as u64;

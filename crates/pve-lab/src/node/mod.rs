@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use self::options::{NodeOptions, TaskDurations, TaskFaults};
 pub(crate) use self::params::{param_bool, param_str, param_u64};
@@ -48,21 +48,26 @@ pub const TOTAL_WRAPPER_KEY: &str = "__pve_lab_total";
 
 /// Wraps list data with the `total` PVE adds to some envelopes (task logs, task lists).
 pub fn with_total(data: Value, total: usize) -> Value {
-    json!({ TOTAL_WRAPPER_KEY: { "data": data, "total": total } })
+    let mut inner = serde_json::Map::new();
+    inner.insert("data".to_owned(), data);
+    inner.insert("total".to_owned(), Value::from(total));
+    let mut outer = serde_json::Map::new();
+    outer.insert(TOTAL_WRAPPER_KEY.to_owned(), Value::Object(inner));
+    Value::Object(outer)
 }
 
 /// Splits a handler result into the envelope's `data` and optional `total`.
 pub fn split_total(value: Value) -> (Value, Option<u64>) {
-    if let Value::Object(mut map) = value {
-        if map.len() == 1
-            && let Some(Value::Object(mut inner)) = map.remove(TOTAL_WRAPPER_KEY)
-        {
+    match value {
+        Value::Object(mut map) if map.len() == 1 && map.contains_key(TOTAL_WRAPPER_KEY) => {
+            let Some(Value::Object(mut inner)) = map.remove(TOTAL_WRAPPER_KEY) else {
+                return (Value::Null, None);
+            };
             let total = inner.get("total").and_then(Value::as_u64);
-            return (inner.remove("data").unwrap_or(Value::Null), total);
+            (inner.remove("data").unwrap_or(Value::Null), total)
         }
-        return (Value::Object(map), None);
+        other => (other, None),
     }
-    (value, None)
 }
 
 /// Seconds since the Unix epoch.
@@ -207,6 +212,9 @@ impl Node {
     }
 
     /// Answers one validated request.
+    ///
+    /// # Errors
+    /// PVE's error for the request (status, message, per-parameter errors).
     pub async fn handle(&self, request: ApiRequest) -> ApiResult {
         let shared = &self.shared;
         if request.path_params.contains_key("node") && request.path("node") != shared.options.name {
@@ -217,12 +225,12 @@ impl Node {
         }
         let template = request.template.as_str();
         match (request.method, template) {
-            (Method::Get, "/version") => cluster::version(),
-            (Method::Get, "/nodes") => cluster::nodes(shared),
-            (Method::Get, "/nodes/{node}") => cluster::node_index(),
-            (Method::Get, "/nodes/{node}/status") => cluster::node_status(shared),
-            (Method::Get, "/nodes/{node}/network") => cluster::network(&request),
-            (Method::Get, "/cluster/resources") => cluster::resources(shared, &request),
+            (Method::Get, "/version") => Ok(cluster::version()),
+            (Method::Get, "/nodes") => Ok(cluster::nodes(shared)),
+            (Method::Get, "/nodes/{node}") => Ok(cluster::node_index()),
+            (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared)),
+            (Method::Get, "/nodes/{node}/network") => Ok(cluster::network(&request)),
+            (Method::Get, "/cluster/resources") => Ok(cluster::resources(shared, &request)),
             (Method::Get, "/cluster/nextid") => cluster::next_id(shared, &request),
             (Method::Get, "/nodes/{node}/qemu") => vm::list(shared, &request),
             (Method::Post, "/nodes/{node}/qemu") => create::create(shared, &request),

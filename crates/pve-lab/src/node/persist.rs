@@ -65,7 +65,7 @@ impl Store {
         match self.write_atomically(bytes) {
             Ok(()) => *written = version,
             Err(error) => {
-                tracing::error!(%error, path = %self.path.display(), "cannot save the lab state")
+                tracing::error!(%error, path = %self.path.display(), "cannot save the lab state");
             }
         }
     }

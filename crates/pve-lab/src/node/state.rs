@@ -72,7 +72,7 @@ impl State {
     /// The lowest free disk index `n` for `vm-{vmid}-disk-{n}` on a storage.
     pub fn free_disk_name(&self, storage: &str, vmid: u32) -> String {
         let taken = self.volumes.get(storage);
-        (0..)
+        (0..u32::MAX)
             .map(|index| format!("vm-{vmid}-disk-{index}"))
             .find(|name| {
                 taken.is_none_or(|volumes| {
@@ -180,7 +180,7 @@ pub(crate) struct Volume {
     pub ctime: u64,
 }
 
-/// SplitMix64: a tiny, stable, seedable generator.
+/// `SplitMix64`: a tiny, stable, seedable generator.
 ///
 /// Why not `rand`: the lab's generated values (MACs, UUIDs, host keys) must be the same for
 /// the same seed across dependency upgrades, and the generator's state is persisted.

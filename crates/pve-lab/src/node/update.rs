@@ -267,7 +267,7 @@ fn retire_drive(state: &mut State, vmid: u32, node: &str, value: &str) {
         return;
     }
     if let Ok(vm) = state.vm_mut(node, vmid) {
-        let slot = (0..)
+        let slot = (0..u32::MAX)
             .map(|index| format!("unused{index}"))
             .find(|key| !vm.config.contains_key(key))
             .unwrap_or_default();
