@@ -29,8 +29,12 @@ pub struct GlobalArgs {
     /// Environment to act on (production, staging, development); default: ENV, then production.
     #[arg(long, global = true, value_name = "ENV")]
     pub env: Option<String>,
-    /// Configuration file [default: ./sombrero.toml].
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "FILE",
+        help = "Configuration file [default: env SOMBRERO_CONFIG, then ./sombrero.toml]"
+    )]
     pub config: Option<PathBuf>,
     /// Machine-readable JSON on stdout.
     #[arg(long, global = true)]
@@ -50,6 +54,21 @@ pub enum Command {
         after_help = "Example:\n  sombrero completions bash > /etc/bash_completion.d/sombrero"
     )]
     Completions(CompletionsArgs),
+    /// Show the resolved configuration and where each value came from.
+    #[command(
+        after_help = "Examples:\n  sombrero config show\n  sombrero config show --env staging --json"
+    )]
+    Config(ConfigArgs),
+    /// Check the configuration and the environment variables, without network.
+    #[command(
+        long_about = "Check the configuration and the environment variables, without network.\n\n\
+            Resolves every setting (flags, environment, .mise.local.toml, sombrero.toml, \
+            defaults), checks all environments in sombrero.toml, and checks that what the \
+            pipeline needs is present: API URL, API token, SSH public key. Exits 0 when \
+            everything is fine and 2 with every problem listed otherwise.",
+        after_help = "Examples:\n  sombrero validate\n  ENV=staging sombrero validate --json"
+    )]
+    Validate,
 }
 
 #[derive(Debug, Args)]
@@ -57,4 +76,19 @@ pub struct CompletionsArgs {
     /// The shell to generate completions for.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    pub command: ConfigCommand,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum ConfigCommand {
+    /// Print every resolved setting with its source (flag, variable, file and key, default).
+    #[command(
+        after_help = "Examples:\n  sombrero config show\n  sombrero config show --env staging --json | jq .vm.vmid"
+    )]
+    Show,
 }

@@ -13,6 +13,8 @@
 
 use std::process::ExitCode;
 
+use sombrero_core::settings::{SettingsError, SettingsErrors};
+
 /// The documented exit statuses of sombrero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -48,7 +50,9 @@ pub struct BadInput {
 
 /// The exit status for an error: bad input anywhere in the chain means 2, otherwise 1.
 pub fn status_for(error: &anyhow::Error) -> ExitStatus {
-    let bad_input = error.chain().any(|cause| cause.is::<BadInput>());
+    let bad_input = error.chain().any(|cause| {
+        cause.is::<BadInput>() || cause.is::<SettingsErrors>() || cause.is::<SettingsError>()
+    });
     if bad_input {
         ExitStatus::BadInput
     } else {
@@ -56,10 +60,19 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
     }
 }
 
-/// The hint attached to an error chain, if any cause carries one.
+/// The hint attached to an error chain, if any cause carries one. Configuration errors
+/// may carry several (one per kind of problem); they are joined with `hint:` lines.
 pub fn hint_for(error: &anyhow::Error) -> Option<String> {
-    error
-        .chain()
-        .find_map(|cause| cause.downcast_ref::<BadInput>())
-        .and_then(|bad| bad.hint.clone())
+    error.chain().find_map(|cause| {
+        if let Some(bad) = cause.downcast_ref::<BadInput>() {
+            return bad.hint.clone();
+        }
+        if let Some(errors) = cause.downcast_ref::<SettingsErrors>() {
+            let hints = errors.hints();
+            return (!hints.is_empty()).then(|| hints.join("\nhint: "));
+        }
+        cause
+            .downcast_ref::<SettingsError>()
+            .and_then(SettingsError::hint)
+    })
 }

@@ -8,6 +8,7 @@
 
 mod cli;
 mod commands;
+mod context;
 mod exit;
 mod printer;
 

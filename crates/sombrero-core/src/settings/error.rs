@@ -150,6 +150,12 @@ impl SettingsError {
                 )
             }
             Self::Missing { .. } => "docs/configuration.md lists every setting".to_owned(),
+            Self::ReadFile {
+                what: "configuration file",
+                ..
+            } => "run sombrero where sombrero.toml is, or pass --config FILE (or set \
+                  SOMBRERO_CONFIG)"
+                .to_owned(),
             Self::WrongType { .. }
             | Self::InvalidIp { .. }
             | Self::InvalidValue { .. }

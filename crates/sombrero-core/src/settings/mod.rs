@@ -42,10 +42,10 @@ pub struct Settings {
     pub environment: Resolved<String>,
     /// Every environment the file defines.
     pub known_environments: Vec<String>,
-    pub api: ApiSettings,
-    pub paths: PathSettings,
     /// The selected environment's VM.
     pub vm: VmSpec,
+    pub api: ApiSettings,
+    pub paths: PathSettings,
     /// Things worth telling the user that are not errors.
     #[serde(skip)]
     pub warnings: Vec<String>,

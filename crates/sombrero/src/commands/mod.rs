@@ -2,6 +2,8 @@
 //! printer and returning an exit status or an error for `main` to render.
 
 mod completions;
+mod config;
+mod validate;
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -14,5 +16,7 @@ use crate::printer::Printer;
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match cli.command {
         Command::Completions(args) => completions::run(&args, printer),
+        Command::Config(args) => config::run(&args, &cli.global, printer),
+        Command::Validate => validate::run(&cli.global, printer),
     }
 }

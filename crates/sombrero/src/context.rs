@@ -1,0 +1,117 @@
+//! Settings resolution glue: gathers flags, the process environment and both files, and
+//! calls the core resolver once.
+//!
+//! Why here and not in commands: commands receive validated [`Settings`] and never read a
+//! variable or a file themselves (ripgrep/uv style). This is also the only place the
+//! binary touches `std::env` for configuration, so tests can control everything through
+//! the child process's environment.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use sombrero_core::settings::{
+    self, CliOverrides, ConfigFile, Inputs, MiseEnv, Settings, SettingsError, SettingsErrors,
+    env_vars,
+};
+
+use crate::cli::GlobalArgs;
+use crate::printer::Printer;
+
+/// The configuration file used when neither `--config` nor `SOMBRERO_CONFIG` names one.
+pub const DEFAULT_CONFIG: &str = "sombrero.toml";
+
+/// The process environment as a map (variables that are not UTF-8 are skipped: none of
+/// sombrero's variables can be meaningful then).
+pub fn process_env() -> HashMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .collect()
+}
+
+/// The configuration file path: `--config`, else `SOMBRERO_CONFIG`, else `./sombrero.toml`.
+pub fn config_path(global: &GlobalArgs, env: &HashMap<String, String>) -> PathBuf {
+    global
+        .config
+        .clone()
+        .or_else(|| {
+            env.get(env_vars::SOMBRERO_CONFIG)
+                .filter(|value| !value.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
+/// Resolves the settings for a command, printing resolution warnings through `printer`.
+/// `template` is the value of a command's `--template` flag, if it has one.
+///
+/// # Errors
+/// Every configuration problem found (exit code 2).
+pub fn resolve_settings(
+    global: &GlobalArgs,
+    template: Option<u32>,
+    printer: &Printer,
+) -> Result<Settings, SettingsErrors> {
+    let env = process_env();
+    let settings = resolve_with(global, template, &env)?;
+    for warning in &settings.warnings {
+        printer.warn(warning);
+    }
+    Ok(settings)
+}
+
+/// [`resolve_settings`] with an explicit environment map.
+///
+/// # Errors
+/// Every configuration problem found.
+pub fn resolve_with(
+    global: &GlobalArgs,
+    template: Option<u32>,
+    env: &HashMap<String, String>,
+) -> Result<Settings, SettingsErrors> {
+    let path = config_path(global, env);
+    let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::ReadFile {
+        what: "configuration file",
+        path: path.clone(),
+        source,
+    })?;
+    let mise_path = path
+        .parent()
+        .unwrap_or(Path::new(""))
+        .join(MiseEnv::FILE_NAME);
+    let mise_text = match std::fs::read_to_string(&mise_path) {
+        Ok(text) => Some(text),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(SettingsError::ReadFile {
+                what: "mise file",
+                path: mise_path,
+                source,
+            }
+            .into());
+        }
+    };
+    let file = ConfigFile::parse(&path, text);
+    let mise = mise_text
+        .map(|text| MiseEnv::parse(&mise_path, &text, env))
+        .transpose();
+    let (file, mise) = match (file, mise) {
+        (Ok(file), Ok(mise)) => (file, mise),
+        (file, mise) => {
+            let mut problems = Vec::new();
+            for errors in [file.err(), mise.err()].into_iter().flatten() {
+                problems.extend(errors.0);
+            }
+            return Err(SettingsErrors(problems));
+        }
+    };
+    let cli = CliOverrides {
+        environment: global.env.clone(),
+        template_id: template,
+    };
+    settings::resolve(Inputs {
+        cli: &cli,
+        env,
+        mise: mise.as_ref(),
+        file: &file,
+    })
+}
