@@ -205,7 +205,7 @@ pub(crate) fn pending(shared: &Shared, request: &ApiRequest) -> ApiResult {
             if key == "cipassword" {
                 json!(PASSWORD_MASK)
             } else {
-                config::typed_value(key, value)
+                json!(value)
             }
         };
         let items: Vec<Value> = keys
