@@ -107,8 +107,11 @@ async fn answer(
     let relative = path
         .strip_prefix(API_PREFIX)
         .filter(|rest| rest.is_empty() || rest.starts_with('/'));
-    let (Some(method), Some(relative)) = (api_method(&http_method), relative) else {
+    let Some(relative) = relative else {
         return Err(not_implemented(&http_method, path).into());
+    };
+    let Some(method) = api_method(&http_method) else {
+        return Err(not_implemented(&http_method, relative).into());
     };
     let resolved = Schema::get()
         .resolve(method, relative)

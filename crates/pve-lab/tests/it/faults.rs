@@ -1,0 +1,123 @@
+//! Fault injection: 5xx answers, reset connections, determinism, the control endpoint.
+
+use pve_lab::FaultSpec;
+use serde_json::Value;
+
+use crate::common::{Api, start_with};
+
+async fn statuses(spec: &str, count: usize) -> Vec<Option<u16>> {
+    let spec: FaultSpec = spec.parse().expect("a spec");
+    let lab = start_with(|options| options.faults = spec).await;
+    let api = Api::token(&lab);
+    let client = reqwest::Client::new();
+    let mut out = Vec::new();
+    for _ in 0..count {
+        let response = client
+            .get(format!("{}/version", lab.url()))
+            .header("Authorization", lab.authorization())
+            .send()
+            .await;
+        out.push(response.ok().map(|r| r.status().as_u16()));
+    }
+    drop(api);
+    out
+}
+
+#[tokio::test]
+async fn http_faults_are_deterministic_with_the_seed() {
+    let first = statuses("http5xx=0.3,reset=0.1,seed=42", 60).await;
+    let second = statuses("http5xx=0.3,reset=0.1,seed=42", 60).await;
+    assert_eq!(first, second);
+    let resets = first.iter().filter(|status| status.is_none()).count();
+    let errors = first
+        .iter()
+        .filter(|status| status.is_some_and(|s| s >= 500))
+        .count();
+    assert!(resets > 0 && errors > 0, "{first:?}");
+    assert!(
+        first
+            .iter()
+            .flatten()
+            .all(|status| [200, 500, 503, 596].contains(status)),
+        "{first:?}"
+    );
+    let other_seed = statuses("http5xx=0.3,reset=0.1,seed=43", 60).await;
+    assert_ne!(first, other_seed);
+}
+
+#[tokio::test]
+async fn certain_faults_always_happen() {
+    let all_errors = statuses("http5xx=1", 5).await;
+    assert!(
+        all_errors
+            .iter()
+            .all(|status| status.is_some_and(|s| s >= 500)),
+        "{all_errors:?}"
+    );
+    let all_resets = statuses("reset=1", 5).await;
+    assert!(all_resets.iter().all(Option::is_none), "{all_resets:?}");
+}
+
+#[tokio::test]
+async fn control_endpoint_changes_http_faults_at_runtime() {
+    let lab = start_with(|options| options.faults = "slow=2,seed=1".parse().expect("spec")).await;
+    let client = reqwest::Client::new();
+    let control = format!("{}/lab/faults", lab.url().trim_end_matches("/api2/json"));
+    let get = client
+        .get(&control)
+        .header("Authorization", lab.authorization())
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(get.status(), 200);
+    let body: Value = get.json().await.expect("JSON");
+    assert_eq!(body["data"]["slow"], 2.0);
+    let denied = client
+        .put(&control)
+        .header(
+            "Authorization",
+            format!("PVEAPIToken={}", lab.readonly_token()),
+        )
+        .body("http5xx=1")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(denied.status(), 403);
+    let anonymous = client.get(&control).send().await.expect("answer");
+    assert_eq!(anonymous.status(), 401);
+    let refused = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("task-fail=0.5")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(refused.status(), 400);
+    let bad = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("http5xx=7")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(bad.status(), 400);
+    let set = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("http5xx=1,slow=2")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(set.status(), 200);
+    assert_eq!(Api::token(&lab).get("/version").await.status / 100, 5);
+    assert!((lab.faults().spec().http_5xx - 1.0).abs() < f64::EPSILON);
+    let healed = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(healed.status(), 200);
+    assert_eq!(Api::token(&lab).get("/version").await.status, 200);
+}
