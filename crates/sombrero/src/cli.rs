@@ -69,6 +69,34 @@ pub enum Command {
         after_help = "Examples:\n  sombrero validate\n  ENV=staging sombrero validate --json"
     )]
     Validate,
+    /// Recorded runs, newest first (all environments unless --env is given).
+    #[command(
+        after_help = "Examples:\n  sombrero history\n  sombrero history --env staging --limit 5 --json"
+    )]
+    History(HistoryArgs),
+    /// Deployment metrics: the runbook's analytics dashboard, or a Prometheus textfile.
+    #[command(
+        long_about = "Deployment metrics: total runs, success rate, average, median, fastest and \
+            slowest duration, per-phase average and p95, issues by phase, the trend of the last \
+            runs, per environment and per operator. Durations are over successful runs; the \
+            success rate is over finished runs.",
+        after_help = "Examples:\n  sombrero metrics --since 30d\n  sombrero metrics --env production --json\n  \
+            sombrero metrics --prometheus /var/lib/node_exporter/textfile/sombrero.prom"
+    )]
+    Metrics(MetricsArgs),
+    /// Write a self-contained HTML report with charts (no network access needed to view it).
+    #[command(
+        after_help = "Example:\n  sombrero report --html deployments/report.html --since 90d"
+    )]
+    Report(ReportArgs),
+    /// Write the runbook's deployment record of a run (default: the latest) and print its path.
+    #[command(
+        after_help = "Examples:\n  sombrero checklist\n  sombrero checklist DEP-20261126-124610"
+    )]
+    Checklist(ChecklistArgs),
+    /// The runbook's issue log ("Issues & Resolutions").
+    #[command(subcommand)]
+    Issue(IssueCommand),
 }
 
 #[derive(Debug, Args)]
@@ -91,4 +119,82 @@ pub enum ConfigCommand {
         after_help = "Examples:\n  sombrero config show\n  sombrero config show --env staging --json | jq .vm.vmid"
     )]
     Show,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Show at most this many runs.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricsArgs {
+    /// Only runs started since: a date (2026-11-01), an RFC 3339 time, or an age (30d, 12h).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only runs of this command (deploy, build, up, destroy, ...).
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
+    /// Write node-exporter textfile metrics to FILE (atomically) instead of the dashboard.
+    #[arg(long, value_name = "FILE")]
+    pub prometheus: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The HTML file to write (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
+    /// Only runs started since: a date, an RFC 3339 time, or an age (30d, 12h).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only runs of this command.
+    #[arg(long, value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ChecklistArgs {
+    /// The run (DEP-...); default: the latest.
+    pub run: Option<String>,
+    /// Directory for the record [default: `checklists/` next to the history database].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IssueCommand {
+    /// Log an issue for a run; asks for missing fields on a terminal.
+    #[command(
+        after_help = "Example:\n  sombrero issue add --phase configure --description \"apt lock held\" \\\n    \
+            --root-cause \"unattended-upgrades\" --resolution \"waited\" --time-to-resolve 10m"
+    )]
+    Add(IssueAddArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IssueAddArgs {
+    /// The run (DEP-...); default: the latest.
+    #[arg(long, value_name = "RUN")]
+    pub run: Option<String>,
+    /// The phase the issue happened in (required).
+    #[arg(long)]
+    pub phase: Option<String>,
+    /// What went wrong (required).
+    #[arg(long)]
+    pub description: Option<String>,
+    #[arg(long)]
+    pub symptoms: Option<String>,
+    #[arg(long)]
+    pub root_cause: Option<String>,
+    #[arg(long)]
+    pub resolution: Option<String>,
+    /// How long it took to resolve: 15m, 1h30m, or minutes.
+    #[arg(long, value_name = "DURATION")]
+    pub time_to_resolve: Option<String>,
+    #[arg(long)]
+    pub impact: Option<String>,
+    #[arg(long)]
+    pub prevention: Option<String>,
 }

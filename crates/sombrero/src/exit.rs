@@ -13,6 +13,7 @@
 
 use std::process::ExitCode;
 
+use sombrero_core::history::HistoryError;
 use sombrero_core::settings::{SettingsError, SettingsErrors};
 
 /// The documented exit statuses of sombrero.
@@ -52,6 +53,10 @@ pub struct BadInput {
 pub fn status_for(error: &anyhow::Error) -> ExitStatus {
     let bad_input = error.chain().any(|cause| {
         cause.is::<BadInput>() || cause.is::<SettingsErrors>() || cause.is::<SettingsError>()
+    }) || error.chain().any(|cause| {
+        cause
+            .downcast_ref::<HistoryError>()
+            .is_some_and(HistoryError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -70,6 +75,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(errors) = cause.downcast_ref::<SettingsErrors>() {
             let hints = errors.hints();
             return (!hints.is_empty()).then(|| hints.join("\nhint: "));
+        }
+        if let Some(history) = cause.downcast_ref::<HistoryError>() {
+            return history.hint().map(ToOwned::to_owned);
         }
         cause
             .downcast_ref::<SettingsError>()

@@ -30,6 +30,7 @@ mod tests;
 
 pub use error::HistoryError;
 pub use metrics::{Metrics, MetricsFilter};
+pub use prometheus::write_atomically;
 pub use recorder::{PhaseGuard, Run, RunStart};
 pub use store::{IssueRecord, NewIssue, PhaseRecord, RunDetail, RunRecord, RunStatus, Store};
 

@@ -141,6 +141,28 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the history at `path` if the file exists; otherwise an empty store in memory
+    /// that still names `path` in its errors. For commands that only read: they must not
+    /// create a history file wherever they happen to be run.
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_existing(path: impl AsRef<Path>) -> Result<Self, HistoryError> {
+        let path = path.as_ref();
+        if path.exists() {
+            return Self::open(path);
+        }
+        let connection =
+            super::schema::open(Path::new(":memory:")).map_err(|error| match error {
+                HistoryError::Sqlite { source, .. } => HistoryError::sqlite(path, source),
+                other => other,
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            connection,
+        })
+    }
+
     /// The file this store reads and writes.
     pub fn path(&self) -> &Path {
         &self.path

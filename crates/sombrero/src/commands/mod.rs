@@ -1,11 +1,16 @@
 //! Command dispatch: one module per command, each taking its parsed arguments and the
 //! printer and returning an exit status or an error for `main` to render.
 
+mod checklist;
 mod completions;
 mod config;
+mod history;
+mod issue;
+mod metrics;
+mod report;
 mod validate;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, IssueCommand};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
@@ -18,5 +23,10 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Completions(args) => completions::run(&args, printer),
         Command::Config(args) => config::run(&args, &cli.global, printer),
         Command::Validate => validate::run(&cli.global, printer),
+        Command::History(args) => history::run(&args, &cli.global, printer),
+        Command::Metrics(args) => metrics::run(&args, &cli.global, printer),
+        Command::Report(args) => report::run(&args, &cli.global, printer),
+        Command::Checklist(args) => checklist::run(&args, &cli.global, printer),
+        Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
     }
 }

@@ -41,7 +41,15 @@ pub(super) fn seconds_label(value: f64) -> String {
         clippy::cast_possible_truncation,
         reason = "axis labels are rounded on purpose"
     )]
-    clock::duration((value * 1000.0).round() as i64)
+    let ms = (value * 1000.0).round() as i64;
+    if ms == 0 {
+        return "0".to_owned();
+    }
+    if ms >= 60_000 && ms % 60_000 == 0 && ms < 3_600_000 {
+        // Axis ticks are whole minutes: `6m` reads better than `6m 0s`.
+        return format!("{}m", ms / 60_000);
+    }
+    clock::duration(ms)
 }
 
 /// Duration per run over time, each bar stacked by phase.
@@ -54,8 +62,8 @@ pub(super) fn duration_chart(data: &ReportData) -> String {
         .map(|bar| bar.phases.iter().map(|(_, ms)| *ms).sum::<i64>())
         .max()
         .unwrap_or(0);
-    let maximum = nice_maximum(float(longest) / 1000.0);
-    chart.axes(maximum, 5, seconds_label);
+    let (maximum, ticks) = svg::duration_axis(float(longest) / 1000.0);
+    chart.axes(maximum, ticks, seconds_label);
     let slot = plot_width / float(i64::try_from(data.runs.len().max(1)).unwrap_or(1));
     for (index, bar) in data.runs.iter().enumerate() {
         let x = svg::LEFT + slot * float(i64::try_from(index).unwrap_or(0)) + slot * 0.15;

@@ -138,7 +138,7 @@ pub fn render(data: &ReportData) -> String {
     );
     let _ = write!(
         html,
-        "<h1>📊 Deployment Analytics</h1><p class=\"muted\">{} · generated {}{}</p>",
+        "<h1>Deployment Analytics</h1><p class=\"muted\">{} · generated {}{}</p>",
         escape(scope),
         escape(&clock::human(data.generated_ms)),
         metrics
@@ -183,6 +183,7 @@ pub fn render(data: &ReportData) -> String {
         .phases
         .iter()
         .map(|phase| (phase.name.clone(), phase_colour(metrics, &phase.name)))
+        .chain([("run failed or interrupted (dot)".to_owned(), FAILURE_COLOUR)])
         .collect();
     let _ = write!(
         html,

@@ -169,9 +169,38 @@ pub fn nice_maximum(value: f64) -> f64 {
         .unwrap_or(10.0 * magnitude)
 }
 
+/// An axis for durations in seconds: a tick step people read at a glance (1 s, 5 s, 15 s,
+/// 1 min, 5 min, ...) and at most six ticks; returns (maximum, tick count).
+pub fn duration_axis(seconds: f64) -> (f64, u32) {
+    const STEPS: [f64; 16] = [
+        1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0,
+        21600.0, 86400.0,
+    ];
+    for step in STEPS {
+        let ticks = (seconds / step).ceil().max(1.0);
+        if ticks <= 6.0 {
+            #[expect(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                reason = "ticks is between 1 and 6"
+            )]
+            return (ticks * step, ticks as u32);
+        }
+    }
+    let maximum = nice_maximum(seconds);
+    (maximum, 5)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{escape, nice_maximum};
+    use super::{duration_axis, escape, nice_maximum};
+
+    #[test]
+    fn duration_axes_use_round_steps() {
+        assert_eq!(duration_axis(306.0), (360.0, 6));
+        assert_eq!(duration_axis(42.0), (45.0, 3));
+        assert_eq!(duration_axis(0.0), (1.0, 1));
+    }
 
     #[test]
     fn markup_is_escaped_and_axes_are_round() {

@@ -1,0 +1,38 @@
+//! `sombrero report --html FILE`: the metrics and charts as one self-contained HTML file.
+//!
+//! Why the binary only writes the file: the page is built by the core
+//! (`sombrero_core::history::report`), so tests and other front ends render the same page;
+//! the file is written atomically, so a browser or a CI artifact upload never sees half a
+//! report, and an existing report is replaced only once the new one is complete.
+
+use sombrero_core::history::{self, report};
+
+use crate::cli::{GlobalArgs, ReportArgs};
+use crate::commands::history::{filter, open_for_reading};
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+
+pub fn run(
+    args: &ReportArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    let store = open_for_reading(global, printer)?;
+    let filter = filter(global, args.since.as_deref(), args.command.as_deref())?;
+    let data = store.report_data(&filter)?;
+    history::write_atomically(&args.html, &report::render(&data))?;
+    printer.info(&format!(
+        "Wrote the report of {} runs to {}",
+        data.metrics.total_runs,
+        args.html.display()
+    ));
+    if printer.json_mode() {
+        printer.json(&serde_json::json!({
+            "path": args.html.display().to_string(),
+            "runs": data.metrics.total_runs,
+        }))?;
+    } else {
+        printer.data(&args.html.display().to_string());
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,520 @@
+//! History commands end to end: runs recorded through the same recording API commands
+//! use (with a manual clock, so durations are exact), then `sombrero history`, `metrics`,
+//! `checklist`, `issue add` run as real processes against that database.
+//!
+//! Why expectations are computed here from the fixture description, not from the store:
+//! a metrics bug must not be able to agree with itself. The fixture says what happened
+//! (phase by phase); this file derives totals, rates, medians and percentiles by sorting,
+//! the slow obvious way.
+
+#![expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+use sombrero_core::history::recorder::{Clock as _, ManualClock};
+use sombrero_core::history::{NewIssue, RunStart, Store};
+
+/// One run of the fixture: environment, operator, phases (name, ms, succeeded).
+#[derive(Debug, Clone)]
+pub struct FixtureRun {
+    pub environment: &'static str,
+    pub operator: &'static str,
+    pub phases: Vec<(&'static str, i64, bool)>,
+}
+
+/// Milliseconds the clock moves between phases (bookkeeping between steps).
+pub const GAP_MS: i64 = 250;
+/// 2026-10-01T08:00:00Z.
+pub const FIXTURE_START_MS: i64 = 1_790_841_600_000;
+
+impl FixtureRun {
+    pub fn succeeded(&self) -> bool {
+        self.phases.iter().all(|(_, _, ok)| *ok)
+    }
+
+    /// The run's duration as the recorder sees it: a gap before each phase, the phases.
+    pub fn duration_ms(&self) -> i64 {
+        self.phases
+            .iter()
+            .map(|(_, ms, _)| GAP_MS + ms)
+            .sum::<i64>()
+    }
+}
+
+/// `count` runs over two environments and two operators; some fail in a phase (with 14:
+/// runs 3, 7 and 11). Durations come from a small linear congruential generator: varied,
+/// reproducible.
+pub fn fixture(count: usize) -> Vec<FixtureRun> {
+    let mut seed: u64 = 42;
+    let mut next = |low: i64, high: i64| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        low + i64::try_from((seed >> 33) % u64::try_from(high - low).unwrap()).unwrap()
+    };
+    (0..count)
+        .map(|index| {
+            let clone = next(20_000, 45_000);
+            let configure = next(120_000, 200_000);
+            let verify = next(40_000, 90_000);
+            let phases = match (index % 12, index % 8) {
+                (_, 3) if index % 12 != 11 => vec![("clone", clone, false)],
+                (_, 7) => vec![("clone", clone, true), ("configure", configure, false)],
+                (11, _) => vec![
+                    ("clone", clone, true),
+                    ("configure", configure, true),
+                    ("verify", verify, false),
+                ],
+                _ => vec![
+                    ("clone", clone, true),
+                    ("configure", configure, true),
+                    ("verify", verify, true),
+                ],
+            };
+            FixtureRun {
+                environment: if index % 3 == 0 {
+                    "staging"
+                } else {
+                    "production"
+                },
+                operator: if index % 2 == 0 { "alice" } else { "bob" },
+                phases,
+            }
+        })
+        .collect()
+}
+
+/// Records `runs` into `path`, `spacing_ms` apart, and issues on runs 7 and 11.
+pub fn record(path: &Path, runs: &[FixtureRun], spacing_ms: i64) -> Vec<String> {
+    let store = Store::open(path).unwrap();
+    let clock = ManualClock::new(FIXTURE_START_MS);
+    let mut ids = Vec::new();
+    for (index, fixture) in runs.iter().enumerate() {
+        // Each run starts on its slot: with an hour, 08:00, 09:00, ...
+        let slot = FIXTURE_START_MS + i64::try_from(index).unwrap() * spacing_ms;
+        clock.advance(slot - clock.now_ms());
+        let mut start = RunStart::new("deploy", fixture.environment, "0.1.0");
+        start.operator = Some(fixture.operator.to_owned());
+        start.template_id = Some(8024);
+        let run = store.start_run_with_clock(&start, &clock).unwrap();
+        let mut result: Result<(), String> = Ok(());
+        for (name, ms, ok) in &fixture.phases {
+            clock.advance(GAP_MS);
+            result = run.phase(name, || {
+                clock.advance(*ms);
+                if *ok {
+                    Ok(())
+                } else {
+                    Err(format!("{name} failed"))
+                }
+            });
+        }
+        run.set_vm_id(7000);
+        ids.push(run.id().to_owned());
+        run.finish(&result).unwrap();
+    }
+    let issue = |phase: &str, description: &str| NewIssue {
+        phase: phase.to_owned(),
+        description: description.to_owned(),
+        root_cause: Some("apt lock held by unattended-upgrades".to_owned()),
+        time_to_resolve_ms: Some(600_000),
+        ..NewIssue::default()
+    };
+    store
+        .add_issue(Some(&ids[7]), &issue("configure", "playbook hung"))
+        .unwrap();
+    store
+        .add_issue(Some(&ids[11]), &issue("verify", "docker not ready"))
+        .unwrap();
+    store
+        .add_issue(Some(&ids[11]), &issue("configure", "slow apt mirror"))
+        .unwrap();
+    ids
+}
+
+/// A temporary working directory with the fixture recorded at the default location.
+pub struct Workspace {
+    pub directory: tempfile::TempDir,
+    pub runs: Vec<FixtureRun>,
+    pub ids: Vec<String>,
+}
+
+impl Workspace {
+    pub fn new() -> Self {
+        Self::with(14, 3_600_000)
+    }
+
+    pub fn with(count: usize, spacing_ms: i64) -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let runs = fixture(count);
+        let ids = record(
+            &directory.path().join("deployments/sombrero.db"),
+            &runs,
+            spacing_ms,
+        );
+        Self {
+            directory,
+            runs,
+            ids,
+        }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.directory.path().join(relative)
+    }
+
+    /// `sombrero ARGS` in the workspace, with no configuration from the outside.
+    pub fn sombrero(&self, arguments: &[&str]) -> Command {
+        let mut command = Command::cargo_bin("sombrero").unwrap();
+        command
+            .current_dir(self.directory.path())
+            .args(arguments)
+            .env_remove("SOMBRERO_HISTORY")
+            .env_remove("SOMBRERO_CONFIG")
+            .env_remove("ENV");
+        command
+    }
+
+    pub fn json(&self, arguments: &[&str]) -> Value {
+        let output = self.sombrero(arguments).arg("--json").assert().success();
+        serde_json::from_slice(&output.get_output().stdout).unwrap()
+    }
+}
+
+fn sorted(mut values: Vec<i64>) -> Vec<i64> {
+    values.sort_unstable();
+    values
+}
+
+#[test]
+fn metrics_json_matches_the_recorded_runs() {
+    let workspace = Workspace::new();
+    let metrics = workspace.json(&["metrics"]);
+    let runs = &workspace.runs;
+    let successes: Vec<&FixtureRun> = runs.iter().filter(|run| run.succeeded()).collect();
+    assert_eq!(metrics["total_runs"], runs.len());
+    assert_eq!(metrics["succeeded"], successes.len());
+    assert_eq!(metrics["failed"], runs.len() - successes.len());
+    #[expect(clippy::cast_precision_loss, reason = "small counts")]
+    let rate = successes.len() as f64 / runs.len() as f64;
+    assert!((metrics["success_rate"].as_f64().unwrap() - rate).abs() < 1e-9);
+
+    let durations = sorted(successes.iter().map(|run| run.duration_ms()).collect());
+    let count = i64::try_from(durations.len()).unwrap();
+    let middle = durations.len() / 2;
+    let median = if durations.len() % 2 == 1 {
+        durations[middle]
+    } else {
+        (durations[middle - 1] + durations[middle]) / 2
+    };
+    let duration = &metrics["duration"];
+    assert_eq!(
+        duration["average_ms"],
+        durations.iter().sum::<i64>() / count
+    );
+    assert_eq!(duration["median_ms"], median);
+    assert_eq!(duration["fastest_ms"], durations[0]);
+    assert_eq!(duration["slowest_ms"], *durations.last().unwrap());
+
+    for name in ["clone", "configure", "verify"] {
+        let phase = metrics["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|phase| phase["name"] == name)
+            .unwrap();
+        let all: Vec<(i64, bool)> = runs
+            .iter()
+            .flat_map(|run| run.phases.iter())
+            .filter(|(phase_name, ..)| *phase_name == name)
+            .map(|(_, ms, ok)| (*ms, *ok))
+            .collect();
+        let ok = sorted(
+            all.iter()
+                .filter(|(_, ok)| *ok)
+                .map(|(ms, _)| *ms)
+                .collect(),
+        );
+        let rank = (ok.len() * 95).div_ceil(100);
+        assert_eq!(phase["succeeded"], ok.len(), "{name}");
+        assert_eq!(phase["failed"], all.len() - ok.len(), "{name}");
+        assert_eq!(
+            phase["average_ms"],
+            ok.iter().sum::<i64>() / i64::try_from(ok.len()).unwrap()
+        );
+        assert_eq!(phase["p95_ms"], ok[rank - 1], "{name}");
+    }
+    assert_eq!(metrics["total_issues"], 3);
+    assert_eq!(metrics["issues_by_phase"][0]["phase"], "configure");
+    assert_eq!(metrics["issues_by_phase"][0]["count"], 2);
+    assert_eq!(metrics["trend"].as_array().unwrap().len(), 10);
+    assert_eq!(metrics["trend"][9]["id"], workspace.ids[13].as_str());
+
+    let staging = runs
+        .iter()
+        .filter(|run| run.environment == "staging")
+        .count();
+    let group = metrics["by_environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|group| group["name"] == "staging")
+        .unwrap();
+    assert_eq!(group["runs"], staging);
+    assert_eq!(metrics["by_operator"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn metrics_filters_by_environment_and_time() {
+    let workspace = Workspace::new();
+    let staging = workspace.json(&["metrics", "--env", "staging"]);
+    let expected = workspace
+        .runs
+        .iter()
+        .filter(|run| run.environment == "staging")
+        .count();
+    assert_eq!(staging["total_runs"], expected);
+    assert_eq!(staging["environment"], "staging");
+    // Runs are one hour apart from 08:00; since 12:00 leaves the runs from index 4 on.
+    let since = workspace.json(&["metrics", "--since", "2026-10-01T12:00:00Z"]);
+    assert_eq!(since["total_runs"], workspace.runs.len() - 4);
+    workspace
+        .sombrero(&["metrics", "--since", "last tuesday"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("last tuesday"));
+}
+
+#[test]
+fn metrics_text_is_the_runbook_dashboard() {
+    let workspace = Workspace::new();
+    let output = workspace.sombrero(&["metrics"]).assert().success();
+    let text = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    let successes = workspace.runs.iter().filter(|run| run.succeeded()).count();
+    for line in [
+        "📊 Deployment Analytics Dashboard".to_owned(),
+        format!("📈 Total Deployments: {}", workspace.runs.len()),
+        format!(
+            "✅ Success Rate: 79% ({successes}/{})",
+            workspace.runs.len()
+        ),
+        "🚀 Fastest Deployment: ".to_owned(),
+        "🐌 Slowest Deployment: ".to_owned(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn history_lists_runs_newest_first() {
+    let workspace = Workspace::new();
+    let history = workspace.json(&["history", "--limit", "3"]);
+    let runs = history["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    assert_eq!(runs[0]["id"], workspace.ids[13].as_str());
+    assert_eq!(runs[0]["duration_ms"], workspace.runs[13].duration_ms());
+    assert_eq!(runs[2]["status"], "failed");
+    assert_eq!(runs[2]["error"], "verify failed");
+    let text = workspace
+        .sombrero(&["history", "--env", "staging"])
+        .assert()
+        .success();
+    let text = String::from_utf8(text.get_output().stdout.clone()).unwrap();
+    assert_eq!(text.lines().count(), 1 + 5, "{text}");
+    assert!(text.lines().skip(1).all(|line| line.contains("staging")));
+}
+
+#[test]
+fn reading_commands_do_not_create_a_history() {
+    let directory = tempfile::tempdir().unwrap();
+    let mut command = Command::cargo_bin("sombrero").unwrap();
+    command
+        .current_dir(directory.path())
+        .env_remove("SOMBRERO_HISTORY")
+        .env_remove("SOMBRERO_CONFIG")
+        .args(["history"])
+        .assert()
+        .success()
+        .stderr(predicates::str::contains("No runs recorded yet"));
+    assert!(!directory.path().join("deployments").exists());
+}
+
+#[test]
+fn checklist_has_real_phase_times_and_never_overwrites() {
+    let workspace = Workspace::new();
+    let first = workspace
+        .sombrero(&["checklist", &workspace.ids[11]])
+        .assert()
+        .success();
+    let first = PathBuf::from(
+        String::from_utf8(first.get_output().stdout.clone())
+            .unwrap()
+            .trim(),
+    );
+    assert!(
+        first.ends_with("deployments/checklists/2026-10-01-19-00-deployment.md"),
+        "{}",
+        first.display()
+    );
+    let text = std::fs::read_to_string(workspace.directory.path().join(&first)).unwrap();
+    let run = &workspace.runs[11];
+    assert!(text.contains(&format!("- **Deployment ID**: {}", workspace.ids[11])));
+    assert!(
+        text.contains("- **Start Time**: 2026-10-01 19:00:00 UTC"),
+        "{text}"
+    );
+    for (name, ms, _) in &run.phases {
+        let seconds = ms / 1000;
+        let expected = if seconds >= 60 {
+            format!("{}m {}s", seconds / 60, seconds % 60)
+        } else {
+            format!("{seconds}s")
+        };
+        let section = text.split(&format!("] {name}\n")).nth(1).unwrap();
+        assert!(
+            section.starts_with("- **Start**: 2026-10-01 19:"),
+            "{name}: {section}"
+        );
+        assert!(
+            section.contains(&format!("- **Duration**: {expected}\n")),
+            "{name} {expected}\n{text}"
+        );
+    }
+    assert!(text.contains("### Issue 1: docker not ready"));
+    assert!(text.contains("- **Issues Encountered**: 2"));
+    assert!(text.contains("### Process Metrics 📊"));
+
+    let again = workspace
+        .sombrero(&["checklist", &workspace.ids[11]])
+        .assert()
+        .success();
+    let again = String::from_utf8(again.get_output().stdout.clone()).unwrap();
+    assert!(
+        again.trim().ends_with("2026-10-01-19-00-deployment-2.md"),
+        "{again}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(workspace.directory.path().join(&first)).unwrap(),
+        text
+    );
+}
+
+#[test]
+fn issue_add_attaches_to_the_latest_run_and_needs_its_fields() {
+    let workspace = Workspace::new();
+    let added = workspace.json(&[
+        "issue",
+        "add",
+        "--phase",
+        "verify",
+        "--description",
+        "ssh refused",
+        "--time-to-resolve",
+        "1h30m",
+        "--root-cause",
+        "token root@pam!ci=0b5c3a9e-aaaa-bbbb",
+    ]);
+    assert_eq!(added["run"], workspace.ids[13].as_str());
+    assert_eq!(added["time_to_resolve_ms"], 5_400_000);
+    assert!(
+        !added.to_string().contains("0b5c3a9e"),
+        "secrets are scrubbed: {added}"
+    );
+    assert_eq!(workspace.json(&["metrics"])["total_issues"], 4);
+
+    workspace
+        .sombrero(&["issue", "add", "--phase", "verify"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("--description"));
+    workspace
+        .sombrero(&[
+            "issue",
+            "add",
+            "--run",
+            "DEP-19990101-000000",
+            "--phase",
+            "x",
+            "--description",
+            "y",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no run DEP-19990101-000000"));
+}
+
+#[test]
+fn a_damaged_history_is_refused_untouched() {
+    let workspace = Workspace::new();
+    let path = workspace.path("deployments/sombrero.db");
+    std::fs::remove_file(&path).unwrap();
+    let _ = std::fs::remove_file(workspace.path("deployments/sombrero.db-wal"));
+    let _ = std::fs::remove_file(workspace.path("deployments/sombrero.db-shm"));
+    std::fs::write(&path, "deployments: 3\nnot sqlite\n").unwrap();
+    for command in [
+        &["history"][..],
+        &["metrics"],
+        &["checklist"],
+        &["issue", "add", "--phase", "a", "--description", "b"],
+    ] {
+        workspace
+            .sombrero(command)
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(
+                "deployments/sombrero.db is not a sombrero history database",
+            ))
+            .stderr(predicates::str::contains("hint:"));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "deployments: 3\nnot sqlite\n"
+    );
+}
+
+#[test]
+fn prometheus_textfile_is_written_atomically_with_env_labels() {
+    let workspace = Workspace::new();
+    let target = workspace.path("textfile/sombrero.prom");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, "old content\n").unwrap();
+    workspace
+        .sombrero(&["metrics", "--prometheus", target.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&target).unwrap();
+    let production_ok = workspace
+        .runs
+        .iter()
+        .filter(|run| run.environment == "production" && run.succeeded())
+        .count();
+    assert!(text.contains("# TYPE sombrero_runs_total counter"));
+    assert!(
+        text.contains(&format!(
+            "sombrero_runs_total{{env=\"production\",status=\"success\"}} {production_ok}\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(
+        "sombrero_phase_duration_seconds{env=\"staging\",phase=\"configure\",statistic=\"p95\"}"
+    ));
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        assert!(
+            line.starts_with("sombrero_") && line.contains("{env=\""),
+            "{line}"
+        );
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+
+    let missing = workspace.path("no-such-dir/sombrero.prom");
+    workspace
+        .sombrero(&["metrics", "--prometheus", missing.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no-such-dir/sombrero.prom"));
+}
