@@ -174,6 +174,11 @@ impl Error {
         })
     }
 
+    /// Whether the server's answer mentions `needle` (case-insensitive).
+    pub fn mentions(&self, needle: &str) -> bool {
+        self.api_text_contains(&[&needle.to_ascii_lowercase()])
+    }
+
     /// 404, or PVE's 500 "Configuration file ... does not exist" / "no such ...".
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)

@@ -6,26 +6,31 @@
 //! properties of the client. Keeping it free of printing and of sombrero's domain lets the
 //! lab and the tests use exactly the same types the stages do.
 
+pub mod api;
 pub mod auth;
 pub mod client;
 pub mod endpoints;
 pub mod error;
 pub mod lenient;
 pub mod metrics;
+pub mod operations;
 pub mod request;
 pub mod retry;
 pub mod secret;
 pub mod tls;
 pub mod token;
 pub mod types;
+pub mod wait;
 
 pub use auth::Credentials;
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Permission, RetrySafety};
 pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};
+pub use operations::GrowOutcome;
 pub use request::{Method, Params, Request, RetryRule};
 pub use retry::{RETRY_DELAY_ENV, RetryPolicy};
 pub use secret::Secret;
 pub use tls::{Fingerprint, TlsMode};
 pub use token::{ApiToken, TokenParseError};
 pub use types::*;
+pub use wait::{Progress, WaitEvent, no_progress};

@@ -1,0 +1,384 @@
+//! Whole operations that are safe to repeat: clone, create, start, stop, grow a disk,
+//! delete. Each dispatches, waits with a deadline, and knows how to recover.
+//!
+//! Why here and not in the stages: these are the exact places where other PVE clients
+//! fail under load (lock timeouts inside clone tasks, "already exists" after a retried
+//! clone, configuring before the clone lock is gone, shrinking disks, starting a running
+//! VM). Getting them right once, next to the transport that knows whether a request may
+//! have run, keeps the stages simple.
+
+use std::time::{Duration, Instant};
+
+use crate::client::Client;
+use crate::endpoints::{self, CloneOptions, PowerAction, ResizeTo};
+use crate::error::{Error, RetrySafety};
+use crate::types::{ConfigUpdate, DiskSize, Upid, VmConfig, VmState};
+use crate::wait::{Progress, WaitEvent};
+
+/// Dispatch attempts for a clone or create (lock timeouts inside the task included).
+const DISPATCH_ATTEMPTS: u32 = 5;
+
+/// What a [`Client::grow_disk`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrowOutcome {
+    /// The disk already had at least the requested size; nothing was sent.
+    AlreadyLarge(DiskSize),
+    /// The disk was grown to this size.
+    Grown(DiskSize),
+}
+
+fn remaining(deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(Instant::now())
+}
+
+impl Client {
+    async fn pause_before_retry(&self, attempt: u32) {
+        tokio::time::sleep(crate::retry::RetryPolicy::default().delay(attempt)).await;
+    }
+
+    /// Proves that an existing VM is the one a retried create/clone asked for: same name
+    /// (and description, when one was given).
+    async fn verify_own_vm(
+        &self,
+        node: &str,
+        vmid: u64,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<(), Error> {
+        let Some(name) = name else {
+            return Err(Error::Conflict {
+                vmid,
+                reason: "no name was given, so the VM cannot be recognised".into(),
+            });
+        };
+        let Some(config) = self.vm_config_opt(node, vmid).await? else {
+            return Err(Error::Conflict {
+                vmid,
+                reason: "it vanished while being checked".into(),
+            });
+        };
+        if config.name().as_deref() != Some(name) {
+            return Err(Error::Conflict {
+                vmid,
+                reason: format!("its name is {:?}, not {name:?}", config.name()),
+            });
+        }
+        if let Some(description) = description
+            && config.description().as_deref().map(str::trim) != Some(description.trim())
+        {
+            return Err(Error::Conflict {
+                vmid,
+                reason: "its description differs".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Dispatches a create/clone request and waits for its task, retrying lock timeouts
+    /// (inside the task or at dispatch) and lost answers. An "already exists" after an
+    /// attempt that may have run counts as success only when the VM is provably ours.
+    async fn dispatch_creation(
+        &self,
+        what: &str,
+        request: &crate::request::Request,
+        target: (&str, u64),
+        marker: (Option<&str>, Option<&str>),
+        deadline: Instant,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        let (target_node, vmid) = target;
+        let mut may_have_run = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let sent = self.send_tracked(request).await;
+            may_have_run |= sent.earlier_attempt_may_have_run;
+            let failure = match sent.result {
+                Ok(data) => {
+                    let upid: Upid = crate::client::decode(request, data)?;
+                    match self.wait_task(&upid, remaining(deadline), progress).await {
+                        Ok(_) => return Ok(()),
+                        Err(error) if error.is_lock_timeout() => error,
+                        Err(error) => return Err(error),
+                    }
+                }
+                Err(error) if error.retry_safety() == RetrySafety::MayHaveReachedServer => {
+                    may_have_run = true;
+                    error
+                }
+                Err(error) if error.is_already_exists() && may_have_run => {
+                    self.verify_own_vm(target_node, vmid, marker.0, marker.1)
+                        .await?;
+                    return Ok(());
+                }
+                Err(error) if error.is_lock_timeout() || error.is_locked() => error,
+                Err(error) => return Err(error),
+            };
+            if attempt >= DISPATCH_ATTEMPTS || Instant::now() >= deadline {
+                return Err(failure);
+            }
+            progress(&WaitEvent::Retrying {
+                what: what.to_owned(),
+                attempt,
+                reason: failure.to_string(),
+            });
+            self.pause_before_retry(attempt - 1).await;
+        }
+    }
+
+    /// Clones `source` into `options.newid` and waits until the clone task finished AND
+    /// the target's `clone` lock is gone; returns the new VM's config.
+    ///
+    /// Set `options.name`: it is how a retried clone recognises its own VM.
+    ///
+    /// # Errors
+    /// [`Error::TaskFailed`], [`Error::Conflict`] (the VMID is taken by another VM),
+    /// [`Error::Deadline`], transport or API errors.
+    pub async fn clone_vm_and_wait(
+        &self,
+        node: &str,
+        source: u64,
+        options: &CloneOptions,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<VmConfig, Error> {
+        let deadline = Instant::now() + timeout;
+        let target_node = options.target.as_deref().unwrap_or(node);
+        let request = endpoints::vm_clone(node, source, options);
+        self.dispatch_creation(
+            &format!("clone of VM {source} to {}", options.newid),
+            &request,
+            (target_node, options.newid),
+            (options.name.as_deref(), options.description.as_deref()),
+            deadline,
+            progress,
+        )
+        .await?;
+        self.wait_unlocked(target_node, options.newid, remaining(deadline), progress)
+            .await
+    }
+
+    /// Creates VM `vmid` and waits for the create task and for the lock to clear.
+    ///
+    /// Include `name` in `config`: it is how a retried create recognises its own VM.
+    ///
+    /// # Errors
+    /// As [`Client::clone_vm_and_wait`].
+    pub async fn create_vm_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        config: ConfigUpdate,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<VmConfig, Error> {
+        let deadline = Instant::now() + timeout;
+        let request = endpoints::vm_create(node, vmid, config);
+        let name = request.params.get("name").map(str::to_owned);
+        let description = request.params.get("description").map(str::to_owned);
+        self.dispatch_creation(
+            &format!("create of VM {vmid}"),
+            &request,
+            (node, vmid),
+            (name.as_deref(), description.as_deref()),
+            deadline,
+            progress,
+        )
+        .await?;
+        self.wait_unlocked(node, vmid, remaining(deadline), progress)
+            .await
+    }
+
+    /// Starts the VM unless it already runs, and waits for the start task.
+    ///
+    /// # Errors
+    /// [`Error::TaskFailed`], [`Error::Deadline`], transport or API errors.
+    pub async fn start_vm_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        self.power_and_wait(
+            node,
+            vmid,
+            PowerAction::Start,
+            VmState::Running,
+            timeout,
+            progress,
+        )
+        .await
+    }
+
+    /// Stops (hard) the VM unless it is already stopped, and waits for the task.
+    ///
+    /// # Errors
+    /// [`Error::TaskFailed`], [`Error::Deadline`], transport or API errors.
+    pub async fn stop_vm_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        self.power_and_wait(
+            node,
+            vmid,
+            PowerAction::Stop,
+            VmState::Stopped,
+            timeout,
+            progress,
+        )
+        .await
+    }
+
+    /// Shuts the VM down (ACPI, then a hard stop after `grace`), unless already stopped.
+    ///
+    /// # Errors
+    /// [`Error::TaskFailed`], [`Error::Deadline`], transport or API errors.
+    pub async fn shutdown_vm_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        grace: Duration,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        let action = PowerAction::Shutdown {
+            timeout: Some(u32::try_from(grace.as_secs()).unwrap_or(u32::MAX)),
+            force_stop: true,
+        };
+        self.power_and_wait(node, vmid, action, VmState::Stopped, timeout, progress)
+            .await
+    }
+
+    async fn power_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        action: PowerAction,
+        wanted: VmState,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        if self.vm_status(node, vmid).await?.status == wanted {
+            return Ok(());
+        }
+        let request = endpoints::vm_power(node, vmid, action);
+        let outcome = match self.call::<Upid>(&request).await {
+            Ok(upid) => self
+                .wait_task(&upid, remaining(deadline), progress)
+                .await
+                .map(drop),
+            Err(error) => Err(error),
+        };
+        match outcome {
+            Ok(()) => Ok(()),
+            // A lost answer or a task that found the VM already there: check the state.
+            Err(error)
+                if matches!(error.retry_safety(), RetrySafety::MayHaveReachedServer)
+                    || matches!(error, Error::TaskFailed(_)) =>
+            {
+                if self.vm_status(node, vmid).await?.status == wanted {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Grows `disk` to at least `size`: never shrinks, and does nothing when the disk is
+    /// already that large (compares the config's `size=`), so it is safe to repeat.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the disk does not exist, task/transport/API errors.
+    pub async fn grow_disk(
+        &self,
+        node: &str,
+        vmid: u64,
+        disk: &str,
+        size: DiskSize,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<GrowOutcome, Error> {
+        let deadline = Instant::now() + timeout;
+        let current = |config: &VmConfig| -> Result<DiskSize, Error> {
+            let volume = config
+                .disk(disk)
+                .map_err(|error| Error::InvalidInput(format!("VM {vmid} {disk}: {error}")))?
+                .ok_or_else(|| Error::InvalidInput(format!("VM {vmid} has no disk {disk}")))?;
+            Ok(volume
+                .size()
+                .map_err(|error| Error::InvalidInput(format!("VM {vmid} {disk}: {error}")))?
+                .unwrap_or_default())
+        };
+        let config = self.vm_config(node, vmid).await?;
+        let before = current(&config)?;
+        if before >= size {
+            return Ok(GrowOutcome::AlreadyLarge(before));
+        }
+        let digest = config.digest();
+        let result = self
+            .vm_resize(
+                node,
+                vmid,
+                disk,
+                ResizeTo::Absolute(size),
+                digest.as_deref(),
+            )
+            .await;
+        match result {
+            Ok(Some(upid)) => {
+                self.wait_task(&upid, remaining(deadline), progress).await?;
+            }
+            Ok(None) => {}
+            // A repeated resize whose first attempt went through sees a new digest.
+            Err(error) if error.mentions("checksum mismatch") => {
+                let after = current(&self.vm_config(node, vmid).await?)?;
+                if after < size {
+                    return Err(error);
+                }
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(GrowOutcome::Grown(size))
+    }
+
+    /// Deletes the VM (with purge) and waits; `Ok(false)` when it did not exist.
+    ///
+    /// # Errors
+    /// [`Error::TaskFailed`] (e.g. the VM is running), transport or API errors.
+    pub async fn delete_vm_and_wait(
+        &self,
+        node: &str,
+        vmid: u64,
+        timeout: Duration,
+        progress: Progress<'_>,
+    ) -> Result<bool, Error> {
+        let deadline = Instant::now() + timeout;
+        if self.vm_config_opt(node, vmid).await?.is_none() {
+            return Ok(false);
+        }
+        match self.vm_delete(node, vmid, true).await {
+            Ok(upid) => {
+                self.wait_task(&upid, remaining(deadline), progress).await?;
+                Ok(true)
+            }
+            Err(error) if error.retry_safety() == RetrySafety::MayHaveReachedServer => {
+                // The delete may be running: wait until the VM is gone.
+                let mut poller = crate::wait::Poller::new(remaining(deadline));
+                while self.vm_config_opt(node, vmid).await?.is_some() {
+                    if !poller.next().await {
+                        return Err(error);
+                    }
+                }
+                Ok(true)
+            }
+            Err(error) => Err(error),
+        }
+    }
+}
