@@ -138,7 +138,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                let result = run_clone(&context, newid, &disks).await;
+                let result = run_clone(&context, vmid, newid, &disks).await;
                 context.shared.write(|state| match &result {
                     Ok(()) => {
                         for disk in &disks {
@@ -169,13 +169,19 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     })
 }
 
-async fn run_clone(context: &TaskContext, newid: u32, disks: &[DiskCopy]) -> Result<(), String> {
+async fn run_clone(
+    context: &TaskContext,
+    vmid: u32,
+    newid: u32,
+    disks: &[DiskCopy],
+) -> Result<(), String> {
     let storage = disks
         .first()
         .map_or("local-lvm", |disk| disk.target_storage.as_str());
     context
         .lock(format!("clone failed: can't lock file '/var/lock/pve-manager/pve-storage-{storage}' - got timeout"))
         .await?;
+    context.wait_for_vm(vmid).await?;
     for disk in disks {
         let kind = if disk.linked { "linked" } else { "full" };
         context.log(format!(
@@ -337,9 +343,7 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
             state,
             spec,
             move |context: TaskContext| async move {
-                context
-                    .lock(super::power::lock_timeout_message(vmid))
-                    .await?;
+                context.lock_vm(vmid).await?;
                 context.work().await?;
                 let renamed = context.shared.write(|state| {
                     let vm = state.vm_mut(&node, vmid)?;

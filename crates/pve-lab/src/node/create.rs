@@ -213,9 +213,7 @@ async fn run_create(
     settings: BTreeMap<String, String>,
     start: bool,
 ) -> Result<(), String> {
-    context
-        .lock(super::power::lock_timeout_message(vmid))
-        .await?;
+    context.lock_vm(vmid).await?;
     context.work().await?;
     let log = context.shared.write(|state| {
         let mut log = Vec::new();

@@ -92,6 +92,8 @@ pub(crate) struct Shared {
     store: Option<persist::Store>,
     version: AtomicU64,
     fault_random: Mutex<SplitMix>,
+    /// VMs whose config lock a running task holds (PVE's `lock_config` flock).
+    busy: Mutex<std::collections::BTreeSet<u32>>,
 }
 
 impl Shared {
@@ -202,6 +204,7 @@ impl Node {
                 store,
                 version: AtomicU64::new(0),
                 fault_random: Mutex::new(fault_random),
+                busy: Mutex::default(),
             }),
         }
     }

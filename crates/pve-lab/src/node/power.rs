@@ -71,7 +71,7 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                context.lock(lock_timeout_message(vmid)).await?;
+                context.lock_vm(vmid).await?;
                 let has_cloudinit = context.shared.read(|state| {
                     let vm = state.vm(&node, vmid)?;
                     if !skiplock {
@@ -115,7 +115,7 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
             state,
             spec,
             move |context: TaskContext| async move {
-                context.lock(lock_timeout_message(vmid)).await?;
+                context.lock_vm(vmid).await?;
                 let running = context.shared.read(|state| {
                     let vm = state.vm(&node, vmid)?;
                     if !skiplock {
@@ -154,7 +154,7 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                context.lock(lock_timeout_message(vmid)).await?;
+                context.lock_vm(vmid).await?;
                 context
                     .shared
                     .read(|state| state.vm(&node, vmid)?.check_lock())?;
@@ -190,7 +190,7 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                context.lock(lock_timeout_message(vmid)).await?;
+                context.lock_vm(vmid).await?;
                 let plan = context.shared.read(|state| {
                     let vm = state.vm(&node, vmid)?;
                     if digest
@@ -310,7 +310,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                context.lock(lock_timeout_message(vmid)).await?;
+                context.lock_vm(vmid).await?;
                 let volumes = context.shared.read(|state| {
                     let vm = state.vm(&node, vmid)?;
                     if !skiplock {

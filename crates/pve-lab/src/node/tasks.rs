@@ -112,6 +112,8 @@ pub(crate) struct TaskContext {
     fault: Option<InjectedFault>,
     duration: Duration,
     kind: &'static str,
+    /// VM config locks this task holds (released when it ends).
+    held: Arc<parking_lot::Mutex<Vec<u32>>>,
 }
 
 impl TaskContext {
@@ -152,6 +154,38 @@ impl TaskContext {
             return Err(timeout_message);
         }
         Ok(())
+    }
+
+    /// Takes the config lock of a VM like PVE's `lock_config`: an injected lock timeout
+    /// fails at once (after the timeout); otherwise waits while another task holds the VM,
+    /// failing with PVE's `got timeout` message after the lock timeout.
+    ///
+    /// # Errors
+    /// `can't lock file '/var/lock/qemu-server/lock-ID.conf' - got timeout`.
+    pub async fn lock_vm(&self, vmid: u32) -> Result<(), String> {
+        self.lock(super::power::lock_timeout_message(vmid)).await?;
+        self.wait_for_vm(vmid).await
+    }
+
+    /// Waits until no other task holds `vmid`, then holds it until this task ends.
+    ///
+    /// # Errors
+    /// PVE's lock timeout message when the wait exceeds the lock timeout.
+    pub async fn wait_for_vm(&self, vmid: u32) -> Result<(), String> {
+        let timeout = self
+            .shared
+            .scaled(self.shared.options.durations.lock_timeout);
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.shared.busy.lock().insert(vmid) {
+                self.held.lock().push(vmid);
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(super::power::lock_timeout_message(vmid));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     /// Waits for the task's duration; fails when the lab injects a task failure.
@@ -231,6 +265,7 @@ where
         fault: shared.draw_task_fault(),
         duration: shared.scaled(spec.duration),
         kind: spec.kind,
+        held: Arc::default(),
     };
     tokio::spawn(async move {
         let finisher = context.clone();
@@ -241,6 +276,12 @@ where
 }
 
 fn finish(context: &TaskContext, result: Result<(), String>) {
+    {
+        let mut busy = context.shared.busy.lock();
+        for vmid in context.held.lock().drain(..) {
+            busy.remove(&vmid);
+        }
+    }
     context.shared.write(|state| {
         let Some(task) = find_mut(state, &context.upid) else {
             return;

@@ -430,9 +430,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResul
             state,
             spec,
             move |context: TaskContext| async move {
-                context
-                    .lock(super::power::lock_timeout_message(update.vmid))
-                    .await?;
+                context.lock_vm(update.vmid).await?;
                 context.log(format!("update VM {}: {}", update.vmid, describe(&update)));
                 context.work().await?;
                 let warnings = context.shared.write(|state| apply(state, &update))?;

@@ -1,0 +1,109 @@
+//! Persistence: round trip, interrupted tasks, crash-safe writes.
+//!
+//! Why: `sombrero lab serve --state DIR` must survive restarts and crashes without ever
+//! loading a torn file or silently starting over.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::*;
+use crate::api::Method;
+use crate::node::persist::STATE_FILE;
+
+fn persistent(dir: &std::path::Path) -> NodeOptions {
+    NodeOptions {
+        state_dir: Some(dir.to_path_buf()),
+        ..fast_options()
+    }
+}
+
+#[tokio::test]
+async fn state_survives_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::new(persistent(dir.path())).expect("first start");
+    let upid = clone_template(&node, 150).await;
+    let before = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    drop(node);
+    assert!(
+        !dir.path().join(format!("{STATE_FILE}.tmp")).exists(),
+        "no temporary file is left"
+    );
+
+    let node = Node::new(persistent(dir.path())).expect("restart");
+    let after = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    assert_eq!(after, before, "same config, same digest");
+    let status = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/tasks/{upid}/status",
+        json!({"upid": upid}),
+    )
+    .await;
+    assert_eq!(status["exitstatus"], "OK");
+    assert_eq!(
+        ok(&node, Method::Get, "/cluster/nextid", json!({})).await,
+        json!("100")
+    );
+    let taken = call(&node, Method::Get, "/cluster/nextid", json!({"vmid": 150})).await;
+    assert_eq!(taken.expect_err("150 is taken").status, 400);
+}
+
+#[tokio::test]
+async fn tasks_running_when_the_lab_died_are_marked_failed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = persistent(dir.path());
+    options.time_scale = 1.0;
+    let node = Node::new(options).expect("first start");
+    let upid = ok(
+        &node,
+        Method::Post,
+        CLONE,
+        json!({"vmid": 1001, "newid": 150}),
+    )
+    .await;
+
+    let reloaded = Node::new(persistent(dir.path())).expect("reload while the task runs");
+    let status = ok(
+        &reloaded,
+        Method::Get,
+        "/nodes/{node}/tasks/{upid}/status",
+        json!({"upid": upid}),
+    )
+    .await;
+    assert_eq!(
+        (status["status"].clone(), status["exitstatus"].clone()),
+        (json!("stopped"), json!("unexpected status"))
+    );
+    let log = task_log(&reloaded, &upid).await;
+    assert!(
+        log.last()
+            .is_some_and(|line| line.starts_with("TASK ERROR: unexpected status")),
+        "{log:?}"
+    );
+    let target = ok(&reloaded, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    assert_eq!(
+        target["lock"], "clone",
+        "like PVE, an interrupted clone leaves its lock behind"
+    );
+}
+
+#[tokio::test]
+async fn torn_or_corrupt_files_never_load_silently() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::new(persistent(dir.path())).expect("first start");
+    clone_template(&node, 150).await;
+    drop(node);
+    std::fs::write(dir.path().join(format!("{STATE_FILE}.tmp")), b"{\"vms\": {").expect("write");
+    let node = Node::new(persistent(dir.path())).expect("a stray temporary file is ignored");
+    assert_eq!(
+        ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await["name"],
+        "jump"
+    );
+    drop(node);
+
+    std::fs::write(dir.path().join(STATE_FILE), b"{\"vms\": {").expect("write");
+    let error = Node::new(persistent(dir.path())).expect_err("a corrupt state file is an error");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}

@@ -1,0 +1,317 @@
+//! Create with import, templates, running-VM pending changes, cloud-init, boot order,
+//! faults and lock contention.
+//!
+//! Why: these are the stage 1 path (create from a cloud image, convert to template) and
+//! the failure modes the client helper must survive (lock timeouts, failing tasks, an
+//! agent that never comes up).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::api::Method;
+use crate::node::TaskFaults;
+
+#[tokio::test]
+async fn create_imports_a_cloud_image_then_becomes_a_template() {
+    let node = Node::in_memory(fast_options());
+    let params = json!({
+        "vmid": 200, "name": "golden", "memory": "2048", "agent": "1",
+        "scsi0": "local-lvm:0,import-from=local:import/debian-12-genericcloud-amd64.qcow2",
+        "ide2": "local-lvm:cloudinit", "net0": "virtio,bridge=vmbr0",
+    });
+    let upid = ok(&node, Method::Post, "/nodes/{node}/qemu", params.clone()).await;
+    assert_eq!(
+        ok(&node, Method::Get, CONFIG, json!({"vmid": 200})).await["lock"],
+        "create"
+    );
+    assert_eq!(wait(&node, &upid).await["exitstatus"], "OK");
+    let config = ok(&node, Method::Get, CONFIG, json!({"vmid": 200})).await;
+    assert_eq!(config["scsi0"], "local-lvm:vm-200-disk-0,size=3G");
+    assert_eq!(config["ide2"], "local-lvm:vm-200-cloudinit,media=cdrom");
+    let net = config["net0"].as_str().unwrap_or_default();
+    assert!(
+        net.starts_with("virtio=BC:24:11:") && net.ends_with(",bridge=vmbr0"),
+        "{net}"
+    );
+
+    let again = call(&node, Method::Post, "/nodes/{node}/qemu", params).await;
+    assert_eq!(
+        again.expect_err("taken").message,
+        "unable to create VM 200: config file already exists"
+    );
+
+    let template = "/nodes/{node}/qemu/{vmid}/template";
+    let (_, status) = run_task(&node, Method::Post, template, json!({"vmid": 200})).await;
+    assert_eq!(status["exitstatus"], "OK");
+    let config = ok(&node, Method::Get, CONFIG, json!({"vmid": 200})).await;
+    assert_eq!(
+        (config["template"].clone(), config["scsi0"].clone()),
+        (json!(1), json!("local-lvm:base-200-disk-0,size=3G"))
+    );
+    let twice = call(&node, Method::Post, template, json!({"vmid": 200})).await;
+    assert_eq!(
+        twice.expect_err("template").message,
+        "you can't convert a template to a template"
+    );
+
+    clone_template(&node, 150).await;
+    start(&node, 150).await;
+    let running = call(&node, Method::Post, template, json!({"vmid": 150})).await;
+    assert_eq!(
+        running.expect_err("running").message,
+        "you can't convert a VM to template if VM is running"
+    );
+}
+
+#[tokio::test]
+async fn running_vms_keep_cold_changes_pending_and_cloudinit_tracks_the_image() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    start(&node, 150).await;
+    ok(&node, Method::Put, CONFIG, json!({"vmid": 150, "cores": 4, "name": "jump2", "ipconfig0": "ip=dhcp", "cipassword": "secret"})).await;
+    let shown = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    let current = ok(
+        &node,
+        Method::Get,
+        CONFIG,
+        json!({"vmid": 150, "current": true}),
+    )
+    .await;
+    assert_eq!(
+        (shown["cores"].clone(), current["cores"].clone()),
+        (json!(4), json!(2))
+    );
+    assert_eq!(current["name"], "jump2", "name is hot-pluggable");
+    assert_eq!(current["cipassword"], "**********");
+    let pending = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/qemu/{vmid}/pending",
+        json!({"vmid": 150}),
+    )
+    .await;
+    let cores = pending
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|item| item["key"] == "cores")
+        .cloned();
+    assert_eq!(
+        cores,
+        Some(json!({"key": "cores", "value": "2", "pending": "4"}))
+    );
+
+    let cloudinit = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/qemu/{vmid}/cloudinit",
+        json!({"vmid": 150}),
+    )
+    .await;
+    let item = |key: &str| {
+        cloudinit
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|item| item["key"] == key)
+            .cloned()
+    };
+    assert_eq!(
+        item("ipconfig0"),
+        Some(json!({"key": "ipconfig0", "pending": "ip=dhcp"}))
+    );
+    assert_eq!(
+        item("name"),
+        Some(json!({"key": "name", "value": "jump", "pending": "jump2"}))
+    );
+
+    let (_, status) = run_task(
+        &node,
+        Method::Post,
+        "/nodes/{node}/qemu/{vmid}/status/reboot",
+        json!({"vmid": 150}),
+    )
+    .await;
+    assert_eq!(status["exitstatus"], "OK");
+    let current = ok(
+        &node,
+        Method::Get,
+        CONFIG,
+        json!({"vmid": 150, "current": true}),
+    )
+    .await;
+    assert_eq!(
+        current["cores"],
+        json!(4),
+        "a restart applies pending changes"
+    );
+    let cloudinit = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/qemu/{vmid}/cloudinit",
+        json!({"vmid": 150}),
+    )
+    .await;
+    assert!(
+        cloudinit
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|item| item.get("pending").is_none()),
+        "{cloudinit}"
+    );
+    let dump = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/qemu/{vmid}/cloudinit/dump",
+        json!({"vmid": 150, "type": "user"}),
+    )
+    .await;
+    assert!(
+        dump.as_str()
+            .is_some_and(|text| text.starts_with("#cloud-config\nhostname: jump2\n")),
+        "{dump}"
+    );
+}
+
+#[tokio::test]
+async fn boot_order_follows_deleted_devices_and_rejects_unknown_ones() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    ok(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "delete": "ide2"}),
+    )
+    .await;
+    let config = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    assert_eq!(config["boot"], "order=scsi0;net0");
+    assert!(config.get("ide2").is_none());
+    let bad = call(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "boot": "order=scsi9"}),
+    )
+    .await;
+    assert_eq!(
+        bad.expect_err("bad order").message,
+        "invalid bootorder: device 'scsi9' does not exist'"
+    );
+}
+
+fn faulty(faults: TaskFaults) -> Node {
+    Node::in_memory(NodeOptions {
+        faults,
+        ..fast_options()
+    })
+}
+
+#[tokio::test]
+async fn injected_faults_fail_inside_tasks() {
+    let always = TaskFaults {
+        lock_timeout: 1.0,
+        ..TaskFaults::default()
+    };
+    let node = faulty(always);
+    let (_, status) = run_task(
+        &node,
+        Method::Post,
+        CLONE,
+        json!({"vmid": 1001, "newid": 150}),
+    )
+    .await;
+    assert_eq!(
+        status["exitstatus"],
+        "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout"
+    );
+    assert!(
+        call(&node, Method::Get, CONFIG, json!({"vmid": 150}))
+            .await
+            .is_err(),
+        "a failed clone leaves no target"
+    );
+    let (_, status) = run_task(
+        &node,
+        Method::Post,
+        "/nodes/{node}/qemu/{vmid}/status/stop",
+        json!({"vmid": 1001}),
+    )
+    .await;
+    assert_eq!(
+        status["exitstatus"],
+        "can't lock file '/var/lock/qemu-server/lock-1001.conf' - got timeout"
+    );
+
+    let node = faulty(TaskFaults {
+        task_fail: 1.0,
+        ..TaskFaults::default()
+    });
+    let (upid, status) = run_task(
+        &node,
+        Method::Post,
+        CLONE,
+        json!({"vmid": 1001, "newid": 150}),
+    )
+    .await;
+    assert!(
+        status["exitstatus"]
+            .as_str()
+            .is_some_and(|text| text.starts_with("clone failed: ")),
+        "{status}"
+    );
+    assert!(
+        task_log(&node, &upid)
+            .await
+            .last()
+            .is_some_and(|line| line.starts_with("TASK ERROR: clone failed: "))
+    );
+
+    let node = faulty(TaskFaults {
+        agent_never: 1.0,
+        ..TaskFaults::default()
+    });
+    clone_template(&node, 150).await;
+    start(&node, 150).await;
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let ping = call(
+        &node,
+        Method::Post,
+        "/nodes/{node}/qemu/{vmid}/agent/ping",
+        json!({"vmid": 150}),
+    )
+    .await;
+    assert_eq!(
+        ping.expect_err("never up").message,
+        "QEMU guest agent is not running"
+    );
+}
+
+#[tokio::test]
+async fn parallel_full_clones_of_one_template_time_out_on_its_lock() {
+    let node = Node::in_memory(fast_options());
+    let mut upids = Vec::new();
+    for newid in 150..156 {
+        upids.push(
+            ok(
+                &node,
+                Method::Post,
+                CLONE,
+                json!({"vmid": 1001, "newid": newid, "full": true}),
+            )
+            .await,
+        );
+    }
+    let mut statuses: Vec<Value> = Vec::new();
+    for upid in &upids {
+        statuses.push(wait(&node, upid).await["exitstatus"].clone());
+    }
+    assert_eq!(statuses[0], "OK");
+    assert_eq!(
+        statuses[5], "can't lock file '/var/lock/qemu-server/lock-1001.conf' - got timeout",
+        "{statuses:?}"
+    );
+}
