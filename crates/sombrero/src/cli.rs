@@ -97,6 +97,9 @@ pub enum Command {
     /// The runbook's issue log ("Issues & Resolutions").
     #[command(subcommand)]
     Issue(IssueCommand),
+    /// The lab: a Proxmox VE API server on 127.0.0.1 for rehearsals and tests.
+    #[command(subcommand)]
+    Lab(LabCommand),
 }
 
 #[derive(Debug, Args)]
@@ -197,4 +200,55 @@ pub struct IssueAddArgs {
     pub impact: Option<String>,
     #[arg(long)]
     pub prevention: Option<String>,
+}
+
+/// `sombrero lab ...`
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Serve the Proxmox VE API on 127.0.0.1 until SIGINT/SIGTERM.
+    #[command(
+        long_about = "Serve the Proxmox VE API on 127.0.0.1 until SIGINT/SIGTERM.\n\n\
+            When ready, prints the API URL, an API token with full privileges \
+            (root@pam!lab=<secret>), the root@pam password for ticket login and the TLS \
+            certificate's SHA-256 fingerprint; with --json exactly one JSON object \
+            {\"url\",\"token\",\"password\",\"fingerprint\"} on stdout. Point any PVE client at it \
+            like at a cluster. Listens on loopback addresses only.",
+        after_help = "Examples:\n  sombrero lab serve --json --with-template\n  \
+            sombrero lab serve --state ~/.local/state/sombrero-lab --listen 127.0.0.1:8006\n  \
+            sombrero lab serve --faults http5xx=0.2,reset=0.05,lock-timeout=0.1,seed=42"
+    )]
+    Serve(LabServeArgs),
+}
+
+/// Which guests the lab runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum GuestsMode {
+    /// The best available; state-only guests for now.
+    Auto,
+    /// State-only guests: fast, API behaviour only.
+    State,
+    /// Real QEMU guests (not built yet).
+    Qemu,
+}
+
+#[derive(Debug, Args)]
+pub struct LabServeArgs {
+    /// Address to listen on (loopback only; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8006")]
+    pub listen: std::net::SocketAddr,
+    /// Keep state, certificate and credentials in DIR across restarts [default: in memory].
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    /// Which guests to run.
+    #[arg(long, value_enum, default_value_t = GuestsMode::Auto)]
+    pub guests: GuestsMode,
+    /// Faults to inject, e.g. http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
+    #[arg(long, value_name = "SPEC")]
+    pub faults: Option<String>,
+    /// Also create template 1001, ready to clone.
+    #[arg(long)]
+    pub with_template: bool,
+    /// Serve plain HTTP instead of HTTPS (for tests and debugging).
+    #[arg(long)]
+    pub plain_http: bool,
 }

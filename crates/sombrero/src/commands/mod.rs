@@ -6,6 +6,7 @@ mod completions;
 mod config;
 mod history;
 mod issue;
+mod lab;
 mod metrics;
 mod report;
 mod validate;
@@ -28,5 +29,6 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(&args, &cli.global, printer),
         Command::Checklist(args) => checklist::run(&args, &cli.global, printer),
         Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
+        Command::Lab(command) => lab::run(&command, printer),
     }
 }

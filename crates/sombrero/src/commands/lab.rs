@@ -1,0 +1,127 @@
+//! `sombrero lab serve`: a Proxmox VE API endpoint on 127.0.0.1 for rehearsals.
+//!
+//! Why a command and not only a library: operators point sombrero (or Terraform, Packer,
+//! curl) at a running lab exactly as at a cluster, with the printed URL, token and TLS
+//! fingerprint. The command prints those once the lab accepts connections (with `--json`
+//! exactly one JSON object on stdout, so scripts can read it), then serves until SIGINT or
+//! SIGTERM and shuts down cleanly (exit 0). Printing the token and password is this
+//! command's job; nothing else prints or logs them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use pve_lab::{FaultSpec, Lab, LabError, LabOptions};
+use serde::Serialize;
+
+use crate::cli::{GuestsMode, LabCommand, LabServeArgs};
+use crate::exit::{BadInput, ExitStatus};
+use crate::printer::Printer;
+
+/// What `lab serve` prints when ready; `--json` serializes this struct.
+#[derive(Debug, Serialize)]
+struct Ready {
+    url: String,
+    token: String,
+    password: String,
+    fingerprint: Option<String>,
+}
+
+/// Runs a `sombrero lab ...` command.
+///
+/// # Errors
+/// Bad flags (exit 2), or a lab that cannot start (port in use, unusable state dir).
+pub fn run(command: &LabCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    match command {
+        LabCommand::Serve(args) => serve(args, printer),
+    }
+}
+
+fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
+    if args.guests == GuestsMode::Qemu {
+        return Err(BadInput {
+            message: "--guests qemu is not built yet: real QEMU guests come with a later issue"
+                .into(),
+            hint: Some("use --guests state (or auto) for state-only guests".into()),
+        }
+        .into());
+    }
+    let faults = match &args.faults {
+        Some(text) => text.parse::<FaultSpec>().map_err(|error| BadInput {
+            message: format!("invalid --faults: {error}"),
+            hint: Some(
+                "example: --faults http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42"
+                    .into(),
+            ),
+        })?,
+        None => FaultSpec::default(),
+    };
+    let mut options = LabOptions {
+        listen: args.listen,
+        tls: !args.plain_http,
+        state_dir: args.state.clone(),
+        faults,
+        ..LabOptions::default()
+    };
+    options.node.with_template = args.with_template;
+    Ok(options)
+}
+
+fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let options = options(args)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let outcome = runtime.block_on(async {
+        let lab = match Lab::start(options).await {
+            Ok(lab) => lab,
+            Err(error @ LabError::NotLoopback(_)) => {
+                return Err(BadInput {
+                    message: error.to_string(),
+                    hint: Some("use --listen 127.0.0.1:PORT".into()),
+                }
+                .into());
+            }
+            Err(error) => return Err(anyhow::Error::new(error).context("the lab did not start")),
+        };
+        let ready = Ready {
+            url: lab.url().to_owned(),
+            token: lab.token(),
+            password: lab.password().to_owned(),
+            fingerprint: lab.fingerprint().map(ToOwned::to_owned),
+        };
+        if printer.json_mode() {
+            printer.data(&serde_json::to_string(&ready)?);
+        } else {
+            printer.data(&format!("url:         {}", ready.url));
+            printer.data(&format!("token:       {}", ready.token));
+            printer.data(&format!("password:    {} (root@pam)", ready.password));
+            let fingerprint = ready.fingerprint.as_deref().unwrap_or("none (plain HTTP)");
+            printer.data(&format!("fingerprint: {fingerprint}"));
+        }
+        printer.info("lab ready; stop it with Ctrl-C or SIGTERM");
+        wait_for_signal().await?;
+        printer.info("stopping the lab");
+        let stopped = tokio::time::timeout(Duration::from_secs(10), lab.shutdown()).await;
+        if stopped.is_err() {
+            printer.warn("open connections did not finish within 10 s; stopped anyway");
+        }
+        Ok(ExitStatus::Success)
+    });
+    // Running PVE tasks are abandoned, not awaited: with a state dir they are recorded as
+    // running and the next start fails them, as after a node crash.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    outcome
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
