@@ -451,14 +451,14 @@ fn is_certificate_error(error: &reqwest::Error) -> bool {
         if current.downcast_ref::<rustls::Error>().is_some() {
             return true;
         }
-        if let Some(io) = current.downcast_ref::<std::io::Error>()
-            && io
-                .get_ref()
-                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return true;
-        }
-        source = current.source();
+        // `io::Error::source` skips the wrapped error itself; look inside explicitly.
+        source = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => match io.get_ref() {
+                Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+                None => current.source(),
+            },
+            None => current.source(),
+        };
     }
     false
 }

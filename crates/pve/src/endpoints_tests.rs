@@ -77,7 +77,7 @@ fn check_value(request: &str, name: &str, spec: &Value, value: &str) -> Vec<Stri
     let kind = spec["type"].as_str().unwrap_or("string");
     match kind {
         "boolean" if !matches!(value, "0" | "1") => {
-            problems.push(format!("{request}: {name}={value:?} is not 0/1"))
+            problems.push(format!("{request}: {name}={value:?} is not 0/1"));
         }
         "integer" => match value.parse::<i64>() {
             Ok(number) => {

@@ -6,6 +6,14 @@
 //! properties of the client. Keeping it free of printing and of sombrero's domain lets the
 //! lab and the tests use exactly the same types the stages do.
 
+#![cfg_attr(
+    test,
+    expect(
+        clippy::unwrap_used,
+        reason = "unit tests fail loudly on unexpected errors"
+    )
+)]
+
 pub mod api;
 pub mod auth;
 pub mod client;

@@ -83,10 +83,10 @@ proptest! {
         tag in proptest::option::of(1u16..4095),
     ) {
         let mac = mac.iter().map(|octet| format!("{octet:02X}")).collect::<Vec<_>>().join(":");
-        let mut text = format!("{model}={mac},bridge={bridge}");
-        if let Some(tag) = tag {
-            text.push_str(&format!(",tag={tag}"));
-        }
+        let text = match tag {
+            Some(tag) => format!("{model}={mac},bridge={bridge},tag={tag}"),
+            None => format!("{model}={mac},bridge={bridge}"),
+        };
         let net: NetDevice = text.parse().unwrap();
         prop_assert_eq!(net.to_string(), text);
         prop_assert_eq!(net.tag(), tag);

@@ -1,0 +1,85 @@
+//! The client under injected faults: 5xx answers, connection resets, lock timeouts inside
+//! clone tasks.
+
+use std::time::{Duration, Instant};
+
+use pve::endpoints::CloneOptions;
+use pve::{ResourceType, WaitEvent, no_progress};
+
+use crate::common::{DEADLINE, Events, TEMPLATE, client, lab, node};
+
+#[tokio::test]
+async fn reads_and_clone_start_survive_twenty_percent_5xx_and_resets() {
+    let lab = lab(|options| {
+        options.faults = "http5xx=0.2,reset=0.05,seed=7".parse().unwrap();
+    })
+    .await;
+    let client = client(&lab);
+    let node = node(&lab);
+    let started = Instant::now();
+    for _ in 0..20 {
+        client.cluster_resources(None).await.unwrap();
+        client.version().await.unwrap();
+    }
+    let options = CloneOptions {
+        newid: 200,
+        name: Some("faulty".into()),
+        ..CloneOptions::default()
+    };
+    client
+        .clone_vm_and_wait(&node, TEMPLATE, &options, DEADLINE, &no_progress)
+        .await
+        .unwrap();
+    client
+        .start_vm_and_wait(&node, 200, DEADLINE, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        client.vm_status(&node, 200).await.unwrap().status,
+        pve::VmState::Running
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let metrics = client.metrics();
+    assert!(
+        metrics.retries > 0,
+        "faults were injected and retried: {metrics:?}"
+    );
+    assert!(
+        client
+            .cluster_resources(Some(ResourceType::Vm))
+            .await
+            .unwrap()
+            .iter()
+            .any(|vm| vm.vmid == Some(200))
+    );
+}
+
+#[tokio::test]
+async fn lock_timeouts_inside_clone_tasks_are_retried() {
+    let lab = lab(|options| {
+        options.faults = "lock-timeout=0.5,seed=3".parse().unwrap();
+    })
+    .await;
+    let client = client(&lab);
+    let node = node(&lab);
+    let events = Events::default();
+    let progress = |event: &WaitEvent| events.record(event);
+    for newid in 400..406 {
+        let options = CloneOptions {
+            newid,
+            name: Some(format!("lock-{newid}")),
+            ..CloneOptions::default()
+        };
+        let config = client
+            .clone_vm_and_wait(&node, TEMPLATE, &options, DEADLINE, &progress)
+            .await
+            .unwrap();
+        assert_eq!(config.name(), Some(format!("lock-{newid}")));
+    }
+    let retried = events.all().into_iter().filter(|event| matches!(event, WaitEvent::Retrying { reason, .. } if reason.contains("got timeout"))).count();
+    assert!(
+        retried > 0,
+        "the seed must produce at least one lock timeout: {:?}",
+        events.all()
+    );
+}

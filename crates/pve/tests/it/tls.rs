@@ -1,0 +1,39 @@
+//! TLS modes against the lab's self-signed HTTPS endpoint.
+
+use pve::{Client, Error, Fingerprint, RetryPolicy, TlsMode};
+
+use crate::common::lab;
+
+#[tokio::test]
+async fn pinned_fingerprint_connects_and_a_wrong_one_is_refused() {
+    let lab = lab(|options| options.tls = true).await;
+    let fingerprint: Fingerprint = lab
+        .fingerprint()
+        .expect("TLS lab has a fingerprint")
+        .parse()
+        .unwrap();
+    let token = lab.token();
+    let build = |mode: TlsMode| {
+        Client::builder(lab.url())
+            .token(token.parse().unwrap())
+            .tls(mode)
+            .retry(RetryPolicy::default().without_delays())
+            .build()
+            .unwrap()
+    };
+    build(TlsMode::Fingerprint(fingerprint))
+        .version()
+        .await
+        .unwrap();
+    build(TlsMode::Insecure).version().await.unwrap();
+    let wrong = Fingerprint::of_certificate(b"some other certificate");
+    let error = build(TlsMode::Fingerprint(wrong))
+        .version()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Setup { .. }), "{error:?}");
+    // The wrong pin is refused once, not retried like a connection failure.
+    let client = build(TlsMode::Fingerprint(wrong));
+    let _ = client.version().await;
+    assert_eq!(client.metrics().total(), 1);
+}
