@@ -1,5 +1,7 @@
 //! Tests of `sombrero.toml` parsing: positions, unknown keys, types, and the shipped file.
 
+use std::fmt::Write as _;
+
 use super::{ConfigFile, VM_KEYS, closest_key};
 
 const SHIPPED: &str = include_str!("../../../../sombrero.toml");
@@ -26,7 +28,7 @@ fn every_vm_key_is_accepted_by_the_typed_model() {
             }
             _ => "\"x\"",
         };
-        text.push_str(&format!("{key} = {value}\n"));
+        writeln!(text, "{key} = {value}").expect("writing to a String");
     }
     text.push_str("[api]\nurl = \"x\"\ninsecure = true\nfingerprint = \"x\"\nca_file = \"x\"\nusername = \"x\"\n");
     text.push_str("[paths]\nhistory = \"x\"\noutputs_dir = \"x\"\n");

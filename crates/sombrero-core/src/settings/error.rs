@@ -156,10 +156,11 @@ impl SettingsError {
             } => "run sombrero where sombrero.toml is, or pass --config FILE (or set \
                   SOMBRERO_CONFIG)"
                 .to_owned(),
-            Self::WrongType { .. }
-            | Self::InvalidIp { .. }
-            | Self::InvalidValue { .. }
-            | Self::ReadFile { .. } => return None,
+            Self::InvalidIp { .. } => "write a plain address, e.g. 192.168.10.1".to_owned(),
+            Self::WrongType { .. } | Self::InvalidValue { .. } => {
+                "docs/configuration.md gives each setting's type and an example".to_owned()
+            }
+            Self::ReadFile { .. } => return None,
         };
         Some(text)
     }

@@ -1,4 +1,8 @@
 //! The binary's integration tests: one test binary, one module per feature.
 
+mod bad_input;
+mod config;
 mod history;
 mod history_report;
+mod sandbox;
+mod secrets;

@@ -1,0 +1,143 @@
+//! A hermetic place to run the real `sombrero` binary: a temporary working directory with
+//! the shipped `sombrero.toml`, an environment that starts empty, and helpers to read the
+//! outcome.
+//!
+//! Why `env_clear`: a developer's real `TF_VAR_pve_api_token` or `ENV` must never change a
+//! test's result (or leak into its output); every variable a test depends on is set here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use assert_cmd::Command;
+
+/// The repository's own configuration file.
+pub const SHIPPED_CONFIG: &str = include_str!("../../../../sombrero.toml");
+
+/// A real ed25519 public key (its private half was discarded).
+pub const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
+
+/// A temporary project directory plus the environment the binary will see.
+#[derive(Debug)]
+pub struct Sandbox {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    timeout: Duration,
+}
+
+/// Exit code and output of one run.
+#[derive(Debug)]
+pub struct Outcome {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// Asserts the exit code, showing the output when it differs.
+    pub fn expect_code(self, code: i32) -> Self {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "stdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr contains `text`.
+    pub fn stderr_has(self, text: &str) -> Self {
+        assert!(
+            self.stderr.contains(text),
+            "stderr lacks {text:?}:\n{}",
+            self.stderr
+        );
+        self
+    }
+}
+
+impl Sandbox {
+    /// A project directory holding the shipped `sombrero.toml`.
+    pub fn new() -> Self {
+        Self::with_config(SHIPPED_CONFIG)
+    }
+
+    /// A project directory holding `config` as `sombrero.toml`.
+    pub fn with_config(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        std::fs::write(dir.path().join("sombrero.toml"), config).expect("write config");
+        Self {
+            dir,
+            env: Vec::new(),
+            timeout: Duration::from_secs(60),
+        }
+    }
+
+    /// The shipped file with the first `from` replaced by `to`.
+    pub fn replacing(from: &str, to: &str) -> Self {
+        assert!(
+            SHIPPED_CONFIG.contains(from),
+            "shipped config lacks {from:?}"
+        );
+        Self::with_config(&SHIPPED_CONFIG.replacen(from, to, 1))
+    }
+
+    /// The project directory (the binary's working directory and `HOME`).
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file into the project directory.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path
+    }
+
+    /// Sets a variable for the binary.
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Kills runs that take longer than `timeout` (their output so far is kept).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The binary with a cleared environment: only `PATH`, `HOME` and what was set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .timeout(self.timeout);
+        for (name, value) in &self.env {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// Runs the binary and collects its outcome.
+    pub fn run(&self, args: &[&str]) -> Outcome {
+        let output = self.command(args).output().expect("run sombrero");
+        Outcome {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// The 1-based line of the first line of `sombrero.toml` containing `text`.
+    pub fn line_of(config: &str, text: &str) -> usize {
+        config
+            .lines()
+            .position(|line| line.contains(text))
+            .expect("text in config")
+            + 1
+    }
+}
