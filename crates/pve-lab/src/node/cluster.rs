@@ -181,6 +181,7 @@ pub(crate) fn resources(shared: &Shared, request: &ApiRequest) -> Value {
                 item["type"] = json!("qemu");
                 item["node"] = json!(name);
                 item["maxcpu"] = item["cpus"].clone();
+                item["template"] = json!(u8::from(guest.is_template()));
                 if let Some(map) = item.as_object_mut() {
                     map.remove("cpus");
                     map.remove("pid");

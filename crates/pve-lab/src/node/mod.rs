@@ -13,6 +13,7 @@ mod cloudinit;
 mod cluster;
 mod config;
 mod create;
+mod download;
 mod options;
 mod params;
 mod persist;
@@ -292,6 +293,9 @@ impl Node {
             (Method::Get, "/nodes/{node}/storage/{storage}") => storage::index(shared, &request),
             (Method::Get, "/nodes/{node}/storage/{storage}/content") => {
                 storage::content(shared, &request)
+            }
+            (Method::Post, "/nodes/{node}/storage/{storage}/download-url") => {
+                download::download_url(shared, &request)
             }
             (Method::Get, "/nodes/{node}/storage/{storage}/content/{volume}") => {
                 storage::volume(shared, &request)

@@ -60,6 +60,8 @@ pub struct TaskDurations {
     pub config: Duration,
     pub destroy: Duration,
     pub template: Duration,
+    /// `download-url` (the lab fetches nothing; this is only how long it appears to take).
+    pub download: Duration,
     /// How long a lock waits before `got timeout` (PVE: 10 s).
     pub lock_timeout: Duration,
 }
@@ -78,6 +80,7 @@ impl Default for TaskDurations {
             config: Duration::from_millis(200),
             destroy: Duration::from_millis(500),
             template: Duration::from_millis(500),
+            download: Duration::from_secs(5),
             lock_timeout: Duration::from_secs(10),
         }
     }

@@ -42,11 +42,26 @@ pub(crate) struct TaskRecord {
 }
 
 impl TaskRecord {
-    fn status_json(&self) -> Value {
+    /// Common fields; like PVE's `convert_token_task`, a token user `user@realm!id` is
+    /// split into `user` and `tokenid`.
+    fn base_json(&self) -> Value {
         let mut value = json!({
             "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
             "starttime": self.starttime, "type": self.kind, "id": self.id, "user": self.user,
-            "status": if self.endtime.is_some() { "stopped" } else { "running" },
+        });
+        if let Some((user, token)) = self.user.split_once('!') {
+            value["user"] = json!(user);
+            value["tokenid"] = json!(token);
+        }
+        value
+    }
+
+    fn status_json(&self) -> Value {
+        let mut value = self.base_json();
+        value["status"] = json!(if self.endtime.is_some() {
+            "stopped"
+        } else {
+            "running"
         });
         if let Some(exitstatus) = &self.exitstatus {
             value["exitstatus"] = json!(exitstatus);
@@ -55,13 +70,13 @@ impl TaskRecord {
     }
 
     fn list_json(&self) -> Value {
-        let mut value = json!({
-            "upid": self.upid, "node": self.node, "pid": self.pid, "pstart": self.pstart,
-            "starttime": self.starttime, "type": self.kind, "id": self.id, "user": self.user,
-        });
-        if let (Some(endtime), Some(exitstatus)) = (self.endtime, &self.exitstatus) {
-            value["endtime"] = json!(endtime);
-            value["status"] = json!(exitstatus);
+        let mut value = self.base_json();
+        match (self.endtime, &self.exitstatus) {
+            (Some(endtime), Some(exitstatus)) => {
+                value["endtime"] = json!(endtime);
+                value["status"] = json!(exitstatus);
+            }
+            _ => value["status"] = json!("RUNNING"),
         }
         value
     }
@@ -414,7 +429,10 @@ pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
             })
             .filter(|task| vmid.as_ref().is_none_or(|vmid| &task.id == vmid))
             .filter(|task| type_filter.is_none_or(|kind| task.kind == kind))
-            .filter(|task| user_filter.is_none_or(|user| task.user.contains(user)))
+            .filter(|task| {
+                user_filter
+                    .is_none_or(|user| task.user.to_lowercase().contains(&user.to_lowercase()))
+            })
             .filter(|task| !only_errors || task.failed())
             .filter(|task| since.is_none_or(|since| task.starttime >= since))
             .filter(|task| until.is_none_or(|until| task.starttime <= until))

@@ -315,3 +315,42 @@ async fn parallel_full_clones_of_one_template_time_out_on_its_lock() {
         "{statuses:?}"
     );
 }
+
+#[tokio::test]
+async fn download_url_registers_a_volume_without_fetching() {
+    let node = Node::in_memory(fast_options());
+    let path = "/nodes/{node}/storage/{storage}/download-url";
+    let params = json!({"storage": "local", "content": "import", "filename": "noble.qcow2", "url": "https://example.invalid/noble.qcow2"});
+    let (upid, status) = run_task(&node, Method::Post, path, params.clone()).await;
+    assert_eq!(status["exitstatus"], "OK");
+    assert!(
+        upid.as_str()
+            .is_some_and(|upid| upid.contains(":download:noble.qcow2:")),
+        "{upid}"
+    );
+    let content = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/storage/{storage}/content",
+        json!({"storage": "local", "content": "import"}),
+    )
+    .await;
+    assert!(
+        content
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|item| item["volid"] == "local:import/noble.qcow2"),
+        "{content}"
+    );
+    let again = call(&node, Method::Post, path, params).await;
+    assert_eq!(
+        again.expect_err("exists").message,
+        "refusing to override existing file '/var/lib/vz/import/noble.qcow2'"
+    );
+    let wrong = call(&node, Method::Post, path, json!({"storage": "local-lvm", "content": "iso", "filename": "a.iso", "url": "https://example.invalid/a.iso"})).await;
+    assert_eq!(
+        wrong.expect_err("no iso").message,
+        "storage 'local-lvm' is not configured for content-type 'iso'"
+    );
+}
