@@ -3,11 +3,14 @@
 //! Why: the HTTP layer only speaks the wire format; everything a PVE node *does* lives
 //! here, as plain state behind one lock plus background tokio tasks for PVE's workers.
 //! Handlers are grouped by what they touch: [`cluster`] (version, nodes, resources, nextid),
-//! [`vm`] (list, config reads, status), [`update`] (config writes), [`power`] (start, stop,
-//! resize, destroy), [`clone`] (clone, template), [`create`], [`agent`], [`storage`],
-//! [`tasks`]. [`persist`] saves the state atomically when a state dir is configured.
+//! [`vm`] (list, config reads, status), [`update`] and [`apply`] (config writes),
+//! [`power`] (start, stop, resize, destroy), [`clone`] (clone, template), [`create`],
+//! [`cloudinit`], [`agent`], [`storage`], [`download`], [`tasks`] (the task machinery)
+//! and [`task_api`] (its endpoints). [`persist`] saves the state atomically when a state
+//! dir is configured; [`seed`] builds a fresh node.
 
 mod agent;
+mod apply;
 mod clone;
 mod cloudinit;
 mod cluster;
@@ -21,6 +24,7 @@ mod power;
 mod seed;
 mod state;
 mod storage;
+mod task_api;
 mod tasks;
 mod update;
 mod vm;
@@ -285,10 +289,12 @@ impl Node {
             (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/file-read") => {
                 agent::file_read(shared, &request)
             }
-            (Method::Get, "/nodes/{node}/tasks") => tasks::list(shared, &request),
-            (Method::Get, "/nodes/{node}/tasks/{upid}") => tasks::index(shared, &request),
-            (Method::Get, "/nodes/{node}/tasks/{upid}/status") => tasks::status(shared, &request),
-            (Method::Get, "/nodes/{node}/tasks/{upid}/log") => tasks::log(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks") => task_api::list(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks/{upid}") => task_api::index(shared, &request),
+            (Method::Get, "/nodes/{node}/tasks/{upid}/status") => {
+                task_api::status(shared, &request)
+            }
+            (Method::Get, "/nodes/{node}/tasks/{upid}/log") => task_api::log(shared, &request),
             (Method::Get, "/nodes/{node}/storage") => storage::list(shared, &request),
             (Method::Get, "/nodes/{node}/storage/{storage}") => storage::index(shared, &request),
             (Method::Get, "/nodes/{node}/storage/{storage}/content") => {

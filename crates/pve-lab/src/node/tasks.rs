@@ -15,7 +15,6 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::state::State;
-use crate::api::{ApiError, ApiRequest, ApiResult};
 
 /// A task log stops growing here (a runaway body cannot eat the lab's memory).
 const MAX_LOG_LINES: usize = 10_000;
@@ -56,7 +55,7 @@ impl TaskRecord {
         value
     }
 
-    fn status_json(&self) -> Value {
+    pub(crate) fn status_json(&self) -> Value {
         let mut value = self.base_json();
         value["status"] = json!(if self.endtime.is_some() {
             "stopped"
@@ -69,7 +68,7 @@ impl TaskRecord {
         value
     }
 
-    fn list_json(&self) -> Value {
+    pub(crate) fn list_json(&self) -> Value {
         let mut value = self.base_json();
         match (self.endtime, &self.exitstatus) {
             (Some(endtime), Some(exitstatus)) => {
@@ -82,7 +81,7 @@ impl TaskRecord {
     }
 
     /// Whether the finished task failed (neither `OK` nor `WARNINGS: N`).
-    fn failed(&self) -> bool {
+    pub(crate) fn failed(&self) -> bool {
         self.exitstatus
             .as_deref()
             .is_some_and(|status| status != "OK" && !status.starts_with("WARNINGS: "))
@@ -349,111 +348,6 @@ pub(crate) fn fail_interrupted(state: &mut State) {
         task.log
             .push("TASK ERROR: unexpected status (the lab stopped while the task ran)".into());
     }
-}
-
-fn no_such_task() -> ApiError {
-    ApiError::param("upid", "no such task")
-}
-
-fn task<'state>(
-    state: &'state State,
-    request: &ApiRequest,
-) -> Result<&'state TaskRecord, ApiError> {
-    let upid = request.path("upid");
-    state
-        .tasks
-        .iter()
-        .rev()
-        .find(|task| task.upid == upid && task.node == request.path("node"))
-        .ok_or_else(no_such_task)
-}
-
-/// `GET /nodes/{node}/tasks/{upid}/status`.
-pub(crate) fn status(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    shared.read(|state| Ok(task(state, request)?.status_json()))
-}
-
-/// `GET /nodes/{node}/tasks/{upid}`: the index of a task.
-pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    shared.read(|state| {
-        task(state, request)?;
-        Ok(json!([{"name": "log"}, {"name": "status"}]))
-    })
-}
-
-/// `GET /nodes/{node}/tasks/{upid}/log?start&limit`: `[{n, t}]` with `total`.
-pub(crate) fn log(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    let start = super::param_u64(request, "start").unwrap_or(0);
-    let limit = super::param_u64(request, "limit").unwrap_or(50);
-    shared.read(|state| {
-        let task = task(state, request)?;
-        let start = usize::try_from(start).unwrap_or(usize::MAX);
-        let limit = match usize::try_from(limit) {
-            Ok(0) | Err(_) => usize::MAX,
-            Ok(limit) => limit,
-        };
-        let lines: Vec<Value> = task
-            .log
-            .iter()
-            .enumerate()
-            .skip(start)
-            .take(limit)
-            .map(|(index, line)| json!({"n": index + 1, "t": line}))
-            .collect();
-        Ok(super::with_total(Value::Array(lines), task.log.len()))
-    })
-}
-
-/// `GET /nodes/{node}/tasks`: newest first, with PVE's filters and `total`.
-pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    let source = super::param_str(request, "source").unwrap_or("archive");
-    let vmid = super::param_u64(request, "vmid").map(|vmid| vmid.to_string());
-    let type_filter = super::param_str(request, "typefilter");
-    let user_filter = super::param_str(request, "userfilter");
-    let status_filter: Option<Vec<String>> = super::param_str(request, "statusfilter")
-        .map(|text| text.split([',', ';', ' ']).map(str::to_lowercase).collect());
-    let only_errors = super::param_bool(request, "errors").unwrap_or(false);
-    let since = super::param_u64(request, "since");
-    let until = super::param_u64(request, "until");
-    let start = usize::try_from(super::param_u64(request, "start").unwrap_or(0)).unwrap_or(0);
-    let limit = usize::try_from(super::param_u64(request, "limit").unwrap_or(50)).unwrap_or(50);
-    shared.read(|state| {
-        let matching: Vec<Value> = state
-            .tasks
-            .iter()
-            .rev()
-            .filter(|task| match source {
-                "active" => task.endtime.is_none(),
-                "all" => true,
-                _ => task.endtime.is_some(),
-            })
-            .filter(|task| vmid.as_ref().is_none_or(|vmid| &task.id == vmid))
-            .filter(|task| type_filter.is_none_or(|kind| task.kind == kind))
-            .filter(|task| {
-                user_filter
-                    .is_none_or(|user| task.user.to_lowercase().contains(&user.to_lowercase()))
-            })
-            .filter(|task| !only_errors || task.failed())
-            .filter(|task| since.is_none_or(|since| task.starttime >= since))
-            .filter(|task| until.is_none_or(|until| task.starttime <= until))
-            .filter(|task| {
-                status_filter.as_ref().is_none_or(|wanted| {
-                    let class = match task.exitstatus.as_deref() {
-                        None => "running",
-                        Some("OK") => "ok",
-                        Some(status) if status.starts_with("WARNINGS") => "warning",
-                        Some("unexpected status") => "unknown",
-                        Some(_) => "error",
-                    };
-                    wanted.iter().any(|status| status == class)
-                })
-            })
-            .map(TaskRecord::list_json)
-            .collect();
-        let total = matching.len();
-        let page: Vec<Value> = matching.into_iter().skip(start).take(limit).collect();
-        Ok(super::with_total(Value::Array(page), total))
-    })
 }
 
 #[cfg(test)]
