@@ -2,12 +2,12 @@
 //!
 //! Why: the HTTP layer only speaks the wire format; everything a PVE node *does* lives
 //! here, as plain state behind one lock plus background tokio tasks for PVE's workers.
-//! Handlers are grouped by what they touch: [`cluster`] (version, nodes, resources, nextid),
-//! [`vm`] (list, config reads, status), [`update`] and [`apply`] (config writes),
-//! [`power`] (start, stop, resize, destroy), [`clone`] (clone, template), [`create`],
-//! [`cloudinit`], [`agent`], [`storage`], [`download`], [`tasks`] (the task machinery)
-//! and [`task_api`] (its endpoints). [`persist`] saves the state atomically when a state
-//! dir is configured; [`seed`] builds a fresh node.
+//! Handlers are grouped by what they touch: `cluster` (version, nodes, resources, nextid),
+//! `vm` (list, config reads, status), `update` and `apply` (config writes),
+//! `power` (start, stop, resize, destroy), `clone` (clone, template), `create`,
+//! `cloudinit`, `agent`, `storage`, `download`, `tasks` (the task machinery)
+//! and `task_api` (its endpoints). `persist` saves the state atomically when a state
+//! dir is configured; `seed` builds a fresh node.
 
 mod agent;
 mod apply;

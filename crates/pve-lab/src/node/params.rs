@@ -48,3 +48,16 @@ pub(crate) fn vmid(request: &ApiRequest) -> Result<u32, ApiError> {
 pub(crate) fn internal(message: String) -> ApiError {
     ApiError::internal(message)
 }
+
+/// The `skiplock` flag; like PVE, only `root@pam` itself (not even its API tokens) may
+/// set it: 400 `Only root may use this option.`.
+pub(crate) fn skiplock(request: &ApiRequest) -> Result<bool, ApiError> {
+    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    if skiplock && request.identity.upid_user() != "root@pam" {
+        return Err(ApiError::param(
+            "skiplock",
+            "Only root may use this option.",
+        ));
+    }
+    Ok(skiplock)
+}

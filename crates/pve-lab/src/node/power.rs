@@ -62,7 +62,7 @@ pub(crate) fn boot(
 pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let vmid = vmid(request)?;
     let node = request.path("node").to_owned();
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     let spec = spec("qmstart", vmid, request, shared.options.durations.start);
     shared.write(|state| {
         state.vm(&node, vmid).map_err(internal)?;
@@ -101,7 +101,7 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
 pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -> ApiResult {
     let vmid = vmid(request)?;
     let node = request.path("node").to_owned();
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     let (kind, duration) = if graceful {
         ("qmshutdown", shared.options.durations.shutdown)
     } else {
@@ -181,7 +181,7 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let disk = param_str(request, "disk").unwrap_or_default().to_owned();
     let size = param_str(request, "size").unwrap_or_default().to_owned();
     let digest = param_str(request, "digest").map(str::to_owned);
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     let spec = spec("resize", vmid, request, shared.options.durations.resize);
     shared.write(|state| {
         state.vm(&node, vmid).map_err(internal)?;
@@ -288,7 +288,7 @@ pub(crate) fn referenced_volumes(vm: &super::state::Vm) -> Vec<String> {
 pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let vmid = vmid(request)?;
     let node = request.path("node").to_owned();
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     let unreferenced = param_bool(request, "destroy-unreferenced-disks").unwrap_or(false);
     let spec = spec("qmdestroy", vmid, request, shared.options.durations.destroy);
     shared.write(|state| {

@@ -20,7 +20,7 @@ use super::params::{internal, vmid};
 use super::state::State;
 use super::tasks::{self, TaskContext, TaskSpec};
 use super::vm::memory_bytes;
-use super::{Shared, param_bool, param_str, param_u64};
+use super::{Shared, param_str, param_u64};
 use crate::api::{ApiError, ApiRequest, ApiResult};
 
 /// Parameters of the config endpoints that are not config keys.
@@ -236,7 +236,7 @@ fn precheck(
 pub(crate) fn put(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let update = parse(request)?;
     let digest = param_str(request, "digest");
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     shared.write(|state| {
         precheck(state, &update, digest, skiplock)?;
         let warnings = apply(state, &update).map_err(internal)?;
@@ -252,7 +252,7 @@ pub(crate) fn put(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
 pub(crate) async fn post(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let update = parse(request)?;
     let digest = param_str(request, "digest");
-    let skiplock = param_bool(request, "skiplock").unwrap_or(false);
+    let skiplock = super::params::skiplock(request)?;
     let spec = TaskSpec {
         kind: "qmconfig",
         id: update.vmid.to_string(),

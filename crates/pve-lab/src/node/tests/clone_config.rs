@@ -217,6 +217,18 @@ async fn config_digest_delete_warnings_and_locks() {
     assert!(config.get("tags").is_none());
     assert_eq!(config["ciuser"], "admin");
 
+    let skiplock = call(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "cores": 1, "skiplock": true}),
+    )
+    .await;
+    assert_eq!(
+        skiplock.expect_err("token").errors["skiplock"],
+        "Only root may use this option."
+    );
+
     let unknown = call(
         &node,
         Method::Put,

@@ -270,7 +270,7 @@ async fn agent_answers_only_after_the_boot_delay() {
         &node,
         Method::Put,
         CONFIG,
-        json!({"vmid": 1001, "agent": "0", "skiplock": true}),
+        json!({"vmid": 1001, "agent": "0"}),
     )
     .await;
     let off = call(
