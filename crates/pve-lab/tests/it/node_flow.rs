@@ -167,3 +167,153 @@ async fn clone_start_and_read_the_agent_over_http() {
     let tasks = checked(&api, Method::Get, "/nodes/lloyd/tasks", &[("vmid", "150")]).await;
     assert_eq!(tasks.body["total"], 1, "{}", tasks.body);
 }
+
+#[tokio::test]
+async fn every_node_endpoint_answers_in_the_schema_shape() {
+    let lab = start_with(|options| {
+        options.node.with_template = true;
+        options.node.agent_boot_delay = Duration::from_millis(100);
+    })
+    .await;
+    let api = Api::token(&lab);
+    let create = checked(
+        &api,
+        Method::Post,
+        "/nodes/lloyd/qemu",
+        &[
+            ("vmid", "200"),
+            ("name", "golden"),
+            ("agent", "1"),
+            ("memory", "2048"),
+            (
+                "scsi0",
+                "local-lvm:0,import-from=local:import/debian-12-genericcloud-amd64.qcow2",
+            ),
+            ("ide2", "local-lvm:cloudinit"),
+            ("net0", "virtio,bridge=vmbr0"),
+        ],
+    )
+    .await;
+    finish(&api, &create).await;
+    let steps: Vec<(Method, &str, Vec<(&str, &str)>)> = vec![
+        (
+            Method::Post,
+            "/nodes/lloyd/qemu/200/config",
+            vec![("ciuser", "admin"), ("delete", "tags")],
+        ),
+        (
+            Method::Put,
+            "/nodes/lloyd/qemu/200/resize",
+            vec![("disk", "scsi0"), ("size", "+1G")],
+        ),
+        (Method::Post, "/nodes/lloyd/qemu/200/status/start", vec![]),
+        (Method::Post, "/nodes/lloyd/qemu/200/status/reboot", vec![]),
+        (
+            Method::Post,
+            "/nodes/lloyd/qemu/200/status/shutdown",
+            vec![],
+        ),
+        (Method::Post, "/nodes/lloyd/qemu/200/template", vec![]),
+        (
+            Method::Post,
+            "/nodes/lloyd/qemu/200/clone",
+            vec![("newid", "201"), ("full", "1")],
+        ),
+        (
+            Method::Post,
+            "/nodes/lloyd/storage/local/download-url",
+            vec![
+                ("content", "iso"),
+                ("filename", "a.iso"),
+                ("url", "https://example.invalid/a.iso"),
+            ],
+        ),
+        (Method::Post, "/nodes/lloyd/qemu/201/status/start", vec![]),
+    ];
+    for (method, path, params) in steps {
+        let reply = checked(&api, method, path, &params).await;
+        let status = finish(&api, &reply).await;
+        assert!(
+            status == "OK" || status.starts_with("WARNINGS"),
+            "{path}: {status}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let reads = [
+        "/nodes/lloyd",
+        "/nodes/lloyd/qemu/201",
+        "/nodes/lloyd/qemu/201/status",
+        "/nodes/lloyd/qemu/201/agent",
+        "/nodes/lloyd/qemu/201/cloudinit",
+        "/nodes/lloyd/storage/local",
+        "/nodes/lloyd/storage/local-lvm/content",
+        "/nodes/lloyd/storage/local/content/local%3Aiso%2Fa.iso",
+        "/nodes/lloyd/tasks",
+    ];
+    for path in reads {
+        let reply = checked(&api, Method::Get, path, &[]).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.body);
+    }
+    for kind in ["vm", "storage", "node", "sdn"] {
+        let reply = checked(&api, Method::Get, "/cluster/resources", &[("type", kind)]).await;
+        assert_eq!(reply.status, 200, "{kind}: {}", reply.body);
+    }
+    let dump = checked(
+        &api,
+        Method::Get,
+        "/nodes/lloyd/qemu/201/cloudinit/dump",
+        &[("type", "network")],
+    )
+    .await;
+    assert!(
+        dump.data()
+            .as_str()
+            .is_some_and(|text| text.starts_with("version: 1\n")),
+        "{}",
+        dump.body
+    );
+    let ping = checked(&api, Method::Post, "/nodes/lloyd/qemu/201/agent/ping", &[]).await;
+    assert_eq!(ping.status, 200, "{}", ping.body);
+    let exec = checked(
+        &api,
+        Method::Post,
+        "/nodes/lloyd/qemu/201/agent/exec",
+        &[("command", "uname"), ("command", "-a")],
+    )
+    .await;
+    let pid = exec.data()["pid"].to_string();
+    let status = checked(
+        &api,
+        Method::Get,
+        "/nodes/lloyd/qemu/201/agent/exec-status",
+        &[("pid", &pid)],
+    )
+    .await;
+    assert_eq!(status.data()["exited"], 1, "{}", status.body);
+    let stop = checked(&api, Method::Post, "/nodes/lloyd/qemu/201/status/stop", &[]).await;
+    finish(&api, &stop).await;
+    let destroy = checked(
+        &api,
+        Method::Delete,
+        "/nodes/lloyd/qemu/201",
+        &[("purge", "1")],
+    )
+    .await;
+    assert_eq!(finish(&api, &destroy).await, "OK");
+}
+
+/// Waits for the task a dispatch answered and returns its exit status.
+async fn finish(api: &Api, reply: &Reply) -> String {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let upid = reply.data().as_str().expect("a UPID").to_owned();
+    let status = wait_task(api, &upid).await;
+    let log = checked(
+        api,
+        Method::Get,
+        &format!("/nodes/lloyd/tasks/{upid}/log"),
+        &[("limit", "0")],
+    )
+    .await;
+    assert_eq!(log.status, 200, "{}", log.body);
+    status["exitstatus"].as_str().unwrap_or_default().to_owned()
+}
