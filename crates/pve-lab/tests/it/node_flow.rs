@@ -11,6 +11,9 @@ use serde_json::Value;
 
 use crate::common::{Api, Reply, assert_schema, start_with};
 
+/// A task-starting call: method, path, form parameters.
+type Step = (Method, &'static str, Vec<(&'static str, &'static str)>);
+
 async fn checked(api: &Api, method: Method, path: &str, params: &[(&str, &str)]) -> Reply {
     let verb = match method {
         Method::Get => "GET",
@@ -195,7 +198,7 @@ async fn every_node_endpoint_answers_in_the_schema_shape() {
     )
     .await;
     finish(&api, &create).await;
-    let steps: Vec<(Method, &str, Vec<(&str, &str)>)> = vec![
+    let steps: Vec<Step> = vec![
         (
             Method::Post,
             "/nodes/lloyd/qemu/200/config",
