@@ -39,6 +39,11 @@ impl Fingerprint {
         Self(Sha256::digest(der).into())
     }
 
+    /// A fingerprint from its 32 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     /// The raw digest.
     pub fn bytes(&self) -> &[u8; 32] {
         &self.0

@@ -97,6 +97,16 @@ pub enum Command {
     /// The runbook's issue log ("Issues & Resolutions").
     #[command(subcommand)]
     Issue(IssueCommand),
+    /// A raw Proxmox VE API call through sombrero's client, like pvesh (for debugging).
+    #[command(
+        long_about = "A raw Proxmox VE API call through sombrero's client, like pvesh.\n\n\
+            Uses the resolved settings (API URL, token, TLS fingerprint or CA) and the same \
+            retry policy as every stage. Prints the answer's data as text, or as JSON with \
+            --json. API errors print their status and reason and exit 1.",
+        after_help = "Examples:\n  sombrero api get /version\n  sombrero api get /cluster/resources type=vm --json\n  \
+            sombrero api post /nodes/pve1/qemu/150/agent/exec command=cat command=/etc/hostname"
+    )]
+    Api(ApiArgs),
     /// The lab: a Proxmox VE API server on 127.0.0.1 for rehearsals and tests.
     #[command(subcommand)]
     Lab(LabCommand),
@@ -251,4 +261,16 @@ pub struct LabServeArgs {
     /// Serve plain HTTP instead of HTTPS (for tests and debugging).
     #[arg(long)]
     pub plain_http: bool,
+}
+
+/// Arguments of `sombrero api`.
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// get, post, put or delete (pvesh's create and set work too).
+    pub method: String,
+    /// The API path below /api2/json, e.g. /cluster/resources.
+    pub path: String,
+    /// Parameters as key=value; repeat a key for array parameters.
+    #[arg(value_name = "KEY=VALUE")]
+    pub params: Vec<String>,
 }

@@ -1,6 +1,7 @@
 //! Command dispatch: one module per command, each taking its parsed arguments and the
 //! printer and returning an exit status or an error for `main` to render.
 
+mod api;
 mod checklist;
 mod completions;
 mod config;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(&args, &cli.global, printer),
         Command::Checklist(args) => checklist::run(&args, &cli.global, printer),
         Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
+        Command::Api(args) => api::run(&args, &cli.global, printer),
         Command::Lab(command) => lab::run(&command, printer),
     }
 }
