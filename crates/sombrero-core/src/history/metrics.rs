@@ -96,6 +96,54 @@ pub struct GroupStats {
     pub average_ms: Option<i64>,
 }
 
+/// What one pass over the runs collects.
+struct RunScan {
+    /// success, failed, interrupted, running.
+    by_status: [u64; 4],
+    durations: Vec<i64>,
+    /// (duration, run seq).
+    fastest: (i64, i64),
+    slowest: (i64, i64),
+    by_environment: Groups,
+    by_operator: Groups,
+}
+
+/// Per-name accumulators (a handful of environments or operators: a vector beats a map
+/// and needs no allocation per row).
+#[derive(Default)]
+struct Groups(Vec<(String, u64, u64, u64, i64)>);
+
+impl Groups {
+    fn add(&mut self, name: &str, finished: bool, succeeded: bool, duration: Option<i64>) {
+        let index = if let Some(index) = self.0.iter().position(|group| group.0 == name) {
+            index
+        } else {
+            self.0.push((name.to_owned(), 0, 0, 0, 0));
+            self.0.len() - 1
+        };
+        let group = &mut self.0[index];
+        group.1 += 1;
+        group.2 += u64::from(succeeded);
+        group.3 += u64::from(finished);
+        group.4 += duration.unwrap_or(0);
+    }
+
+    fn finish(mut self) -> Vec<GroupStats> {
+        self.0.sort_by(|left, right| left.0.cmp(&right.0));
+        self.0
+            .into_iter()
+            .map(|(name, runs, succeeded, finished, total)| GroupStats {
+                name,
+                runs,
+                succeeded,
+                success_rate: ratio(succeeded, finished),
+                average_ms: (succeeded > 0)
+                    .then(|| total / i64::try_from(succeeded).unwrap_or(i64::MAX)),
+            })
+            .collect()
+    }
+}
+
 /// How many runs the trend shows.
 pub const TREND_LENGTH: usize = 10;
 
@@ -172,40 +220,9 @@ impl Store {
         let (where_sql, values) = filter_sql(filter);
         let arguments = || params_from_iter(values.iter());
 
-        let mut by_status = [0u64; 4];
-        let sql = format!("SELECT status, count(*) FROM runs r WHERE {where_sql} GROUP BY status");
-        let mut statement = connection.prepare(&sql)?;
-        let mut rows = statement.query(arguments())?;
-        while let Some(row) = rows.next()? {
-            let slot = match row.get_ref(0)?.as_str()? {
-                "success" => 0,
-                "failed" => 1,
-                "interrupted" => 2,
-                _ => 3,
-            };
-            by_status[slot] += count(row.get(1)?);
-        }
-        let [succeeded, failed, interrupted, running] = by_status;
-
-        // Run durations: one integer stream; fastest and slowest tracked on the way.
-        let sql = format!(
-            "SELECT seq, ended_ms - started_ms FROM runs r \
-             WHERE {where_sql} AND status = 'success' AND ended_ms IS NOT NULL"
-        );
-        let mut durations = Vec::new();
-        let (mut fastest, mut slowest) = ((i64::MAX, 0), (i64::MIN, 0));
-        let mut statement = connection.prepare(&sql)?;
-        let mut rows = statement.query(arguments())?;
-        while let Some(row) = rows.next()? {
-            let (seq, duration): (i64, i64) = (row.get(0)?, row.get(1)?);
-            if duration < fastest.0 {
-                fastest = (duration, seq);
-            }
-            if duration > slowest.0 {
-                slowest = (duration, seq);
-            }
-            durations.push(duration);
-        }
+        let scan = self.scan_runs(&where_sql, &values)?;
+        let [succeeded, failed, interrupted, running] = scan.by_status;
+        let mut durations = scan.durations;
         let duration = if durations.is_empty() {
             None
         } else {
@@ -219,10 +236,10 @@ impl Store {
             Some(DurationStats {
                 average_ms,
                 median_ms: median(&mut durations).unwrap_or(average_ms),
-                fastest_ms: fastest.0,
-                fastest_run: id_of(fastest.1)?,
-                slowest_ms: slowest.0,
-                slowest_run: id_of(slowest.1)?,
+                fastest_ms: scan.fastest.0,
+                fastest_run: id_of(scan.fastest.1)?,
+                slowest_ms: scan.slowest.0,
+                slowest_run: id_of(scan.slowest.1)?,
             })
         };
 
@@ -263,33 +280,6 @@ impl Store {
             .collect::<rusqlite::Result<_>>()?;
         trend.reverse();
 
-        let group = |column: &str| -> rusqlite::Result<Vec<GroupStats>> {
-            let sql = format!(
-                "SELECT {column}, count(*), sum(status = 'success'), \
-                 sum(status IN ('success', 'failed', 'interrupted')), \
-                 avg(CASE WHEN status = 'success' THEN ended_ms - started_ms END) \
-                 FROM runs r WHERE {where_sql} GROUP BY {column} ORDER BY {column}"
-            );
-            connection
-                .prepare(&sql)?
-                .query_map(arguments(), |row| {
-                    let succeeded = count(row.get(2)?);
-                    let average: Option<f64> = row.get(4)?;
-                    Ok(GroupStats {
-                        name: row.get(0)?,
-                        runs: count(row.get(1)?),
-                        succeeded,
-                        success_rate: ratio(succeeded, count(row.get(3)?)),
-                        #[expect(
-                            clippy::cast_possible_truncation,
-                            reason = "an average of i64 milliseconds fits in i64"
-                        )]
-                        average_ms: average.map(|value| value.floor() as i64),
-                    })
-                })?
-                .collect()
-        };
-
         Ok(Metrics {
             environment: filter.environment.clone(),
             since: filter.since_ms.map(clock::rfc3339),
@@ -305,9 +295,59 @@ impl Store {
             total_issues: issues_by_phase.iter().map(|issue| issue.count).sum(),
             issues_by_phase,
             trend,
-            by_environment: group("environment")?,
-            by_operator: group("operator")?,
+            by_environment: scan.by_environment.finish(),
+            by_operator: scan.by_operator.finish(),
         })
+    }
+
+    /// One pass over the selected runs: status counts, successful durations (with the
+    /// fastest and slowest run), and the per-environment and per-operator groups. One
+    /// sequential scan is cheaper than four `GROUP BY` queries that each scan and sort.
+    fn scan_runs(&self, where_sql: &str, values: &[Box<dyn ToSql>]) -> rusqlite::Result<RunScan> {
+        let sql = format!(
+            "SELECT seq, status, environment, operator, started_ms, ended_ms FROM runs r \
+             WHERE {where_sql}"
+        );
+        let mut scan = RunScan {
+            by_status: [0; 4],
+            durations: Vec::new(),
+            fastest: (i64::MAX, 0),
+            slowest: (i64::MIN, 0),
+            by_environment: Groups::default(),
+            by_operator: Groups::default(),
+        };
+        let mut statement = self.connection().prepare(&sql)?;
+        let mut rows = statement.query(params_from_iter(values.iter()))?;
+        while let Some(row) = rows.next()? {
+            let status = row.get_ref(1)?.as_str()?;
+            let slot = match status {
+                "success" => 0,
+                "failed" => 1,
+                "interrupted" => 2,
+                _ => 3,
+            };
+            scan.by_status[slot] += 1;
+            let duration = match (slot, row.get::<_, Option<i64>>(5)?) {
+                (0, Some(ended)) => Some(ended - row.get::<_, i64>(4)?),
+                _ => None,
+            };
+            if let Some(duration) = duration {
+                let seq: i64 = row.get(0)?;
+                if duration < scan.fastest.0 {
+                    scan.fastest = (duration, seq);
+                }
+                if duration > scan.slowest.0 {
+                    scan.slowest = (duration, seq);
+                }
+                scan.durations.push(duration);
+            }
+            let finished = slot < 3;
+            scan.by_environment
+                .add(row.get_ref(2)?.as_str()?, finished, slot == 0, duration);
+            scan.by_operator
+                .add(row.get_ref(3)?.as_str()?, finished, slot == 0, duration);
+        }
+        Ok(scan)
     }
 
     /// Per-phase counts, average and p95, from one scan of the phases (joined to the runs

@@ -198,7 +198,7 @@ mod tests {
     #[test]
     fn duration_axes_use_round_steps() {
         assert_eq!(duration_axis(306.0), (360.0, 6));
-        assert_eq!(duration_axis(42.0), (45.0, 3));
+        assert_eq!(duration_axis(42.0), (50.0, 5));
         assert_eq!(duration_axis(0.0), (1.0, 1));
     }
 
