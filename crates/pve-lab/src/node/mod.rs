@@ -129,10 +129,14 @@ impl Shared {
         writer(&mut self.state.lock())
     }
 
-    /// A base duration scaled by the time scale and the `slow` fault.
+    /// A base duration scaled by the time scale (lock timeouts, agent boot delay).
     pub fn scaled(&self, base: Duration) -> Duration {
-        let factor = self.options.time_scale * self.options.faults.slow.max(0.0);
-        base.mul_f64(factor.max(0.0))
+        base.mul_f64(self.options.time_scale.max(0.0))
+    }
+
+    /// A task's work duration: scaled, and multiplied by the `slow` fault.
+    pub fn scaled_work(&self, base: Duration) -> Duration {
+        self.scaled(base).mul_f64(self.options.faults.slow.max(0.0))
     }
 
     /// Decides, deterministically from the fault seed, whether a new task gets a fault.

@@ -58,6 +58,26 @@ pub(crate) fn boot(
     Ok(())
 }
 
+/// The node has one bridge, `vmbr0`; PVE fails the start for any other.
+fn check_bridges(vm: &super::state::Vm) -> Result<(), String> {
+    let effective = super::vm::effective_config(vm);
+    for (key, value) in &effective {
+        if config::indexed(key, "net").is_none() {
+            continue;
+        }
+        let bridge = config::parse_properties(value, "model")
+            .into_iter()
+            .find(|(name, _)| name == "bridge")
+            .map(|(_, bridge)| bridge);
+        if let Some(bridge) = bridge
+            && bridge != "vmbr0"
+        {
+            return Err(format!("bridge '{bridge}' does not exist"));
+        }
+    }
+    Ok(())
+}
+
 /// `POST .../status/start`: fails inside the task when locked or already running.
 pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let vmid = vmid(request)?;
@@ -83,6 +103,7 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     if vm.run.is_some() {
                         return Err(format!("VM {vmid} already running"));
                     }
+                    check_bridges(vm)?;
                     Ok(vm.config.values().any(|value| value.contains("cloudinit")))
                 })?;
                 if has_cloudinit {

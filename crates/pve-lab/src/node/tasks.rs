@@ -277,7 +277,7 @@ where
         shared: Arc::clone(shared),
         upid: upid.clone(),
         fault: shared.draw_task_fault(),
-        duration: shared.scaled(spec.duration),
+        duration: shared.scaled_work(spec.duration),
         kind: spec.kind,
         held: Arc::default(),
     };

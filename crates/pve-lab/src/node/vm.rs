@@ -177,6 +177,9 @@ pub(crate) fn effective_config(vm: &Vm) -> BTreeMap<String, String> {
 /// `GET /nodes/{node}/qemu/{vmid}/config?current`.
 pub(crate) fn config(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let current = param_bool(request, "current").unwrap_or(false);
+    if let Some(snapshot) = super::param_str(request, "snapshot") {
+        return Err(internal(format!("snapshot '{snapshot}' does not exist")));
+    }
     with_vm(shared, request, |_, vm, _| {
         let section = if current {
             vm.config.clone()

@@ -354,3 +354,24 @@ async fn download_url_registers_a_volume_without_fetching() {
         "storage 'local-lvm' is not configured for content-type 'iso'"
     );
 }
+
+#[tokio::test]
+async fn start_fails_in_the_task_for_an_unknown_bridge() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    ok(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "net0": "virtio,bridge=vmbr7"}),
+    )
+    .await;
+    let (_, status) = run_task(
+        &node,
+        Method::Post,
+        "/nodes/{node}/qemu/{vmid}/status/start",
+        json!({"vmid": 150}),
+    )
+    .await;
+    assert_eq!(status["exitstatus"], "bridge 'vmbr7' does not exist");
+}
