@@ -15,6 +15,22 @@ use super::*;
 
 const CHILD_DATABASE: &str = "SOMBRERO_TEST_CHILD_DATABASE";
 const CHILD_RUNS: &str = "SOMBRERO_TEST_CHILD_RUNS";
+const CHILD_GO: &str = "SOMBRERO_TEST_CHILD_GO";
+
+/// Waits until the parent creates the "go" file, so all writers start together.
+fn wait_for_go() {
+    let Ok(go) = std::env::var(CHILD_GO) else {
+        return;
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !Path::new(&go).exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the parent never said go"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
 
 fn start(command: &str) -> RunStart {
     let mut start = RunStart::new(command, "production", "0.1.0-test");
@@ -33,6 +49,7 @@ fn child(test: &str, database: &Path, runs: usize) -> std::process::Child {
         ])
         .env(CHILD_DATABASE, database)
         .env(CHILD_RUNS, runs.to_string())
+        .env(CHILD_GO, database.with_extension("go"))
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()
@@ -47,6 +64,7 @@ fn child_writer() {
     };
     let runs: usize = std::env::var(CHILD_RUNS).unwrap().parse().unwrap();
     let store = Store::open(&path).unwrap();
+    wait_for_go();
     for _ in 0..runs {
         let run = store.start_run(&start("deploy")).unwrap();
         for phase in ["clone", "configure", "verify"] {
@@ -80,9 +98,10 @@ fn concurrent_processes_lose_nothing() {
     let mut children: Vec<_> = (0..2)
         .map(|_| child("history::tests::child_writer", &path, runs_each))
         .collect();
-    // This process writes too, at the same time.
-    std::thread::sleep(std::time::Duration::from_millis(20));
+    // This process writes too; everyone starts when the "go" file appears.
     let store = Store::open(&path).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::fs::write(path.with_extension("go"), "").unwrap();
     for _ in 0..runs_each {
         let run = store.start_run(&start("destroy")).unwrap();
         run.phase("destroy", || Ok::<_, std::io::Error>(()))
@@ -94,6 +113,24 @@ fn concurrent_processes_lose_nothing() {
     }
     let runs = store.runs(None, None).unwrap();
     assert_eq!(runs.len(), 3 * runs_each);
+    // The writes really overlapped: in insertion order, this process's runs (`destroy`)
+    // and the children's (`deploy`) alternate many times.
+    let commands: Vec<String> = store
+        .connection()
+        .prepare("SELECT command FROM runs ORDER BY seq")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let switches = commands
+        .windows(2)
+        .filter(|pair| pair[0] != pair[1])
+        .count();
+    assert!(
+        switches > 10,
+        "writers did not overlap ({switches} switches)"
+    );
     assert!(runs.iter().all(|run| run.status == RunStatus::Success));
     let mut ids: Vec<&str> = runs.iter().map(|run| run.id.as_str()).collect();
     ids.sort_unstable();
