@@ -207,6 +207,11 @@ impl Client {
         &self.inner.base
     }
 
+    /// The retry policy this client was built with.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
     /// Counters of every attempt so far.
     pub fn metrics(&self) -> MetricsSnapshot {
         self.inner.metrics.snapshot()

@@ -30,6 +30,9 @@ pub mod token;
 pub mod types;
 pub mod wait;
 
+#[cfg(test)]
+mod test_server;
+
 pub use auth::Credentials;
 pub use client::{Client, ClientBuilder};
 pub use error::{ApiError, Error, Permission, RetrySafety};

@@ -33,7 +33,7 @@ fn remaining(deadline: Instant) -> Duration {
 
 impl Client {
     async fn pause_before_retry(&self, attempt: u32) {
-        tokio::time::sleep(crate::retry::RetryPolicy::default().delay(attempt)).await;
+        tokio::time::sleep(self.retry_policy().delay(attempt)).await;
     }
 
     /// Proves that an existing VM is the one a retried create/clone asked for: same name
@@ -382,3 +382,7 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "operations_tests.rs"]
+mod tests;

@@ -61,10 +61,14 @@ impl RetryPolicy {
     /// Applies [`RETRY_DELAY_ENV`] when it is set to a number.
     #[must_use]
     pub fn with_env_override(self) -> Self {
-        match std::env::var(RETRY_DELAY_ENV)
-            .ok()
-            .and_then(|value| value.trim().parse::<u64>().ok())
-        {
+        self.with_delay_override(std::env::var(RETRY_DELAY_ENV).ok().as_deref())
+    }
+
+    /// Applies a [`RETRY_DELAY_ENV`]-style value: milliseconds, `0` for no delays; anything
+    /// else leaves the policy unchanged.
+    #[must_use]
+    pub fn with_delay_override(self, value: Option<&str>) -> Self {
+        match value.and_then(|value| value.trim().parse::<u64>().ok()) {
             Some(0) => self.without_delays(),
             Some(milliseconds) => Self {
                 base_delay: Duration::from_millis(milliseconds),
@@ -107,6 +111,13 @@ mod tests {
             assert!(third >= Duration::from_millis(200) && third <= Duration::from_millis(400));
             assert!(policy.delay(30) <= Duration::from_secs(1));
         }
+        let overridden = policy.with_delay_override(Some("0"));
+        assert_eq!(overridden.delay(2), Duration::ZERO);
+        assert_eq!(overridden.attempts, 5);
+        let slower = policy.with_delay_override(Some("400"));
+        assert_eq!(slower.base_delay, Duration::from_millis(400));
+        assert_eq!(policy.with_delay_override(Some("soon")), policy);
+        assert_eq!(policy.with_delay_override(None), policy);
         let zero = policy.without_delays();
         assert_eq!(zero.attempts, 5);
         assert_eq!(zero.delay(3), Duration::ZERO);

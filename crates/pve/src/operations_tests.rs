@@ -1,0 +1,183 @@
+//! Clone retries and task waits against scripted answers: the cases the lab cannot force
+//! on demand (a lost answer followed by "already exists", "no such task" right after
+//! dispatch).
+
+use std::sync::Mutex;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use crate::client::Client;
+use crate::endpoints::CloneOptions;
+use crate::error::Error;
+use crate::retry::RetryPolicy;
+use crate::test_server::{Reply, http, serve};
+use crate::types::{ExitStatus, Upid};
+use crate::wait::{WaitEvent, no_progress};
+
+const UPID: &str = "UPID:pve1:00001234:00ABCDEF:6745A1B2:qmclone:9000:root@pam!lab:";
+const EXISTS: &str = "500 unable to create VM 150: config file already exists";
+
+fn client(base: &str) -> Client {
+    Client::builder(base)
+        .token("root@pam!lab=secret".parse().unwrap())
+        .retry(RetryPolicy::default().without_delays())
+        .build()
+        .unwrap()
+}
+
+fn options() -> CloneOptions {
+    CloneOptions {
+        newid: 150,
+        name: Some("jump-01".into()),
+        ..CloneOptions::default()
+    }
+}
+
+fn data(value: &str) -> Reply {
+    http("200 OK", &format!(r#"{{"data":{value}}}"#))
+}
+
+#[tokio::test]
+async fn already_exists_after_a_lost_answer_is_success_when_the_vm_is_ours() {
+    let script = serve(vec![
+        Reply::Hangup,
+        http(EXISTS, r#"{"data":null}"#),
+        data(r#"{"name":"jump-01","lock":"clone"}"#),
+        data(r#"{"name":"jump-01","lock":"clone"}"#),
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+    ])
+    .await;
+    let config = client(&script.base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(config.lock(), None);
+    assert_eq!(script.connections.load(Ordering::SeqCst), 5);
+    let requests = script.requests.lock().await;
+    assert!(requests[0].starts_with("POST /api2/json/nodes/pve1/qemu/9000/clone"));
+    assert!(requests[1].starts_with("POST /api2/json/nodes/pve1/qemu/9000/clone"));
+    assert!(requests[2].starts_with("GET /api2/json/nodes/pve1/qemu/150/config"));
+}
+
+#[tokio::test]
+async fn already_exists_after_a_lost_answer_is_a_conflict_when_the_vm_is_not_ours() {
+    let script = serve(vec![
+        Reply::Hangup,
+        http(EXISTS, r#"{"data":null}"#),
+        data(r#"{"name":"someone-else"}"#),
+    ])
+    .await;
+    let error = client(&script.base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::Conflict { vmid: 150, .. }),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn already_exists_on_the_first_attempt_is_an_error() {
+    let script = serve(vec![http(EXISTS, r#"{"data":null}"#)]).await;
+    let error = client(&script.base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+        .unwrap_err();
+    assert!(error.is_already_exists(), "{error}");
+    assert_eq!(script.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn task_wait_tolerates_no_such_task_and_accepts_warnings() {
+    let script = serve(vec![
+        http(
+            "400 Parameter verification failed.",
+            r#"{"data":null,"errors":{"upid":"no such task"}}"#,
+        ),
+        data(&format!(r#"{{"upid":"{UPID}","status":"running"}}"#)),
+        data(&format!(
+            r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"WARNINGS: 2"}}"#
+        )),
+    ])
+    .await;
+    let events = Mutex::new(Vec::new());
+    let progress = |event: &WaitEvent| events.lock().unwrap().push(event.clone());
+    let upid: Upid = UPID.parse().unwrap();
+    let status = client(&script.base)
+        .wait_task(&upid, Duration::from_secs(5), &progress)
+        .await
+        .unwrap();
+    assert_eq!(status.exit(), Some(&ExitStatus::Warnings(2)));
+    let events = events.into_inner().unwrap();
+    assert!(
+        matches!(events[0], WaitEvent::TaskNotVisibleYet { .. }),
+        "{events:?}"
+    );
+    assert!(
+        matches!(events[1], WaitEvent::TaskRunning { .. }),
+        "{events:?}"
+    );
+    let requests = script.requests.lock().await;
+    assert!(
+        requests[0].starts_with(&format!("GET /api2/json/nodes/pve1/tasks/{UPID}/status")),
+        "{}",
+        requests[0]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_task_returns_its_last_log_lines() {
+    let failure =
+        "clone failed: can't lock file '/var/lock/pve-manager/pve-storage-local-lvm' - got timeout";
+    let script = serve(vec![
+        data(&format!(r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"{failure}"}}"#)),
+        data(&format!(r#"[{{"n":1,"t":"create full clone of drive scsi0"}},{{"n":2,"t":"TASK ERROR: {failure}"}}]"#)),
+    ])
+    .await;
+    let upid: Upid = UPID.parse().unwrap();
+    let error = client(&script.base)
+        .wait_task(&upid, Duration::from_secs(5), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(error.is_lock_timeout(), "{error}");
+    let Error::TaskFailed(task) = error else {
+        panic!("not a task failure")
+    };
+    assert_eq!(task.log_tail.len(), 2);
+    assert!(task.log_tail[1].text.starts_with("TASK ERROR:"));
+}
+
+#[tokio::test]
+async fn waits_end_at_their_deadline() {
+    let script = serve(vec![data(&format!(
+        r#"{{"upid":"{UPID}","status":"running"}}"#
+    ))])
+    .await;
+    let upid: Upid = UPID.parse().unwrap();
+    let error = client(&script.base)
+        .wait_task(&upid, Duration::from_millis(300), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, Error::Deadline { .. }), "{error}");
+    // Adaptive polling: a handful of polls in 300 ms, not one every few milliseconds.
+    assert!(script.connections.load(Ordering::SeqCst) <= 6);
+}
