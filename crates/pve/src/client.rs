@@ -6,7 +6,7 @@
 //! name their path. The client is cheap to clone (an `Arc` inside) and `Send + Sync`.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HeaderValue};
 use serde::de::DeserializeOwned;
@@ -18,157 +18,20 @@ use crate::metrics::{Metrics, MetricsSnapshot, RequestEvent, RequestHook};
 use crate::request::{Method, Params, Request, RetryRule};
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
-use crate::tls::{TlsMode, client_config, trust_nothing_config};
-use crate::token::ApiToken;
 
-/// Configures a [`Client`].
-#[derive(Clone)]
-pub struct ClientBuilder {
-    base_url: String,
-    tls: TlsMode,
-    credentials: Option<Credentials>,
-    retry: RetryPolicy,
-    request_timeout: Duration,
-    connect_timeout: Duration,
-    hook: Option<RequestHook>,
-}
-
-impl std::fmt::Debug for ClientBuilder {
-    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("ClientBuilder")
-            .field("base_url", &self.base_url)
-            .field("tls", &self.tls)
-            .field("credentials", &self.credentials)
-            .field("retry", &self.retry)
-            .finish_non_exhaustive()
-    }
-}
-
-impl ClientBuilder {
-    /// Trust mode for the server certificate (default: system roots).
-    #[must_use]
-    pub fn tls(mut self, mode: TlsMode) -> Self {
-        self.tls = mode;
-        self
-    }
-
-    /// Authenticate with an API token.
-    #[must_use]
-    pub fn token(mut self, token: ApiToken) -> Self {
-        self.credentials = Some(Credentials::Token(token));
-        self
-    }
-
-    /// Authenticate with a username (`root@pam`) and password (ticket login).
-    #[must_use]
-    pub fn password(mut self, username: &str, password: Secret) -> Self {
-        self.credentials = Some(Credentials::Password {
-            username: username.to_owned(),
-            password,
-        });
-        self
-    }
-
-    /// Retry policy (default: [`RetryPolicy::default`], which honours the environment).
-    #[must_use]
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Limit for one attempt of one request (default 60 s).
-    #[must_use]
-    pub fn request_timeout(mut self, timeout: Duration) -> Self {
-        self.request_timeout = timeout;
-        self
-    }
-
-    /// Limit for establishing a connection (default 10 s).
-    #[must_use]
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Called after every attempt of every request.
-    #[must_use]
-    pub fn on_request(mut self, hook: RequestHook) -> Self {
-        self.hook = Some(hook);
-        self
-    }
-
-    /// Builds the client. No request is made.
-    ///
-    /// # Errors
-    /// [`Error::Setup`] for an invalid URL or TLS configuration.
-    pub fn build(self) -> Result<Client, Error> {
-        let base = normalize_base(&self.base_url)?;
-        // Always hand reqwest our own rustls config (ring provider): with
-        // `rustls-no-provider` it has no default, even for plain-http lab URLs.
-        let tls = if base.starts_with("https://") {
-            client_config(&self.tls)?
-        } else {
-            trust_nothing_config()?
-        };
-        let http = reqwest::Client::builder()
-            .timeout(self.request_timeout)
-            .connect_timeout(self.connect_timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("sombrero-pve/", env!("CARGO_PKG_VERSION")))
-            .tls_backend_preconfigured(tls);
-        let http = http.build().map_err(|error| Error::Setup {
-            reason: "cannot build the HTTP client".to_owned(),
-            source: Some(Box::new(error)),
-        })?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                base,
-                auth: Auth {
-                    credentials: self.credentials,
-                    ticket: tokio::sync::Mutex::new(None),
-                },
-                retry: self.retry,
-                metrics: Metrics::default(),
-                hook: self.hook,
-            }),
-        })
-    }
-}
-
-fn normalize_base(url: &str) -> Result<String, Error> {
-    let parsed = url::Url::parse(url.trim()).map_err(|error| Error::Setup {
-        reason: format!("invalid API URL {url:?}"),
-        source: Some(Box::new(error)),
-    })?;
-    if !matches!(parsed.scheme(), "https" | "http") || parsed.host_str().is_none() {
-        return Err(Error::Setup {
-            reason: format!("API URL {url:?} must be https://HOST:PORT"),
-            source: None,
-        });
-    }
-    let trimmed = parsed.as_str().trim_end_matches('/');
-    let base = trimmed
-        .strip_suffix("/api2/json")
-        .unwrap_or(trimmed)
-        .to_owned();
-    Ok(format!("{base}/api2/json"))
-}
-
-struct Inner {
-    http: reqwest::Client,
-    base: String,
-    auth: Auth,
-    retry: RetryPolicy,
-    metrics: Metrics,
-    hook: Option<RequestHook>,
+pub(crate) struct Inner {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) auth: Auth,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) metrics: Metrics,
+    pub(crate) hook: Option<RequestHook>,
 }
 
 /// A PVE API client. Clone it freely; clones share connections, ticket and counters.
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Client {
@@ -188,20 +51,6 @@ pub(crate) struct Sent {
 }
 
 impl Client {
-    /// Starts configuring a client for `base_url` (`https://HOST:8006`; a trailing
-    /// `/api2/json` is accepted).
-    pub fn builder(base_url: &str) -> ClientBuilder {
-        ClientBuilder {
-            base_url: base_url.to_owned(),
-            tls: TlsMode::default(),
-            credentials: None,
-            retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(60),
-            connect_timeout: Duration::from_secs(10),
-            hook: None,
-        }
-    }
-
     /// `https://HOST:PORT/api2/json`.
     pub fn base_url(&self) -> &str {
         &self.inner.base

@@ -5,7 +5,8 @@ use std::sync::atomic::Ordering;
 
 use tokio::net::TcpListener;
 
-use super::{Client, normalize_base, should_retry};
+use super::{Client, should_retry};
+use crate::builder::normalize_base;
 use crate::error::{Error, RetrySafety};
 use crate::request::{Method, Params, Request, RetryRule};
 use crate::retry::RetryPolicy;

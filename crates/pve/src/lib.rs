@@ -16,6 +16,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod builder;
 pub mod client;
 pub mod endpoints;
 pub mod error;
@@ -34,7 +35,8 @@ pub mod wait;
 mod test_server;
 
 pub use auth::Credentials;
-pub use client::{Client, ClientBuilder};
+pub use builder::ClientBuilder;
+pub use client::Client;
 pub use error::{ApiError, Error, Permission, RetrySafety};
 pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};
 pub use operations::GrowOutcome;

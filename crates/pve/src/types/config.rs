@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::devices::{AgentConfig, Disk, IpConfig, Memory, NetDevice};
+use super::devices::{AgentConfig, Disk, Memory, NetDevice};
+use super::ipconfig::IpConfig;
 use super::property::{PropertyError, bool_text};
 use super::sshkeys::{decode_sshkeys, encode_sshkeys};
 use crate::lenient;

@@ -1,6 +1,7 @@
 use super::{ConfigUpdate, VmConfig};
 use crate::secret::Secret;
-use crate::types::devices::{IpConfig, NetDevice};
+use crate::types::devices::NetDevice;
+use crate::types::ipconfig::IpConfig;
 use crate::types::size::DiskSize;
 use serde_json::json;
 

@@ -1,4 +1,5 @@
-use super::{AgentConfig, Disk, IpConfig, Ipv4Setting, Memory, NET_MODELS, NetDevice};
+use super::{AgentConfig, Disk, Memory, NET_MODELS, NetDevice};
+use crate::types::ipconfig::{IpConfig, Ipv4Setting};
 use crate::types::size::DiskSize;
 use proptest::prelude::*;
 

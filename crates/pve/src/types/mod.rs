@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod config;
 pub mod devices;
+pub mod ipconfig;
 pub mod property;
 pub mod size;
 pub mod sshkeys;
@@ -18,7 +19,8 @@ pub use agent::{
     ExecStarted, ExecStatus, FileRead, GuestInterface, GuestInterfaces, select_address,
 };
 pub use config::{ConfigUpdate, VmConfig};
-pub use devices::{AgentConfig, Disk, IpConfig, Ipv4Setting, Ipv6Setting, Memory, NetDevice};
+pub use devices::{AgentConfig, Disk, Memory, NetDevice};
+pub use ipconfig::{IpConfig, Ipv4Setting, Ipv6Setting};
 pub use property::{PropertyError, PropertyString};
 pub use size::{DiskSize, SizeParseError};
 pub use sshkeys::{decode_sshkeys, encode_sshkeys};
