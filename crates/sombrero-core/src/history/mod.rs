@@ -20,9 +20,11 @@ pub mod metrics;
 pub mod process;
 pub mod prometheus;
 pub mod recorder;
+mod records;
 pub mod redact;
 pub mod report;
 mod schema;
+mod statistics;
 pub mod store;
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]

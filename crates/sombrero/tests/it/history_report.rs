@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sombrero_core::history::report::svg::PALETTE;
 
-use crate::history::Workspace;
+use crate::history_fixture::Workspace;
 
 fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;

@@ -3,6 +3,7 @@
 mod bad_input;
 mod config;
 mod history;
+mod history_fixture;
 mod history_report;
 mod sandbox;
 mod secrets;
