@@ -106,7 +106,8 @@ impl Sandbox {
         self
     }
 
-    /// The binary with a cleared environment: only `PATH`, `HOME` and what was set.
+    /// The binary with a cleared environment (only `PATH`, `HOME` and what was set) and an
+    /// empty stdin.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"));
         command
@@ -115,7 +116,10 @@ impl Sandbox {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
-            .timeout(self.timeout);
+            .timeout(self.timeout)
+            // An empty, closed stdin: a command that reads it sees end of input at once
+            // instead of waiting for the timeout.
+            .write_stdin(Vec::new());
         for (name, value) in &self.env {
             command.env(name, value);
         }
@@ -124,7 +128,16 @@ impl Sandbox {
 
     /// Runs the binary and collects its outcome.
     pub fn run(&self, args: &[&str]) -> Outcome {
-        let output = self.command(args).output().expect("run sombrero");
+        self.run_for(args, self.timeout)
+    }
+
+    /// Runs the binary, killing it after `timeout` (keeping its output so far).
+    pub fn run_for(&self, args: &[&str], timeout: Duration) -> Outcome {
+        let output = self
+            .command(args)
+            .timeout(timeout)
+            .output()
+            .expect("run sombrero");
         Outcome {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -21,6 +21,10 @@ const HELP_ONLY: &[&str] = &[
     "lab image build",
 ];
 
+/// Commands that serve until stopped: they run for a few seconds, then are killed and
+/// their output so far is checked.
+const SERVERS: &[&str] = &["lab serve"];
+
 /// A leaf command: its path and the arguments to give it.
 #[derive(Debug, Clone)]
 struct Leaf {
@@ -178,7 +182,11 @@ fn no_command_prints_the_token_or_password() {
         }
         for args in runs {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let outcome = sandbox.run(&args);
+            let outcome = if SERVERS.contains(&name.as_str()) {
+                sandbox.run_for(&args, Duration::from_secs(3))
+            } else {
+                sandbox.run(&args)
+            };
             for (stream, text) in [("stdout", &outcome.stdout), ("stderr", &outcome.stderr)] {
                 for secret in [TOKEN_SECRET, PASSWORD] {
                     assert!(
