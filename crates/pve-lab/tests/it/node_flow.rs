@@ -43,7 +43,8 @@ async fn wait_task(api: &Api, upid: &str) -> Value {
 async fn clone_start_and_read_the_agent_over_http() {
     let lab = start_with(|options| {
         options.node.with_template = true;
-        options.node.agent_boot_delay = Duration::from_secs(3);
+        options.node.agent_boot_delay = Duration::from_secs(20);
+        options.node.durations.clone_linked = Duration::from_secs(30);
     })
     .await;
     let api = Api::token(&lab);
@@ -142,7 +143,7 @@ async fn clone_start_and_read_the_agent_over_http() {
         (early.status, early.message().trim_end()),
         (500, "QEMU guest agent is not running")
     );
-    tokio::time::sleep(Duration::from_millis(60)).await;
+    tokio::time::sleep(Duration::from_millis(260)).await;
     let interfaces = checked(
         &api,
         Method::Get,

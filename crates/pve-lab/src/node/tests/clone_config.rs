@@ -25,7 +25,7 @@ async fn version_and_nextid() {
 
 #[tokio::test]
 async fn linked_clone_holds_the_clone_lock_until_the_task_ends() {
-    let node = Node::in_memory(fast_options());
+    let node = Node::in_memory(slow_clone_options());
     let upid = ok(
         &node,
         Method::Post,
@@ -165,7 +165,7 @@ async fn full_clone_of_a_vm_copies_disks_and_defaults_the_name() {
 
 #[tokio::test]
 async fn config_digest_delete_warnings_and_locks() {
-    let node = Node::in_memory(fast_options());
+    let node = Node::in_memory(slow_clone_options());
     clone_template(&node, 150).await;
     let before = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
     let digest = before["digest"].as_str().unwrap_or_default().to_owned();

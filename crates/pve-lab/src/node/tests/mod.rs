@@ -12,14 +12,24 @@ use serde_json::{Map, Value, json};
 use super::{Node, NodeOptions, split_total};
 use crate::api::{ApiError, ApiRequest, Identity, Method};
 
-/// A fast node: durations scaled 100x down, agent up 50 ms after start.
+/// A fast node: durations scaled 100x down, agent up 200 ms after start.
 pub(super) fn fast_options() -> NodeOptions {
     NodeOptions {
         time_scale: 0.01,
-        agent_boot_delay: Duration::from_secs(5),
+        agent_boot_delay: Duration::from_secs(20),
         with_template: true,
         ..NodeOptions::default()
     }
+}
+
+/// Like [`fast_options`], but clones and creates take 500 ms, so that tests can observe
+/// them while they run even on a loaded machine.
+pub(super) fn slow_clone_options() -> NodeOptions {
+    let mut options = fast_options();
+    options.durations.clone_linked = Duration::from_secs(50);
+    options.durations.clone_full = Duration::from_secs(50);
+    options.durations.create = Duration::from_secs(50);
+    options
 }
 
 pub(super) fn request(method: Method, template: &str, params: &Value) -> ApiRequest {

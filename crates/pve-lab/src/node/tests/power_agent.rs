@@ -58,7 +58,7 @@ async fn resize_grows_and_fails_inside_the_task_on_shrink() {
 
 #[tokio::test]
 async fn start_failures_happen_inside_the_task() {
-    let node = Node::in_memory(fast_options());
+    let node = Node::in_memory(slow_clone_options());
     clone_template(&node, 150).await;
     start(&node, 150).await;
     let current = ok(&node, Method::Get, STATUS, json!({"vmid": 150})).await;
@@ -192,7 +192,7 @@ async fn agent_answers_only_after_the_boot_delay() {
         early.expect_err("booting").message,
         "QEMU guest agent is not running"
     );
-    tokio::time::sleep(Duration::from_millis(80)).await;
+    tokio::time::sleep(Duration::from_millis(260)).await;
     assert_eq!(
         ok(
             &node,

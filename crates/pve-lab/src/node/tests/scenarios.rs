@@ -15,7 +15,7 @@ use crate::node::TaskFaults;
 
 #[tokio::test]
 async fn create_imports_a_cloud_image_then_becomes_a_template() {
-    let node = Node::in_memory(fast_options());
+    let node = Node::in_memory(slow_clone_options());
     let params = json!({
         "vmid": 200, "name": "golden", "memory": "2048", "agent": "1",
         "scsi0": "local-lvm:0,import-from=local:import/debian-12-genericcloud-amd64.qcow2",
@@ -276,7 +276,7 @@ async fn injected_faults_fail_inside_tasks() {
     });
     clone_template(&node, 150).await;
     start(&node, 150).await;
-    tokio::time::sleep(Duration::from_millis(120)).await;
+    tokio::time::sleep(Duration::from_millis(260)).await;
     let ping = call(
         &node,
         Method::Post,
