@@ -8,4 +8,5 @@
 mod common;
 mod endpoints;
 mod faults;
+mod templates;
 mod tls;
