@@ -5,5 +5,6 @@ mod config;
 mod history;
 mod history_fixture;
 mod history_report;
+mod lab_serve;
 mod sandbox;
 mod secrets;

@@ -1,0 +1,145 @@
+//! `sombrero lab serve`: the printed JSON, a real request with only the printed token,
+//! a clean stop on SIGTERM, and exit 2 for bad flags.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::sandbox::Sandbox;
+
+/// Starts `sombrero lab serve ARGS` and reads its one line of JSON from stdout.
+fn serve(args: &[&str]) -> (Child, Value) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
+        .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("sombrero starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).expect("a line");
+    let ready: Value = serde_json::from_str(&line).expect("one JSON object");
+    (child, ready)
+}
+
+/// A plain HTTP/1.1 GET with a token; returns the raw response.
+fn get(url: &str, path: &str, token: &str) -> String {
+    let address = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port");
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!(
+        "GET /api2/json{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: PVEAPIToken={token}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// Sends SIGTERM and waits (at most 10 s) for the exit code.
+fn terminate(mut child: Child) -> (Option<i32>, String) {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            return (status.code(), stderr);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("lab serve did not stop within 10 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn serves_with_the_printed_token_and_stops_cleanly() {
+    let (child, ready) = serve(&["--plain-http", "--with-template"]);
+    let mut keys: Vec<&str> = ready
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["fingerprint", "password", "token", "url"]);
+    let url = ready["url"].as_str().expect("url");
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/api2/json"),
+        "{url}"
+    );
+    let token = ready["token"].as_str().expect("token");
+    assert!(token.starts_with("root@pam!lab="), "{token}");
+    assert!(ready["fingerprint"].is_null());
+    let nodes = get(url, "/nodes", token);
+    assert!(nodes.starts_with("HTTP/1.1 200"), "{nodes}");
+    assert!(nodes.contains("\"node\":\"lloyd\""), "{nodes}");
+    let template = get(url, "/nodes/lloyd/qemu/1001/config", token);
+    assert!(template.contains("\"template\":1"), "{template}");
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stderr.contains("lab ready"), "{stderr}");
+    assert!(
+        !stderr.contains(token),
+        "the token is printed on stdout only"
+    );
+}
+
+#[test]
+fn https_by_default_with_a_pve_style_fingerprint() {
+    let (child, ready) = serve(&[]);
+    assert!(
+        ready["url"]
+            .as_str()
+            .expect("url")
+            .starts_with("https://127.0.0.1:")
+    );
+    let fingerprint = ready["fingerprint"].as_str().expect("fingerprint");
+    assert_eq!(fingerprint.len(), 95, "{fingerprint}");
+    assert!(fingerprint.split(':').all(|pair| {
+        pair.len() == 2
+            && pair
+                .chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+    }));
+    let (code, _) = terminate(child);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn bad_flags_are_exit_2_with_a_reason() {
+    let sandbox = Sandbox::new().timeout(Duration::from_secs(20));
+    sandbox
+        .run(&["lab", "serve", "--guests", "qemu"])
+        .expect_code(2)
+        .stderr_has("not built yet");
+    sandbox
+        .run(&["lab", "serve", "--faults", "bogus=1"])
+        .expect_code(2)
+        .stderr_has("unknown fault 'bogus'");
+    sandbox
+        .run(&["lab", "serve", "--listen", "0.0.0.0:0"])
+        .expect_code(2)
+        .stderr_has("only listens on loopback");
+}
