@@ -5,6 +5,33 @@
 //! hanging agent waits, `sshkeys` encoding, resize surprises, fixed sleeps) are all
 //! properties of the client. Keeping it free of printing and of sombrero's domain lets the
 //! lab and the tests use exactly the same types the stages do.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), pve::Error> {
+//! use std::time::Duration;
+//! use pve::endpoints::CloneOptions;
+//!
+//! let token: pve::ApiToken = "terraform@pve!token=5ec7e7-a1b2".parse().expect("token");
+//! let fingerprint = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+//! let client = pve::Client::builder("https://pve.example.invalid:8006")
+//!     .token(token)
+//!     .tls(pve::TlsMode::Fingerprint(fingerprint.parse().expect("fingerprint")))
+//!     .build()?;
+//! let options = CloneOptions { newid: 150, name: Some("jump-01".into()), ..CloneOptions::default() };
+//! let progress = |event: &pve::WaitEvent| tracing::info!(?event, "waiting");
+//! let config = client
+//!     .clone_vm_and_wait("pve1", 9000, &options, Duration::from_secs(600), &progress)
+//!     .await?;
+//! client.start_vm_and_wait("pve1", 150, Duration::from_secs(120), &progress).await?;
+//! let address = client
+//!     .wait_agent_address("pve1", 150, Duration::from_secs(300), &pve::no_progress)
+//!     .await?;
+//! # let _ = (config, address);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Retry delays are zeroed in tests with `SOMBRERO_RETRY_DELAY_MS=0` (see [`retry`]).
 
 #![cfg_attr(
     test,
