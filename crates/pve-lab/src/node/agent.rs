@@ -240,6 +240,8 @@ pub(crate) fn file_read(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let file = super::param_str(request, "file")
         .unwrap_or_default()
         .to_owned();
+    let offset = super::param_u64(request, "offset").unwrap_or(0);
+    let count = super::param_u64(request, "count").unwrap_or(16 * 1024 * 1024);
     shared.read(|state| {
         let (vmid, vm) = available(state, request)?;
         let name = vm
@@ -260,6 +262,18 @@ pub(crate) fn file_read(shared: &Shared, request: &ApiRequest) -> ApiResult {
                 )));
             }
         };
-        Ok(json!({"content": content, "bytes-read": content.len()}))
+        let bytes = content.as_bytes();
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        let end = start
+            .saturating_add(usize::try_from(count).unwrap_or(usize::MAX))
+            .min(bytes.len());
+        let chunk = String::from_utf8_lossy(&bytes[start..end]).into_owned();
+        let mut answer = json!({"content": chunk, "bytes-read": end - start});
+        if end < bytes.len() {
+            answer["truncated"] = json!(1);
+        }
+        Ok(answer)
     })
 }

@@ -172,6 +172,11 @@ pub(crate) fn create(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
         .filter(|(key, _)| !CONTROL.contains(&key.as_str()))
         .map(|(key, value)| (key.clone(), config_string(value)))
         .collect();
+    if super::param_str(request, "archive").is_some() {
+        return Err(internal(
+            "restoring from a backup archive is not supported by the lab".to_owned(),
+        ));
+    }
     let spec = TaskSpec {
         kind: "qmcreate",
         id: vmid.to_string(),

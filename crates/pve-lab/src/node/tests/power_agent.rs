@@ -249,6 +249,23 @@ async fn agent_answers_only_after_the_boot_delay() {
     )
     .await;
     assert_eq!(again["content"], json!(line), "the host key is stable");
+    let head = json!({"vmid": 150, "file": "/etc/ssh/ssh_host_ed25519_key.pub", "count": 11});
+    let head = ok(&node, Method::Get, read, head).await;
+    assert_eq!(
+        head,
+        json!({"content": "ssh-ed25519", "bytes-read": 11, "truncated": 1})
+    );
+    let missing = call(
+        &node,
+        Method::Get,
+        read,
+        json!({"vmid": 150, "file": "/nope"}),
+    )
+    .await;
+    assert_eq!(
+        missing.expect_err("no file").message,
+        "Agent error: Failed to open file '/nope': No such file or directory"
+    );
 
     let pid = ok(
         &node,
