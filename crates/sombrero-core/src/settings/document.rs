@@ -13,7 +13,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use super::error::{SettingsError, SettingsErrors};
+use super::error::{SettingsError, SettingsErrors, is_secret_key};
 use super::source::{Origin, Position, Source};
 
 /// Keys of the top-level table.
@@ -242,7 +242,11 @@ impl Walker<'_> {
                         position: Some(Position::of_offset(self.text, key.span().start)),
                     },
                     key: name.to_owned(),
-                    suggestion: closest_key(name, known),
+                    suggestion: if is_secret_key(name) {
+                        None
+                    } else {
+                        closest_key(name, known)
+                    },
                 });
                 continue;
             }

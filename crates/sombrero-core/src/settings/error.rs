@@ -112,15 +112,15 @@ impl SettingsError {
     pub fn hint(&self) -> Option<String> {
         let text = match self {
             Self::Syntax { .. } => "fix the TOML syntax at the position shown".to_owned(),
-            Self::UnknownKey {
-                suggestion: Some(known),
-                ..
-            } => format!("rename the key to `{known}` (docs/configuration.md lists every key)"),
             Self::UnknownKey { key, .. } if is_secret_key(key) => {
                 "secrets are never read from sombrero.toml: set TF_VAR_pve_api_token or \
                  PKR_VAR_proxmox_password in the environment or .mise.local.toml"
                     .to_owned()
             }
+            Self::UnknownKey {
+                suggestion: Some(known),
+                ..
+            } => format!("rename the key to `{known}` (docs/configuration.md lists every key)"),
             Self::UnknownKey { .. } => "docs/configuration.md lists every key".to_owned(),
             Self::InvalidCidr { .. } => {
                 "write the address with its prefix, e.g. 192.168.10.252/24".to_owned()
@@ -166,7 +166,8 @@ impl SettingsError {
     }
 }
 
-fn is_secret_key(key: &str) -> bool {
+/// Whether `key` names a secret (which sombrero.toml must never hold).
+pub(super) fn is_secret_key(key: &str) -> bool {
     let last = key.rsplit('.').next().unwrap_or(key);
     ["token", "api_token", "password", "secret"].contains(&last)
 }
