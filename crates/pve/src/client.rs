@@ -97,7 +97,8 @@ impl Client {
                     earlier_attempt_may_have_run,
                 };
             };
-            if error.is_unauthorized() && !relogged && self.uses_ticket() {
+            let login_failed = error.api().is_some_and(|api| api.path == "/access/ticket");
+            if error.is_unauthorized() && !relogged && !login_failed && self.uses_ticket() {
                 // The ticket expired or was revoked: log in again once.
                 relogged = true;
                 *self.inner.auth.ticket.lock().await = None;
@@ -185,26 +186,26 @@ impl Client {
         auth: AuthHeaders,
     ) -> Result<Value, Error> {
         let started = Instant::now();
-        let result = self.send_once(request, auth).await;
+        let answered = self.send_once(request, auth).await;
         let event = RequestEvent {
             method: request.method,
             path: request.path.clone(),
             attempt,
-            status: match &result {
-                Ok(_) => Some(200),
+            status: match &answered {
+                Ok((status, _)) => Some(*status),
                 Err(error) => error.status(),
             },
             elapsed: started.elapsed(),
         };
-        self.inner.metrics.record(&event, result.is_ok());
+        self.inner.metrics.record(&event, answered.is_ok());
         if let Some(hook) = &self.inner.hook {
             hook(&event);
         }
         tracing::trace!(method = %event.method, path = %event.path, attempt, status = ?event.status, elapsed = ?event.elapsed, "pve request");
-        result
+        answered.map(|(_, data)| data)
     }
 
-    async fn send_once(&self, request: &Request, auth: AuthHeaders) -> Result<Value, Error> {
+    async fn send_once(&self, request: &Request, auth: AuthHeaders) -> Result<(u16, Value), Error> {
         let mut url = format!("{}{}", self.inner.base, request.path);
         if request.method.uses_query() && !request.params.is_empty() {
             url.push('?');
@@ -266,7 +267,10 @@ impl Client {
                 reason: format!("the body is not JSON ({} bytes)", body.len()),
                 source: serde_json::from_slice::<Value>(&body).err(),
             })?;
-            return Ok(envelope.get("data").cloned().unwrap_or(Value::Null));
+            return Ok((
+                status.as_u16(),
+                envelope.get("data").cloned().unwrap_or(Value::Null),
+            ));
         }
         Err(Error::Api(Box::new(api_error(
             request,

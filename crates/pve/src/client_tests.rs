@@ -202,3 +202,28 @@ fn retry_rules_match_the_error_kind() {
         &api(403, "Permission check failed (/vms/150, VM.Audit)")
     ));
 }
+
+#[tokio::test]
+async fn the_request_hook_sees_every_attempt_with_its_status() {
+    let script = serve(vec![
+        http("502 Bad Gateway", r#"{"data":null}"#),
+        http("200 OK", r#"{"data":[]}"#),
+    ])
+    .await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let client = Client::builder(&script.base)
+        .retry(RetryPolicy::default().without_delays())
+        .on_request(std::sync::Arc::new(
+            move |event: &crate::metrics::RequestEvent| {
+                sink.lock().unwrap().push((event.attempt, event.status));
+            },
+        ))
+        .build()
+        .unwrap();
+    client
+        .execute(&Request::new(Method::Get, "/nodes".into()))
+        .await
+        .unwrap();
+    assert_eq!(*seen.lock().unwrap(), vec![(1, Some(502)), (2, Some(200))]);
+}
