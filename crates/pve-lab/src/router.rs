@@ -88,13 +88,19 @@ impl From<ApiError> for Failure {
 }
 
 /// Reads the body within `limit`: 413 when larger, `Reset` when the client broke off.
+/// A client has this long to send its whole body; then it gets 408 and the connection
+/// closes, so a stalled client cannot hold a connection task forever.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<bytes::Bytes, Failure> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await;
+    match collected {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
             Err(Failure::Api(ApiError::new(413, "request entity too large")))
         }
-        Err(_) => Err(Failure::Reset),
+        Ok(Err(_)) => Err(Failure::Reset),
+        Err(_) => Err(Failure::Api(ApiError::new(408, "request body timeout"))),
     }
 }
 

@@ -487,4 +487,32 @@ mod tests {
         let from_json = run(&schema, json!({"vmid": 150, "full": true})).expect("a value");
         assert_eq!(from_json["full"], json!(true));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+
+        /// Whatever a client sends, validation answers (no panic) on every endpoint.
+        #[test]
+        fn never_panics_on_any_endpoint(
+            pairs in proptest::collection::vec(
+                (
+                    proptest::sample::select(vec![
+                        "vmid", "node", "net0", "scsi0", "ipconfig0", "delete", "boot", "tags",
+                        "sshkeys", "memory", "agent", "size", "command", "full", "newid",
+                        "content", "start", "limit", "bogus", "net99", "cores", "name",
+                    ]),
+                    "[ -~]{0,40}",
+                ),
+                0..8,
+            ),
+            endpoint_index in 0usize..200,
+        ) {
+            let endpoints: Vec<_> = super::super::Schema::get().endpoints().collect();
+            let endpoint = endpoints[endpoint_index % endpoints.len()];
+            let params = crate::wire::pairs_to_map(
+                pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            );
+            let _ = validate_parameters(&endpoint.parameters, params);
+        }
+    }
 }

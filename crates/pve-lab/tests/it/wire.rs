@@ -220,3 +220,39 @@ async fn bad_requests_get_answers_and_never_kill_the_server() {
         "the lab still answers"
     );
 }
+
+#[tokio::test]
+async fn random_garbage_never_kills_the_server() {
+    let lab = start().await;
+    // A tiny deterministic generator: no dependency, same bytes on every run.
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let prefixes: [&[u8]; 4] = [
+        b"GET /api2/json/",
+        b"POST /api2/json/nodes/lloyd/qemu HTTP/1.1\r\nContent-Length: 40\r\n\r\n",
+        b"PUT /lab/faults HTTP/1.1\r\n",
+        b"",
+    ];
+    for round in 0..40_u64 {
+        let length = usize::try_from(next() % 200).expect("small");
+        let mut request = prefixes[usize::try_from(round % 4).expect("small")].to_vec();
+        request.extend((0..length).map(|_| u8::try_from(next() % 256).expect("a byte")));
+        request.extend_from_slice(b"\r\n\r\n");
+        let answer = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            raw_exchange(lab.address(), &request),
+        )
+        .await
+        .expect("the lab never hangs a connection");
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 "),
+            "{answer:?}"
+        );
+    }
+    assert_eq!(Api::token(&lab).get("/version").await.status, 200);
+}
