@@ -17,6 +17,7 @@ mod resolve;
 pub mod source;
 pub mod values;
 mod vm;
+mod vm_lookup;
 
 use std::path::{Path, PathBuf};
 

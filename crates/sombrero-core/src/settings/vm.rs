@@ -10,17 +10,15 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 use serde::Serialize;
-use toml::Spanned;
 
-use super::document::VmTable;
 use super::env_vars;
 use super::error::SettingsError;
 use super::resolve::Layers;
 use super::source::{Origin, Resolved, Source};
 use super::values::{
-    self, SshPublicKey, VMID_RANGE, gateway_in_subnet, is_disk_slot, is_dns_name, is_tag,
-    parse_host_cidr,
+    self, SshPublicKey, gateway_in_subnet, is_disk_slot, is_dns_name, is_tag, parse_host_cidr,
 };
+use super::vm_lookup::Builder;
 
 /// Where the VM's SSH public key comes from: the key itself, or a file to read it from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,112 +77,7 @@ pub(super) fn build(
     builder.build()
 }
 
-type Found<T> = (T, Origin);
-
-struct Builder<'a, 'e> {
-    layers: &'a Layers<'a>,
-    environment: &'a str,
-    errors: &'e mut Vec<SettingsError>,
-}
-
 impl Builder<'_, '_> {
-    /// The field from `[environments.NAME]`, else from `[defaults]`.
-    fn lookup<T: Clone>(
-        &self,
-        key: &str,
-        pick: impl Fn(&VmTable) -> Option<&Spanned<T>>,
-    ) -> Option<Found<T>> {
-        let document = self.layers.file.document();
-        let candidates = [
-            (
-                document.environments.get(self.environment),
-                format!("environments.{}.{key}", self.environment),
-            ),
-            (Some(&document.defaults), format!("defaults.{key}")),
-        ];
-        candidates.into_iter().find_map(|(table, key_path)| {
-            let spanned = pick(table?)?;
-            let origin = self.layers.file.origin(key_path, &spanned.span());
-            Some((spanned.get_ref().clone(), origin))
-        })
-    }
-
-    fn missing(&mut self, key: &str, variable: Option<&str>) {
-        let file = self.layers.file.path().display();
-        let in_file = format!(
-            "`{key}` in [environments.{}] or [defaults] of {file}",
-            self.environment
-        );
-        let how = match variable {
-            Some(name) => format!("{name}, or {in_file}"),
-            None => in_file,
-        };
-        self.errors.push(SettingsError::Missing {
-            what: format!("{key} of environment {}", self.environment),
-            how,
-        });
-    }
-
-    fn required<T>(&mut self, key: &str, found: Option<Found<T>>) -> Option<Found<T>> {
-        if found.is_none() {
-            self.missing(key, None);
-        }
-        found
-    }
-
-    fn invalid(&mut self, at: Origin, message: String) {
-        self.errors
-            .push(SettingsError::InvalidValue { at, message });
-    }
-
-    /// A required text field that `check` accepts.
-    fn text(
-        &mut self,
-        key: &str,
-        pick: impl Fn(&VmTable) -> Option<&Spanned<String>>,
-        check: impl Fn(&str) -> bool,
-        expected: &str,
-    ) -> Option<Resolved<String>> {
-        let found = self.lookup(key, pick);
-        let (value, origin) = self.required(key, found)?;
-        if !check(&value) {
-            self.invalid(origin, format!("{value:?} is not {expected}"));
-            return None;
-        }
-        Some(Resolved::new(value, origin.source))
-    }
-
-    fn vmid(&mut self, value: i64, origin: Origin) -> Option<Resolved<u32>> {
-        match u32::try_from(value) {
-            Ok(vmid) if VMID_RANGE.contains(&value) => Some(Resolved::new(vmid, origin.source)),
-            _ => {
-                self.errors
-                    .push(SettingsError::VmIdOutOfRange { at: origin, value });
-                None
-            }
-        }
-    }
-
-    fn count(
-        &mut self,
-        key: &str,
-        pick: impl Fn(&VmTable) -> Option<&Spanned<i64>>,
-        minimum: i64,
-    ) -> Option<Resolved<u64>> {
-        let found = self.lookup(key, pick);
-        let (value, origin) = self.required(key, found)?;
-        match u64::try_from(value) {
-            Ok(count) if value >= minimum => Some(Resolved::new(count, origin.source)),
-            _ => {
-                self.invalid(
-                    origin,
-                    format!("{value} is less than the minimum {minimum}"),
-                );
-                None
-            }
-        }
-    }
-
     fn template_id(&mut self) -> Option<Resolved<u32>> {
         if let Some(template) = self.layers.cli.template_id {
             let origin = Origin::new(Source::Flag("--template"));
@@ -294,17 +187,6 @@ impl Builder<'_, '_> {
         ))
     }
 
-    fn list(
-        &self,
-        key: &str,
-        pick: impl Fn(&VmTable) -> Option<&Spanned<Vec<Spanned<String>>>>,
-    ) -> (Vec<Spanned<String>>, Source) {
-        match self.lookup(key, pick) {
-            Some((items, origin)) => (items, origin.source),
-            None => (Vec::new(), Source::Default),
-        }
-    }
-
     fn nameservers(&mut self) -> Resolved<Vec<IpAddr>> {
         let (items, source) = self.list("nameservers", |table| table.nameservers.as_ref());
         let mut addresses = Vec::new();
@@ -341,23 +223,6 @@ impl Builder<'_, '_> {
             }
         }
         Resolved::new(tags, source)
-    }
-
-    fn optional_text(
-        &mut self,
-        key: &str,
-        pick: impl Fn(&VmTable) -> Option<&Spanned<String>>,
-        check: impl Fn(&str) -> bool,
-        expected: &str,
-    ) -> Result<Option<Resolved<String>>, ()> {
-        match self.lookup(key, pick) {
-            None => Ok(None),
-            Some((value, origin)) if check(&value) => Ok(Some(Resolved::new(value, origin.source))),
-            Some((value, origin)) => {
-                self.invalid(origin, format!("{value:?} is not {expected}"));
-                Err(())
-            }
-        }
     }
 
     fn build(&mut self) -> Option<BuiltVm> {
