@@ -95,20 +95,33 @@ fn usable(address: &GuestAddress) -> Option<IpAddr> {
     (!unusable).then_some(ip)
 }
 
-/// Picks the VM's address: the interface with MAC `mac` (when given) else any interface
-/// that is not skipped; IPv4 before IPv6; `None` while nothing usable is reported.
+/// Picks the VM's address: the interface with MAC `mac` (when given and reported) else
+/// any interface that is not skipped; IPv4 before IPv6; `None` while nothing usable is
+/// reported. If no interface reports `mac` at all (some guests hide it), every
+/// non-skipped interface is considered.
 pub fn select_address(interfaces: &[GuestInterface], mac: Option<&str>) -> Option<IpAddr> {
-    let candidates: Vec<&GuestInterface> = interfaces
+    let eligible: Vec<&GuestInterface> = interfaces
         .iter()
         .filter(|interface| !is_skipped_interface(&interface.name))
-        .filter(|interface| match mac {
-            Some(mac) => interface
-                .hardware_address
-                .as_deref()
-                .is_some_and(|own| own.eq_ignore_ascii_case(mac)),
-            None => true,
-        })
         .collect();
+    let matching: Vec<&GuestInterface> = match mac {
+        Some(mac) => eligible
+            .iter()
+            .copied()
+            .filter(|interface| {
+                interface
+                    .hardware_address
+                    .as_deref()
+                    .is_some_and(|own| own.eq_ignore_ascii_case(mac))
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let candidates = if matching.is_empty() {
+        eligible
+    } else {
+        matching
+    };
     let addresses: Vec<IpAddr> = candidates
         .iter()
         .flat_map(|interface| interface.addresses.iter().filter_map(usable))
