@@ -137,6 +137,11 @@ pub fn render(detail: &RunDetail) -> String {
         );
     }
 
+    let _ = writeln!(
+        text,
+        "\n## Lessons Learned\n\n- _Add what to keep and what to change._"
+    );
+
     let _ = writeln!(text, "\n### Process Metrics 📊");
     let total = run
         .duration_ms

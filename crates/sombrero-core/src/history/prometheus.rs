@@ -187,3 +187,32 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), HistoryError> {
         .map_err(|error| failed(error.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
+mod tests {
+    use super::{label, render, write_atomically};
+    use crate::history::{MetricsFilter, Store};
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn an_empty_history_renders_headers_only_and_replaces_the_file() {
+        let directory = tempfile::tempdir().unwrap();
+        let store = Store::open(directory.path().join("sombrero.db")).unwrap();
+        let metrics = store.metrics(&MetricsFilter::default()).unwrap();
+        let text = render(&[("production".to_owned(), metrics)]);
+        assert!(text.contains("sombrero_runs_total{env=\"production\",status=\"success\"} 0\n"));
+        assert!(
+            !text.contains("sombrero_success_ratio{"),
+            "no ratio without finished runs"
+        );
+        let target = directory.path().join("sombrero.prom");
+        std::fs::write(&target, "old").unwrap();
+        write_atomically(&target, &text).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), text);
+    }
+}

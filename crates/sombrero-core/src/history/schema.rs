@@ -142,7 +142,10 @@ fn check_identity(
         return Ok(());
     }
     let tables: Vec<String> = connection
-        .prepare("SELECT name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY name")
+        .prepare(
+            "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             ORDER BY name",
+        )
         .and_then(|mut statement| {
             statement
                 .query_map([], |row| row.get(0))?
