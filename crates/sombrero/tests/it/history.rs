@@ -352,3 +352,57 @@ fn prometheus_textfile_is_written_atomically_with_env_labels() {
         .code(2)
         .stderr(predicates::str::contains("no-such-dir/sombrero.prom"));
 }
+
+#[test]
+#[expect(
+    clippy::print_stderr,
+    reason = "a skipped terminal test says why on the test's output"
+)]
+fn issue_add_prompts_for_missing_fields_on_a_terminal() {
+    // `script` (util-linux) runs the command on a pseudo-terminal fed from our stdin.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: `script` (util-linux) is not installed; no pseudo-terminal");
+        return;
+    }
+    let workspace = Workspace::new();
+    let sombrero = assert_cmd::cargo::cargo_bin("sombrero");
+    let command_line = format!("{} issue add --phase verify", sombrero.display());
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .current_dir(workspace.directory.path())
+        .env_remove("SOMBRERO_HISTORY")
+        .env_remove("SOMBRERO_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"ssh refused on first boot\nport 22 closed\n\n\n45m\n\n\n")?;
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .unwrap();
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{transcript}");
+    assert!(
+        transcript.contains("Description: "),
+        "it asked: {transcript}"
+    );
+    assert!(
+        !transcript.contains("Phase"),
+        "a given field is not asked: {transcript}"
+    );
+    let store =
+        sombrero_core::history::Store::open(workspace.path("deployments/sombrero.db")).unwrap();
+    let detail = store.run_detail(None).unwrap();
+    let issue = &detail.issues.last().unwrap().issue;
+    assert_eq!(issue.description, "ssh refused on first boot");
+    assert_eq!(issue.symptoms.as_deref(), Some("port 22 closed"));
+    assert_eq!(issue.root_cause, None);
+    assert_eq!(issue.time_to_resolve_ms, Some(45 * 60_000));
+}
