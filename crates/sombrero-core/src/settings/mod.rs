@@ -159,6 +159,20 @@ impl Settings {
         }
     }
 
+    /// How to trust the API's certificate, most specific first: a pinned fingerprint, then
+    /// a CA file, then `insecure`, else the system's trust store.
+    pub fn tls_mode(&self) -> pve::TlsMode {
+        if let Some(fingerprint) = &self.api.fingerprint {
+            pve::TlsMode::Fingerprint(pve::Fingerprint::from_bytes(fingerprint.value.0))
+        } else if let Some(ca_file) = &self.api.ca_file {
+            pve::TlsMode::CaFile(ca_file.value.clone())
+        } else if self.api.insecure.value {
+            pve::TlsMode::Insecure
+        } else {
+            pve::TlsMode::SystemRoots
+        }
+    }
+
     /// What the pipeline needs beyond a valid configuration: API URL, credentials, and the
     /// SSH public key (read through `read`). Empty when everything is present.
     pub fn pipeline_problems(

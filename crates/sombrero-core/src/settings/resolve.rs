@@ -294,7 +294,16 @@ fn resolve_api(layers: &Layers<'_>, errors: &mut Vec<SettingsError>) -> Option<A
         "api.username",
         table.username.as_ref(),
     )
-    .map(|(value, at)| Resolved::new(value, at.source));
+    .and_then(|(value, at)| match value.trim().split_once('@') {
+        Some((user, realm)) if !user.is_empty() && !realm.is_empty() => {
+            Some(Resolved::new(value.trim().to_owned(), at.source))
+        }
+        _ => {
+            let message = format!("{value:?} is not a Proxmox user id (USER@REALM, e.g. root@pam)");
+            errors.push(SettingsError::InvalidValue { at, message });
+            None
+        }
+    });
     let password = layers
         .variable(&[env_vars::PACKER_PROXMOX_PASSWORD])
         .map(|(value, at)| Resolved::new(pve::Secret::new(value), at.source));

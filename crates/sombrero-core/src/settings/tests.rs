@@ -207,6 +207,13 @@ fn api_settings_from_runbook_variables() {
     assert!(json.contains("terraform@pve!token=[redacted]"), "{json}");
     assert!(!format!("{settings:?}").contains("very-secret-value"));
     assert_eq!(settings.warnings.len(), 1, "insecure + fingerprint warns");
+    assert!(
+        matches!(settings.tls_mode(), pve::TlsMode::Fingerprint(pinned) if pinned.bytes() == &[0xAB; 32]),
+        "the pinned fingerprint wins over insecure"
+    );
+    let insecure = Case::new().env("TF_VAR_proxmox_insecure", "1").ok();
+    assert_eq!(insecure.tls_mode(), pve::TlsMode::Insecure);
+    assert_eq!(Case::new().ok().tls_mode(), pve::TlsMode::SystemRoots);
 }
 
 #[test]
@@ -316,6 +323,11 @@ fn bad_variables_name_the_variable() {
     let error = Case::new().env("TEMPLATE_ID", "abc").error();
     assert!(
         error.contains("environment variable TEMPLATE_ID: \"abc\" is not a VM id"),
+        "{error}"
+    );
+    let error = Case::new().env("PKR_VAR_proxmox_username", "root").error();
+    assert!(
+        error.contains("PKR_VAR_proxmox_username: \"root\" is not a Proxmox user id"),
         "{error}"
     );
     let error = Case::new().env("SOMBRERO_PVE_FINGERPRINT", "AB:CD").error();
