@@ -14,6 +14,7 @@ use serde_json::json;
 
 use super::agent::{generate_host_key, net_mac};
 use super::config::{self, drive_is_cdrom, human_size, is_drive_key, parse_drive, print_drive};
+use super::locks::{self, LockMode};
 use super::params::{internal, vmid};
 use super::seed::image;
 use super::state::{State, Vm};
@@ -119,6 +120,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             new_config.insert("description".into(), description);
         }
         let host_key = generate_host_key(&mut state.random, &new_name);
+        let source_running = source.run.is_some();
         let mut placeholder = Vm::default();
         placeholder.config.insert("lock".into(), "clone".into());
         state.vms.insert(newid, placeholder);
@@ -138,7 +140,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                let result = run_clone(&context, vmid, newid, &disks).await;
+                let result = run_clone(&context, vmid, newid, source_running, &disks).await;
                 context.shared.write(|state| match &result {
                     Ok(()) => {
                         for disk in &disks {
@@ -173,21 +175,41 @@ async fn run_clone(
     context: &TaskContext,
     vmid: u32,
     newid: u32,
+    source_running: bool,
     disks: &[DiskCopy],
 ) -> Result<(), String> {
-    let storage = disks
+    let first_storage = disks
         .first()
         .map_or("local-lvm", |disk| disk.target_storage.as_str());
+    let storage_timeout = |storage: &str| {
+        format!(
+            "clone failed: {}",
+            locks::timeout_message(&locks::storage_lock(storage))
+        )
+    };
+    context.lock(storage_timeout(first_storage)).await?;
+    let source_mode = if source_running {
+        LockMode::Exclusive
+    } else {
+        LockMode::Shared
+    };
+    context.acquire(&locks::vm_lock(vmid), source_mode).await?;
     context
-        .lock(format!("clone failed: can't lock file '/var/lock/pve-manager/pve-storage-{storage}' - got timeout"))
+        .acquire(&locks::vm_lock(newid), LockMode::Exclusive)
         .await?;
-    context.wait_for_vm(vmid).await?;
     for disk in disks {
         let kind = if disk.linked { "linked" } else { "full" };
         context.log(format!(
             "create {kind} clone of drive {} ({})",
             disk.key, disk.source
         ));
+        let storage_lock = locks::storage_lock(&disk.target_storage);
+        context
+            .acquire(&storage_lock, LockMode::Exclusive)
+            .await
+            .map_err(|_| storage_timeout(&disk.target_storage))?;
+        context.work_part(1, 20).await?;
+        context.release(&storage_lock);
         context.log(format!(
             "  Logical volume \"{}\" created.",
             disk.target_name.rsplit('/').next().unwrap_or_default()

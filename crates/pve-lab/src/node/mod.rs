@@ -17,6 +17,7 @@ mod cluster;
 mod config;
 mod create;
 mod download;
+mod locks;
 mod options;
 mod params;
 mod persist;
@@ -97,8 +98,8 @@ pub(crate) struct Shared {
     store: Option<persist::Store>,
     version: AtomicU64,
     fault_random: Mutex<SplitMix>,
-    /// VMs whose config lock a running task holds (PVE's `lock_config` flock).
-    busy: Mutex<std::collections::BTreeSet<u32>>,
+    /// Lock files held by running tasks.
+    locks: locks::LockTable,
 }
 
 impl Shared {
@@ -213,7 +214,7 @@ impl Node {
                 store,
                 version: AtomicU64::new(0),
                 fault_random: Mutex::new(fault_random),
-                busy: Mutex::default(),
+                locks: locks::LockTable::default(),
             }),
         }
     }

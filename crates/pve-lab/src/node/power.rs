@@ -18,7 +18,7 @@ use crate::api::{ApiRequest, ApiResult};
 
 /// PVE's config lock timeout message for a VM.
 pub(crate) fn lock_timeout_message(vmid: u32) -> String {
-    format!("can't lock file '/var/lock/qemu-server/lock-{vmid}.conf' - got timeout")
+    super::locks::timeout_message(&super::locks::vm_lock(vmid))
 }
 
 fn spec(

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::locks::{self, LockMode};
 use super::state::State;
 
 /// A task log stops growing here (a runaway body cannot eat the lab's memory).
@@ -126,8 +127,8 @@ pub(crate) struct TaskContext {
     fault: Option<InjectedFault>,
     duration: Duration,
     kind: &'static str,
-    /// VM config locks this task holds (released when it ends).
-    held: Arc<parking_lot::Mutex<Vec<u32>>>,
+    /// Lock files this task holds (released when it ends).
+    held: Arc<parking_lot::Mutex<Vec<String>>>,
 }
 
 impl TaskContext {
@@ -170,35 +171,46 @@ impl TaskContext {
         Ok(())
     }
 
-    /// Takes the config lock of a VM like PVE's `lock_config`: an injected lock timeout
-    /// fails at once (after the timeout); otherwise waits while another task holds the VM,
-    /// failing with PVE's `got timeout` message after the lock timeout.
+    /// Takes the config lock of a VM exclusively, like PVE's `lock_config`: an injected
+    /// lock timeout fails after the timeout; otherwise it waits while another task holds
+    /// the VM and fails with PVE's `got timeout` message after the lock timeout.
     ///
     /// # Errors
     /// `can't lock file '/var/lock/qemu-server/lock-ID.conf' - got timeout`.
     pub async fn lock_vm(&self, vmid: u32) -> Result<(), String> {
         self.lock(super::power::lock_timeout_message(vmid)).await?;
-        self.wait_for_vm(vmid).await
+        self.acquire(&locks::vm_lock(vmid), LockMode::Exclusive)
+            .await
     }
 
-    /// Waits until no other task holds `vmid`, then holds it until this task ends.
+    /// Waits until the lock file `key` can be taken in `mode`, then holds it until
+    /// [`Self::release`] or the end of the task.
     ///
     /// # Errors
     /// PVE's lock timeout message when the wait exceeds the lock timeout.
-    pub async fn wait_for_vm(&self, vmid: u32) -> Result<(), String> {
+    pub async fn acquire(&self, key: &str, mode: LockMode) -> Result<(), String> {
         let timeout = self
             .shared
             .scaled(self.shared.options.durations.lock_timeout);
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if self.shared.busy.lock().insert(vmid) {
-                self.held.lock().push(vmid);
+            if self.shared.locks.try_acquire(key, mode) {
+                self.held.lock().push(key.to_owned());
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(super::power::lock_timeout_message(vmid));
+                return Err(locks::timeout_message(key));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Releases a lock this task holds.
+    pub fn release(&self, key: &str) {
+        let mut held = self.held.lock();
+        if let Some(index) = held.iter().position(|holding| holding == key) {
+            held.remove(index);
+            self.shared.locks.release(key);
         }
     }
 
@@ -290,11 +302,8 @@ where
 }
 
 fn finish(context: &TaskContext, result: Result<(), String>) {
-    {
-        let mut busy = context.shared.busy.lock();
-        for vmid in context.held.lock().drain(..) {
-            busy.remove(&vmid);
-        }
+    for key in context.held.lock().drain(..) {
+        context.shared.locks.release(&key);
     }
     context.shared.write(|state| {
         let Some(task) = find_mut(state, &context.upid) else {

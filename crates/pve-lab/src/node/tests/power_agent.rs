@@ -94,8 +94,30 @@ async fn start_failures_happen_inside_the_task() {
         json!({"vmid": 151}),
     )
     .await;
-    assert_eq!(status["exitstatus"], "VM is locked (clone)");
+    assert_eq!(
+        status["exitstatus"], "can't lock file '/var/lock/qemu-server/lock-151.conf' - got timeout",
+        "the clone holds the target's lock file longer than the lock timeout"
+    );
     wait(&node, &clone).await;
+
+    node.shared.write(|state| {
+        if let Some(vm) = state.vms.get_mut(&151) {
+            vm.config.insert("lock".into(), "backup".into());
+        }
+    });
+    let (upid, status) = run_task(
+        &node,
+        Method::Post,
+        "/nodes/{node}/qemu/{vmid}/status/start",
+        json!({"vmid": 151}),
+    )
+    .await;
+    assert_eq!(status["exitstatus"], "VM is locked (backup)");
+    let log = task_log(&node, &upid).await;
+    assert_eq!(
+        log.last().map(String::as_str),
+        Some("TASK ERROR: VM is locked (backup)")
+    );
 
     let reboot = call(
         &node,

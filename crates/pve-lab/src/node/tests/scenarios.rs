@@ -291,29 +291,49 @@ async fn injected_faults_fail_inside_tasks() {
 }
 
 #[tokio::test]
-async fn parallel_full_clones_of_one_template_time_out_on_its_lock() {
+async fn parallel_clones_share_the_template_but_wait_for_exclusive_holders() {
     let node = Node::in_memory(fast_options());
     let mut upids = Vec::new();
     for newid in 150..156 {
-        upids.push(
-            ok(
-                &node,
-                Method::Post,
-                CLONE,
-                json!({"vmid": 1001, "newid": newid, "full": true}),
-            )
-            .await,
+        let params = json!({"vmid": 1001, "newid": newid, "full": true});
+        upids.push(ok(&node, Method::Post, CLONE, params).await);
+    }
+    for upid in &upids {
+        assert_eq!(
+            wait(&node, upid).await["exitstatus"],
+            "OK",
+            "clones hold the template shared"
         );
     }
-    let mut statuses: Vec<Value> = Vec::new();
-    for upid in &upids {
-        statuses.push(wait(&node, upid).await["exitstatus"].clone());
-    }
-    assert_eq!(statuses[0], "OK");
+
+    let mut options = fast_options();
+    options.durations.config = Duration::from_secs(100);
+    let node = Node::in_memory(options);
+    let update = ok(
+        &node,
+        Method::Post,
+        CONFIG,
+        json!({"vmid": 1001, "tags": "golden"}),
+    )
+    .await;
+    let (_, status) = run_task(
+        &node,
+        Method::Post,
+        CLONE,
+        json!({"vmid": 1001, "newid": 150}),
+    )
+    .await;
     assert_eq!(
-        statuses[5], "can't lock file '/var/lock/qemu-server/lock-1001.conf' - got timeout",
-        "{statuses:?}"
+        status["exitstatus"],
+        "can't lock file '/var/lock/qemu-server/lock-1001.conf' - got timeout"
     );
+    assert!(
+        call(&node, Method::Get, CONFIG, json!({"vmid": 150}))
+            .await
+            .is_err(),
+        "no target is left"
+    );
+    assert_eq!(wait(&node, &update).await["exitstatus"], "OK");
 }
 
 #[tokio::test]
