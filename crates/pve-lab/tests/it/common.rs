@@ -186,6 +186,19 @@ pub async fn raw_exchange(address: SocketAddr, request: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Like [`raw_exchange`], but closes the sending side after the request, the way a client
+/// that gives up does: the lab must answer or close at once, never wait for more bytes.
+pub async fn raw_exchange_then_close(address: SocketAddr, request: &[u8]) -> String {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    stream.write_all(request).await.expect("write");
+    let _ = stream.shutdown().await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// The status line of a raw HTTP response.
 pub fn status_line(response: &str) -> &str {
     response.lines().next().unwrap_or("")
