@@ -99,6 +99,11 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             printer.data(&format!("password:    {} (root@pam)", ready.password));
             let fingerprint = ready.fingerprint.as_deref().unwrap_or("none (plain HTTP)");
             printer.data(&format!("fingerprint: {fingerprint}"));
+            // Not in the JSON contract; for rehearsing 403s of privilege-separated tokens.
+            printer.data(&format!(
+                "readonly:    {} (PVEAuditor)",
+                lab.readonly_token()
+            ));
         }
         printer.info("lab ready; stop it with Ctrl-C or SIGTERM");
         wait_for_signal().await?;
