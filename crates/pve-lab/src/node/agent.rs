@@ -4,7 +4,8 @@
 //! SSH host key through `agent/file-read`; the hard parts for them are the agent not being
 //! up yet right after start, and the noise (`lo`, link-local, `docker0`) they must filter.
 //! State-only guests answer from the VM's config: `lo`, `eth0` with net0's MAC and the
-//! `ipconfig0` address (the 192.168.10.x addresses are data only, nothing is reachable),
+//! `ipconfig0` address cloud-init applied at the last start (the 192.168.10.x addresses
+//! are data only, nothing is reachable),
 //! an IPv6 link-local, and `docker0`. `exec` runs NOTHING: it hands out a pid and
 //! `exec-status` reports the command exited 0 with empty output.
 
@@ -153,10 +154,16 @@ fn link_local(mac: &str) -> String {
     )
 }
 
+/// The `ipconfig0` the guest booted with: cloud-init applies the values of the last
+/// start (a later change needs a restart); without a cloud-init drive there is none.
+fn booted_ipconfig(vm: &Vm) -> Option<&String> {
+    vm.cloudinit.as_ref()?.get("ipconfig0")
+}
+
 /// The IPv4 address and prefix the guest has on eth0: `ipconfig0`'s static address, or a
 /// deterministic DHCP lease in 192.168.10.0/24 (data only).
 fn ipv4(vmid: u32, vm: &Vm) -> (String, u32) {
-    let ip = vm.config.get("ipconfig0").and_then(|ipconfig| {
+    let ip = booted_ipconfig(vm).and_then(|ipconfig| {
         parse_properties(ipconfig, "ip")
             .into_iter()
             .find(|(key, _)| key == "ip")
@@ -181,7 +188,7 @@ pub(crate) fn interfaces(shared: &Shared, request: &ApiRequest) -> ApiResult {
             let mac = mac.to_lowercase();
             let (ip, prefix) = ipv4(vmid, vm);
             let mut addresses = vec![address(&ip, "ipv4", prefix)];
-            if let Some(ip6) = vm.config.get("ipconfig0").and_then(|ipconfig| {
+            if let Some(ip6) = booted_ipconfig(vm).and_then(|ipconfig| {
                 parse_properties(ipconfig, "ip")
                     .into_iter()
                     .find(|(key, value)| key == "ip6" && value.contains('/'))

@@ -48,14 +48,43 @@ pub(crate) fn boot(
     let delay = shared.scaled(shared.options.agent_boot_delay);
     let vm = state.vm_mut(node, vmid)?;
     vm.apply_pending();
-    vm.cloudinit = Some(snapshot(&vm.config));
+    let has_cloudinit_drive = vm.config.iter().any(|(key, value)| {
+        config::is_drive_key(key) && parse_drive(value).0.contains("cloudinit")
+    });
+    vm.cloudinit = has_cloudinit_drive.then(|| snapshot(&vm.config));
     let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+    let boots = bootable(&vm.config);
+    if !boots {
+        tracing::debug!(vmid, "no disk in the boot order: the guest never comes up");
+    }
     vm.run = Some(RunState {
         pid,
         started_ms: now,
-        agent_ready_ms: (!agent_never).then(|| now.saturating_add(delay_ms)),
+        agent_ready_ms: (boots && !agent_never).then(|| now.saturating_add(delay_ms)),
     });
     Ok(())
+}
+
+/// Whether the guest boots an OS: the boot order holds a disk (not only CD-ROMs or NICs);
+/// the legacy form (`boot: cdn`) boots when it lists `c`. Losing the boot disk from the
+/// order (a known failure after clones) leaves a guest whose agent never answers.
+fn bootable(config: &std::collections::BTreeMap<String, String>) -> bool {
+    let Some(boot) = config.get("boot") else {
+        return true;
+    };
+    if !boot.contains("order=") {
+        let legacy = config::parse_properties(boot, "legacy")
+            .into_iter()
+            .find(|(key, _)| key == "legacy")
+            .map(|(_, value)| value);
+        return legacy.is_none_or(|letters| letters.contains('c'));
+    }
+    super::vm::boot_order(config).iter().any(|device| {
+        config::is_drive_key(device)
+            && config
+                .get(device)
+                .is_some_and(|value| !drive_is_cdrom(&parse_drive(value).1))
+    })
 }
 
 /// The node has one bridge, `vmbr0`; PVE fails the start for any other.

@@ -395,3 +395,40 @@ async fn start_fails_in_the_task_for_an_unknown_bridge() {
     .await;
     assert_eq!(status["exitstatus"], "bridge 'vmbr7' does not exist");
 }
+
+#[tokio::test]
+async fn the_guest_uses_what_cloudinit_applied_at_start_and_needs_a_boot_disk() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    let set = json!({"vmid": 150, "ipconfig0": "ip=192.168.10.20/24,gw=192.168.10.1"});
+    ok(&node, Method::Put, CONFIG, set).await;
+    start(&node, 150).await;
+    let later = json!({"vmid": 150, "ipconfig0": "ip=192.168.10.30/24,gw=192.168.10.1"});
+    ok(&node, Method::Put, CONFIG, later).await;
+    tokio::time::sleep(Duration::from_millis(260)).await;
+    let interfaces = "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces";
+    let result = ok(&node, Method::Get, interfaces, json!({"vmid": 150})).await;
+    let address = result["result"][1]["ip-addresses"][0]["ip-address"].clone();
+    assert_eq!(
+        address, "192.168.10.20",
+        "a changed ipconfig0 needs a restart"
+    );
+
+    ok(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "boot": "order=net0"}),
+    )
+    .await;
+    let reboot = "/nodes/{node}/qemu/{vmid}/status/reboot";
+    let (_, status) = run_task(&node, Method::Post, reboot, json!({"vmid": 150})).await;
+    assert_eq!(status["exitstatus"], "OK");
+    tokio::time::sleep(Duration::from_millis(260)).await;
+    let lost = call(&node, Method::Get, interfaces, json!({"vmid": 150})).await;
+    assert_eq!(
+        lost.expect_err("no boot disk").message,
+        "QEMU guest agent is not running",
+        "without a disk in the boot order the guest never boots"
+    );
+}
