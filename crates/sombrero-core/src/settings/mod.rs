@@ -228,3 +228,7 @@ fn missing_ssh_key() -> SettingsError {
 #[cfg(test)]
 #[path = "tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "precedence_tests.rs"]
+mod precedence_tests;
