@@ -243,7 +243,17 @@ impl Builder<'_, '_> {
             self.optional_text("description", |t| t.description.as_ref(), |_| true, "");
         let node = self.node();
         let template_id = self.template_id();
-        let cores = self.count("cores", |t| t.cores.as_ref(), 1);
+        let cores = self
+            .count("cores", |t| t.cores.as_ref(), 1)
+            .and_then(|count| {
+                if let Ok(cores) = u32::try_from(count.value) {
+                    Some(Resolved::new(cores, count.source))
+                } else {
+                    let message = format!("{} cores is more than any machine has", count.value);
+                    self.invalid(Origin::new(count.source), message);
+                    None
+                }
+            });
         let cpu = self.text("cpu", |t| t.cpu.as_ref(), not_blank, "a CPU type");
         let memory_mib = self.count("memory_mib", |t| t.memory_mib.as_ref(), 16);
         let balloon = self.lookup("balloon_mib", |t| t.balloon_mib.as_ref());
@@ -307,7 +317,7 @@ impl Builder<'_, '_> {
             description: description.ok()?,
             node: node?,
             template_id: template_id?,
-            cores: cores?.map(|count| u32::try_from(count).unwrap_or(u32::MAX)),
+            cores: cores?,
             cpu: cpu?,
             memory_mib: memory_mib?,
             balloon_mib: balloon_mib?,
