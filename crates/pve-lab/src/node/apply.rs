@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use super::config::{self, drive_is_cdrom, is_drive_key, parse_drive};
 use super::create::{allocate_drive, normalize_net};
+use super::crypt::{hash_password, looks_hashed};
 use super::state::{State, Vm};
 use super::update::Update;
 use super::vm::boot_order;
@@ -129,6 +130,8 @@ pub(crate) fn apply(state: &mut State, update: &Update) -> Result<Vec<String>, S
             value
         } else if config::indexed(key, "net").is_some() {
             normalize_net(value, state)
+        } else if key == "cipassword" && !looks_hashed(value) {
+            hash_password(value, &mut state.random)
         } else {
             value.clone()
         };

@@ -230,6 +230,8 @@ async fn run_create(
                 drive
             } else if config::indexed(&key, "net").is_some() {
                 normalize_net(&value, state)
+            } else if key == "cipassword" && !super::crypt::looks_hashed(&value) {
+                super::crypt::hash_password(&value, &mut state.random)
             } else {
                 value
             };

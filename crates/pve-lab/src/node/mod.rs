@@ -16,6 +16,7 @@ mod cloudinit;
 mod cluster;
 mod config;
 mod create;
+mod crypt;
 mod download;
 mod locks;
 mod options;

@@ -258,3 +258,38 @@ async fn config_digest_delete_warnings_and_locks() {
     assert_eq!(locked.expect_err("locked").message, "VM is locked (clone)");
     wait(&node, &upid).await;
 }
+
+#[tokio::test]
+async fn cipassword_is_stored_hashed_and_shown_masked() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    ok(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "cipassword": "s3cret"}),
+    )
+    .await;
+    let shown = ok(&node, Method::Get, CONFIG, json!({"vmid": 150})).await;
+    assert_eq!(shown["cipassword"], "**********");
+    let stored = node
+        .shared
+        .read(|state| state.vms[&150].config["cipassword"].clone());
+    assert!(
+        stored.starts_with("$5$") && !stored.contains("s3cret"),
+        "{stored}"
+    );
+    let dump = "/nodes/{node}/qemu/{vmid}/cloudinit/dump";
+    let user = ok(
+        &node,
+        Method::Get,
+        dump,
+        json!({"vmid": 150, "type": "user"}),
+    )
+    .await;
+    assert!(
+        user.as_str()
+            .is_some_and(|text| text.contains(&format!("password: {stored}\n"))),
+        "{user}"
+    );
+}
