@@ -119,3 +119,27 @@ async fn control_endpoint_changes_http_faults_at_runtime() {
     assert_eq!(healed.status(), 200);
     assert_eq!(Api::token(&lab).get("/version").await.status, 200);
 }
+
+#[tokio::test]
+async fn a_reset_fault_is_a_tcp_reset_not_an_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = start_with(|options| options.faults = "reset=1".parse().expect("spec")).await;
+    let mut stream = tokio::net::TcpStream::connect(lab.address())
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /api2/json/version HTTP/1.1\r\nHost: x\r\nAuthorization: {}\r\n\r\n",
+        lab.authorization()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buffer = Vec::new();
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut buffer),
+    )
+    .await
+    .expect("the lab does not hang");
+    let error = outcome.expect_err("no orderly end of stream");
+    assert_eq!(error.kind(), std::io::ErrorKind::ConnectionReset);
+    assert!(buffer.is_empty(), "no answer bytes before the reset");
+}
