@@ -91,6 +91,19 @@ pub(crate) fn unix_millis() -> u64 {
         })
 }
 
+/// The longest wait the lab ever schedules (a year): keeps absurd factors from
+/// overflowing instants.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `base * factor`, never negative, never NaN, at most [`LONGEST_WAIT`].
+fn multiply(base: Duration, factor: f64) -> Duration {
+    let seconds = base.as_secs_f64() * factor;
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Duration::ZERO;
+    }
+    Duration::try_from_secs_f64(seconds).map_or(LONGEST_WAIT, |duration| duration.min(LONGEST_WAIT))
+}
+
 /// Everything the handlers and the background tasks share.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -133,12 +146,12 @@ impl Shared {
 
     /// A base duration scaled by the time scale (lock timeouts, agent boot delay).
     pub fn scaled(&self, base: Duration) -> Duration {
-        base.mul_f64(self.options.time_scale.max(0.0))
+        multiply(base, self.options.time_scale)
     }
 
     /// A task's work duration: scaled, and multiplied by the `slow` fault.
     pub fn scaled_work(&self, base: Duration) -> Duration {
-        self.scaled(base).mul_f64(self.options.faults.slow.max(0.0))
+        multiply(self.scaled(base), self.options.faults.slow)
     }
 
     /// Decides, deterministically from the fault seed, whether a new task gets a fault.

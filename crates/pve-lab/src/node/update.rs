@@ -281,7 +281,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResul
     let Some(delay) = param_u64(request, "background_delay") else {
         return Ok(json!(upid));
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(delay);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(delay.min(30));
     while tokio::time::Instant::now() < deadline {
         let status = shared.read(|state| {
             state

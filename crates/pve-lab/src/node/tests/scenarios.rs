@@ -432,3 +432,13 @@ async fn the_guest_uses_what_cloudinit_applied_at_start_and_needs_a_boot_disk() 
         "without a disk in the boot order the guest never boots"
     );
 }
+
+#[test]
+fn absurd_time_factors_never_panic() {
+    use crate::node::{LONGEST_WAIT, multiply};
+    let second = Duration::from_secs(1);
+    assert_eq!(multiply(second, f64::NAN), Duration::ZERO);
+    assert_eq!(multiply(second, -3.0), Duration::ZERO);
+    assert_eq!(multiply(second, 1e300), LONGEST_WAIT);
+    assert_eq!(multiply(second, 0.5), Duration::from_millis(500));
+}
