@@ -65,7 +65,9 @@ pub fn fingerprint(der: &[u8]) -> String {
 /// # Errors
 /// Any IO error of the write, sync or rename.
 pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("tmp");
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let temporary = path.with_file_name(name);
     {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create(true).truncate(true);
