@@ -337,12 +337,13 @@ impl Client {
         self.call(&endpoints::task_log(upid, start, limit)).await
     }
 
-    /// The last `count` lines of a task log (two requests: one to learn the total).
+    /// The last `count` lines of a task log (one request for up to 10 000 lines).
     ///
     /// # Errors
     /// Transport, API or decoding errors ([`Error`]).
     pub async fn task_log_tail(&self, upid: &Upid, count: u64) -> Result<Vec<TaskLogLine>, Error> {
-        // PVE's log endpoint pages from the start; ask for a large window and keep the end.
+        // PVE pages the log from the start; one large window is cheaper than learning the
+        // total first, and failing tasks have short logs.
         let lines = self.task_log(upid, 0, 10_000).await?;
         let skip = lines
             .len()

@@ -15,8 +15,12 @@ use crate::error::{Error, RetrySafety};
 use crate::types::{ConfigUpdate, DiskSize, Upid, VmConfig, VmState};
 use crate::wait::{Progress, WaitEvent};
 
-/// Dispatch attempts for a clone or create (lock timeouts inside the task included).
+/// Dispatch attempts for a clone, create or power action (lock timeouts included).
 const DISPATCH_ATTEMPTS: u32 = 5;
+
+/// How long a power action in doubt (lost answer, lost race) may take to show in the
+/// VM's state before it is sent again.
+const STATE_SETTLE: Duration = Duration::from_secs(3);
 
 /// What a [`Client::grow_disk`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,27 +271,62 @@ impl Client {
             return Ok(());
         }
         let request = endpoints::vm_power(node, vmid, action);
-        let outcome = match self.call::<Upid>(&request).await {
-            Ok(upid) => self
-                .wait_task(&upid, remaining(deadline), progress)
-                .await
-                .map(drop),
-            Err(error) => Err(error),
-        };
-        match outcome {
-            Ok(()) => Ok(()),
-            // A lost answer or a task that found the VM already there: check the state.
-            Err(error)
-                if matches!(error.retry_safety(), RetrySafety::MayHaveReachedServer)
-                    || matches!(error, Error::TaskFailed(_)) =>
-            {
-                if self.vm_status(node, vmid).await?.status == wanted {
-                    Ok(())
-                } else {
-                    Err(error)
-                }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let outcome = match self.call::<Upid>(&request).await {
+                Ok(upid) => self
+                    .wait_task(&upid, remaining(deadline), progress)
+                    .await
+                    .map(drop),
+                Err(error) => Err(error),
+            };
+            let error = match outcome {
+                Ok(()) => return Ok(()),
+                Err(error) => error,
+            };
+            // Power actions are idempotent in effect: after a lost answer or a task that
+            // lost a race (lock timeout, "already running"), the state decides.
+            let in_doubt = error.retry_safety() == RetrySafety::MayHaveReachedServer
+                || error.is_lock_timeout()
+                || error.is_locked();
+            if !in_doubt && !matches!(error, Error::TaskFailed(_)) {
+                return Err(error);
             }
-            Err(error) => Err(error),
+            let settle = remaining(deadline).min(STATE_SETTLE);
+            if self.wait_for_state(node, vmid, &wanted, settle).await? {
+                return Ok(());
+            }
+            if !in_doubt || attempt >= DISPATCH_ATTEMPTS || Instant::now() >= deadline {
+                return Err(error);
+            }
+            progress(&WaitEvent::Retrying {
+                what: format!("{action:?} of VM {vmid}"),
+                attempt,
+                reason: error.to_string(),
+            });
+        }
+    }
+
+    /// Polls the VM's state for up to `window`; whether it reached `wanted`.
+    async fn wait_for_state(
+        &self,
+        node: &str,
+        vmid: u64,
+        wanted: &VmState,
+        window: Duration,
+    ) -> Result<bool, Error> {
+        let mut poller = crate::wait::Poller::new(window);
+        loop {
+            match self.vm_status(node, vmid).await {
+                Ok(status) if status.status == *wanted => return Ok(true),
+                Ok(_) => {}
+                Err(error) if crate::wait::is_transient(&error) => {}
+                Err(error) => return Err(error),
+            }
+            if !poller.next().await {
+                return Ok(false);
+            }
         }
     }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::client::Client;
-use crate::error::{Error, TaskFailure};
+use crate::error::{Error, RetrySafety, TaskFailure};
 use crate::types::{TaskStatus, Upid, VmConfig, select_address};
 
 /// Something a wait observed; handed to the caller's progress callback.
@@ -157,6 +157,13 @@ impl Client {
                         elapsed: poller.elapsed(),
                     });
                 }
+                // The transport already retried; a wait has a deadline, so a flaky moment
+                // is "not yet" rather than the end of the wait.
+                Err(error) if is_transient(&error) => progress(&WaitEvent::Retrying {
+                    what: format!("status of task {upid}"),
+                    attempt: 1,
+                    reason: error.to_string(),
+                }),
                 Err(error) => return Err(error),
             }
             if !poller.next().await {
@@ -179,7 +186,16 @@ impl Client {
     ) -> Result<VmConfig, Error> {
         let mut poller = Poller::new(timeout);
         loop {
-            let config = self.vm_config(node, vmid).await?;
+            let config = match self.vm_config(node, vmid).await {
+                Ok(config) => config,
+                Err(error) if is_transient(&error) => {
+                    if !poller.next().await {
+                        return Err(error);
+                    }
+                    continue;
+                }
+                Err(error) => return Err(error),
+            };
             let Some(lock) = config.lock() else {
                 return Ok(config);
             };
@@ -251,6 +267,14 @@ impl Client {
             }
         }
     }
+}
+
+/// Errors a wait outlives: lost answers, connection failures, transient 5xx.
+pub(crate) fn is_transient(error: &Error) -> bool {
+    matches!(
+        error.retry_safety(),
+        RetrySafety::NeverSent | RetrySafety::MayHaveReachedServer
+    ) || error.is_transient_server_error()
 }
 
 fn is_fatal_for_agent_wait(error: &Error) -> bool {

@@ -10,8 +10,25 @@ use crate::common::{DEADLINE, Events, TEMPLATE, client, lab, node};
 
 #[tokio::test]
 async fn reads_and_clone_start_survive_twenty_percent_5xx_and_resets() {
+    // PVE_FAULT_SEEDS=1,2,3 runs other seeds (used to soak-test the retry rules).
+    let seeds: Vec<u64> = std::env::var("PVE_FAULT_SEEDS").map_or_else(
+        |_| vec![7, 8, 9],
+        |text| {
+            text.split(',')
+                .filter_map(|seed| seed.trim().parse().ok())
+                .collect()
+        },
+    );
+    for seed in seeds {
+        survive_faults(seed).await;
+    }
+}
+
+async fn survive_faults(seed: u64) {
     let lab = lab(|options| {
-        options.faults = "http5xx=0.2,reset=0.05,seed=7".parse().unwrap();
+        options.faults = format!("http5xx=0.2,reset=0.05,seed={seed}")
+            .parse()
+            .unwrap();
     })
     .await;
     let client = client(&lab);
