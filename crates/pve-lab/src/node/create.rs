@@ -13,9 +13,7 @@ use std::sync::Arc;
 use serde_json::json;
 
 use super::agent::{NIC_MODELS, generate_host_key};
-use super::config::{
-    self, config_string, drive_is_cdrom, format_size, is_drive_key, parse_drive, print_drive,
-};
+use super::config::{self, config_string, format_size, is_drive_key, parse_drive, print_drive};
 use super::params::internal;
 use super::seed::image;
 use super::state::{State, Vm};
@@ -86,7 +84,7 @@ pub(crate) fn check_drive(state: &State, value: &str) -> Result<(), String> {
             "storage '{storage}' does not support content-type 'images'"
         ));
     }
-    if !allocates && !drive_is_cdrom(&options) && state.volume(&file).is_none() {
+    if !allocates && state.volume(&file).is_none() {
         return Err(format!("volume '{file}' does not exist"));
     }
     Ok(())
