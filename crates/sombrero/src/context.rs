@@ -68,6 +68,66 @@ pub fn resolve_with(
     template: Option<u32>,
     env: &HashMap<String, String>,
 ) -> Result<Settings, SettingsErrors> {
+    let loaded = load(global, env)?;
+    let cli = overrides(global, template);
+    settings::resolve(loaded.inputs(&cli, env))
+}
+
+/// For `validate`: like [`resolve_settings`], but when resolution fails the problems also
+/// list the pipeline values (API URL, token, SSH key) that nothing sets, so one run shows
+/// everything to fix.
+///
+/// # Errors
+/// Every problem found.
+pub fn resolve_for_validation(
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> Result<Settings, SettingsErrors> {
+    let env = process_env();
+    let loaded = load(global, &env)?;
+    let cli = overrides(global, None);
+    let inputs = loaded.inputs(&cli, &env);
+    match settings::resolve(inputs) {
+        Ok(settings) => {
+            for warning in &settings.warnings {
+                printer.warn(warning);
+            }
+            Ok(settings)
+        }
+        Err(mut errors) => {
+            errors.0.extend(settings::missing_pipeline_values(inputs));
+            Err(errors)
+        }
+    }
+}
+
+fn overrides(global: &GlobalArgs, template: Option<u32>) -> CliOverrides {
+    CliOverrides {
+        environment: global.env.clone(),
+        template_id: template,
+    }
+}
+
+/// Both files, parsed.
+struct Loaded {
+    file: ConfigFile,
+    mise: Option<MiseEnv>,
+}
+
+impl Loaded {
+    fn inputs<'a>(&'a self, cli: &'a CliOverrides, env: &'a HashMap<String, String>) -> Inputs<'a> {
+        Inputs {
+            cli,
+            env,
+            mise: self.mise.as_ref(),
+            file: &self.file,
+        }
+    }
+}
+
+/// Reads and parses the configuration file and the `.mise.local.toml` next to it,
+/// reporting the problems of both together.
+fn load(global: &GlobalArgs, env: &HashMap<String, String>) -> Result<Loaded, SettingsErrors> {
     let path = config_path(global, env);
     let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::ReadFile {
         what: "configuration file",
@@ -94,24 +154,14 @@ pub fn resolve_with(
     let mise = mise_text
         .map(|text| MiseEnv::parse(&mise_path, &text, env))
         .transpose();
-    let (file, mise) = match (file, mise) {
-        (Ok(file), Ok(mise)) => (file, mise),
+    match (file, mise) {
+        (Ok(file), Ok(mise)) => Ok(Loaded { file, mise }),
         (file, mise) => {
             let mut problems = Vec::new();
             for errors in [file.err(), mise.err()].into_iter().flatten() {
                 problems.extend(errors.0);
             }
-            return Err(SettingsErrors(problems));
+            Err(SettingsErrors(problems))
         }
-    };
-    let cli = CliOverrides {
-        environment: global.env.clone(),
-        template_id: template,
-    };
-    settings::resolve(Inputs {
-        cli: &cli,
-        env,
-        mise: mise.as_ref(),
-        file: &file,
-    })
+    }
 }

@@ -28,7 +28,8 @@ pub use document::ConfigFile;
 pub use error::{SettingsError, SettingsErrors};
 pub use mise::MiseEnv;
 pub use resolve::{
-    CliOverrides, DEFAULT_ENVIRONMENT, DEFAULT_HISTORY, DEFAULT_OUTPUTS_DIR, Inputs, resolve,
+    CliOverrides, DEFAULT_ENVIRONMENT, DEFAULT_HISTORY, DEFAULT_OUTPUTS_DIR, Inputs,
+    missing_pipeline_values, resolve,
 };
 pub use source::{Origin, Position, Resolved, Source};
 pub use values::{Fingerprint, SshPublicKey};
@@ -194,7 +195,7 @@ impl Settings {
     }
 }
 
-fn missing_api_url() -> SettingsError {
+pub(crate) fn missing_api_url() -> SettingsError {
     SettingsError::Missing {
         what: "the Proxmox API URL".to_owned(),
         how: format!(
@@ -204,7 +205,7 @@ fn missing_api_url() -> SettingsError {
     }
 }
 
-fn missing_api_token() -> SettingsError {
+pub(crate) fn missing_api_token() -> SettingsError {
     SettingsError::Missing {
         what: "the Proxmox API token".to_owned(),
         how: format!(
@@ -214,7 +215,7 @@ fn missing_api_token() -> SettingsError {
     }
 }
 
-fn missing_ssh_key() -> SettingsError {
+pub(crate) fn missing_ssh_key() -> SettingsError {
     SettingsError::Missing {
         what: "the VM's SSH public key".to_owned(),
         how: format!(

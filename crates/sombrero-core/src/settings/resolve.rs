@@ -160,6 +160,43 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
     }
 }
 
+/// The pipeline values (API URL, credentials, SSH public key) that no layer sets at all.
+///
+/// For `validate` when [`resolve`] fails: the file's own problems are reported together
+/// with what is missing from the environment, so one run lists everything. Values that are
+/// set but invalid are [`resolve`]'s business and are not repeated here.
+pub fn missing_pipeline_values(inputs: Inputs<'_>) -> Vec<SettingsError> {
+    let layers = Layers {
+        cli: inputs.cli,
+        env: inputs.env,
+        mise: inputs.mise,
+        file: inputs.file,
+    };
+    let document = layers.file.document();
+    let mut missing = Vec::new();
+    let url = layers.variable(&[env_vars::PVE_API_URL, env_vars::PACKER_PROXMOX_URL]);
+    if url.is_none() && document.api.url.is_none() {
+        missing.push(super::missing_api_url());
+    }
+    let token = layers.variable(&[env_vars::PVE_API_TOKEN]);
+    let username = layers.variable(&[env_vars::PACKER_PROXMOX_USERNAME]);
+    let password = layers.variable(&[env_vars::PACKER_PROXMOX_PASSWORD]);
+    let password_login =
+        (username.is_some() || document.api.username.is_some()) && password.is_some();
+    if token.is_none() && !password_login {
+        missing.push(super::missing_api_token());
+    }
+    let key_variable =
+        layers.variable(&[env_vars::CI_SSH_KEY, env_vars::SOMBRERO_SSH_PUBLIC_KEY_FILE]);
+    let key_in_file = std::iter::once(&document.defaults)
+        .chain(document.environments.values())
+        .any(|table| table.ssh_public_key.is_some() || table.ssh_public_key_file.is_some());
+    if key_variable.is_none() && !key_in_file {
+        missing.push(super::missing_ssh_key());
+    }
+    missing
+}
+
 /// Removes repeated problems: variables apply to every environment, so a bad `TEMPLATE_ID`
 /// would otherwise be reported once per environment.
 fn deduplicate(errors: &mut Vec<SettingsError>) {

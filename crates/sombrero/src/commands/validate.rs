@@ -33,7 +33,7 @@ struct Problem {
 /// # Errors
 /// [`SettingsErrors`] listing every problem (exit 2).
 pub fn run(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let (environment, summary, problems) = match context::resolve_settings(global, None, printer) {
+    let (environment, summary, problems) = match context::resolve_for_validation(global, printer) {
         Ok(settings) => (
             Some(settings.environment.value.clone()),
             summary(&settings),

@@ -237,6 +237,28 @@ fn validate_reads_the_key_file_and_lists_every_missing_value() {
     drop(outcome);
 }
 
+#[test]
+fn validate_lists_file_problems_and_missing_variables_together() {
+    let outcome = Sandbox::replacing("vmid = 151", "vmid = 99")
+        .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006")
+        .run(&["validate"])
+        .expect_code(2)
+        .stderr_has("error: 3 problems in the configuration:")
+        .stderr_has("environments.development.vmid: VM id 99 is outside 100..=999999999")
+        .stderr_has("missing the Proxmox API token: set TF_VAR_pve_api_token")
+        .stderr_has("missing the VM's SSH public key");
+    assert!(
+        !outcome.stderr.contains("missing the Proxmox API URL"),
+        "{}",
+        outcome.stderr
+    );
+    // `config show` reports only what it needs.
+    Sandbox::replacing("vmid = 151", "vmid = 99")
+        .run(&["config", "show"])
+        .expect_code(2)
+        .stderr_has("error: sombrero.toml:");
+}
+
 /// Escapes `text` for use as a literal in an insta filter (a regex).
 fn literal(text: &str) -> String {
     text.chars()
