@@ -192,7 +192,8 @@ impl Error {
 
     /// A file lock or storage lock timed out (`can't lock file ... - got timeout`).
     pub fn is_lock_timeout(&self) -> bool {
-        self.api_text_contains(&["got timeout", "can't lock file"])
+        self.api()
+            .is_some_and(|api| is_lock_timeout_text(&api.text()))
             || matches!(self, Self::TaskFailed(failure) if is_lock_timeout_text(&failure.message))
     }
 
@@ -201,9 +202,12 @@ impl Error {
         self.api_text_contains(&["is locked"])
     }
 
-    /// `QEMU guest agent is not running` (or the agent timed out).
+    /// `QEMU guest agent is not running`, or a `guest-*` agent command timed out.
     pub fn is_agent_not_running(&self) -> bool {
-        self.api_text_contains(&["guest agent is not running", "agent timeout", "got timeout"])
+        // `VM 150 qmp command 'guest-ping' failed - got timeout` is the agent timing out.
+        self.api_text_contains(&["guest agent is not running"])
+            || (self.api_text_contains(&["qmp command 'guest-"])
+                && self.api_text_contains(&["got timeout"]))
     }
 
     /// 401: no or invalid credentials.
@@ -255,7 +259,7 @@ pub struct Permission {
 /// Lock timeouts inside tasks or handlers.
 pub fn is_lock_timeout_text(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
-    lower.contains("got timeout")
+    lower.contains("can't lock file") || (lower.contains("lock") && lower.contains("got timeout"))
 }
 
 /// 500 answers that report a definite outcome; repeating them cannot help.
@@ -313,6 +317,13 @@ mod tests {
         assert!(api(503, "Service Unavailable").is_transient_server_error());
         assert!(!api(501, "Method 'GET /x' not implemented").is_transient_server_error());
         assert!(api(500, "QEMU guest agent is not running").is_agent_not_running());
+        assert!(
+            api(500, "VM 150 qmp command 'guest-ping' failed - got timeout").is_agent_not_running()
+        );
+        assert!(!lock.is_agent_not_running());
+        assert!(
+            !api(500, "VM 150 qmp command 'guest-ping' failed - got timeout").is_lock_timeout()
+        );
     }
 
     #[test]
