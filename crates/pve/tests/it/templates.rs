@@ -129,3 +129,33 @@ async fn agent_file_read_and_exec_status_after_start() {
         pve::VmState::Stopped
     );
 }
+
+#[tokio::test]
+async fn create_a_vm_from_scratch_and_wait_for_it() {
+    let lab = lab(|_| {}).await;
+    let client = client(&lab);
+    let node = node(&lab);
+    let vmid = client.next_id().await.unwrap();
+    let config = ConfigUpdate::new()
+        .set("name", "scratch")
+        .memory(1024)
+        .cores(1)
+        .net(0, &pve::NetDevice::new("virtio", "vmbr0"))
+        .set("scsi0", "local-lvm:4")
+        .set("scsihw", "virtio-scsi-single");
+    let created = client
+        .create_vm_and_wait(&node, vmid, config, DEADLINE, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(created.name().as_deref(), Some("scratch"));
+    assert_eq!(created.memory().unwrap().unwrap().current, 1024);
+    assert!(
+        created.net0().unwrap().unwrap().macaddr().is_some(),
+        "PVE generates a MAC"
+    );
+    assert_eq!(
+        created.scsi0().unwrap().unwrap().size().unwrap(),
+        Some(DiskSize::from_gib(4))
+    );
+    assert!(!client.is_vmid_free(vmid).await.unwrap());
+}
