@@ -124,6 +124,36 @@ pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
     ))
 }
 
+/// `POST .../agent` with `command`: the generic form of the agent endpoints.
+pub(crate) fn command(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let command = super::param_str(request, "command").unwrap_or_default();
+    match command {
+        "ping" => ping(shared, request),
+        "network-get-interfaces" => interfaces(shared, request),
+        "get-host-name" => shared.read(|state| {
+            let (vmid, vm) = available(state, request)?;
+            let name = vm.config.get("name").cloned().unwrap_or_else(|| format!("VM{vmid}"));
+            let host = name.split('.').next().unwrap_or(&name).to_owned();
+            Ok(json!({"result": {"host-name": host}}))
+        }),
+        "get-osinfo" => shared.read(|state| {
+            available(state, request)?;
+            Ok(json!({"result": {
+                "id": "ubuntu", "name": "Ubuntu", "pretty-name": "Ubuntu 24.04.3 LTS",
+                "version": "24.04.3 LTS (Noble Numbat)", "version-id": "24.04",
+                "kernel-release": "6.8.0-88-generic", "kernel-version": "#89-Ubuntu SMP PREEMPT_DYNAMIC",
+                "machine": "x86_64",
+            }}))
+        }),
+        other => shared.read(|state| {
+            available(state, request)?;
+            Err(ApiError::internal(format!(
+                "Agent error: The command {other} has been disabled for this instance"
+            )))
+        }),
+    }
+}
+
 /// `POST .../agent/ping`.
 pub(crate) fn ping(shared: &Shared, request: &ApiRequest) -> ApiResult {
     shared.read(|state| available(state, request).map(|_| json!({"result": {}})))
@@ -157,7 +187,7 @@ fn link_local(mac: &str) -> String {
 /// The `ipconfig0` the guest booted with: cloud-init applies the values of the last
 /// start (a later change needs a restart); without a cloud-init drive there is none.
 fn booted_ipconfig(vm: &Vm) -> Option<&String> {
-    vm.cloudinit.as_ref()?.get("ipconfig0")
+    vm.run.as_ref()?.cloudinit.as_ref()?.get("ipconfig0")
 }
 
 /// The IPv4 address and prefix the guest has on eth0: `ipconfig0`'s static address, or a

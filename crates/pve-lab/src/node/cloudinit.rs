@@ -77,6 +77,23 @@ pub(crate) fn pending(shared: &Shared, request: &ApiRequest) -> ApiResult {
     })
 }
 
+/// `PUT /nodes/{node}/qemu/{vmid}/cloudinit`: regenerates the drive from the current
+/// config (a running guest still sees the old data until it restarts).
+pub(crate) fn regenerate(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let vmid = super::params::vmid(request)?;
+    let node = request.path("node").to_owned();
+    shared.write(|state| {
+        let vm = state.vm_mut(&node, vmid).map_err(super::params::internal)?;
+        let has_drive = vm.config.iter().any(|(key, value)| {
+            config::is_drive_key(key) && config::parse_drive(value).0.contains("cloudinit")
+        });
+        if has_drive {
+            vm.cloudinit = Some(snapshot(&vm.config));
+        }
+        Ok(Value::Null)
+    })
+}
+
 /// `GET /nodes/{node}/qemu/{vmid}/cloudinit/dump?type=user|network|meta`.
 pub(crate) fn dump(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let kind = super::param_str(request, "type")

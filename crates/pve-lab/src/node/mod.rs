@@ -297,6 +297,10 @@ impl Node {
                 power::reboot(shared, &request)
             }
             (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => agent::index(shared, &request),
+            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent") => agent::command(shared, &request),
+            (Method::Put, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+                cloudinit::regenerate(shared, &request)
+            }
             (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => agent::ping(shared, &request),
             (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
                 agent::interfaces(shared, &request)

@@ -61,6 +61,7 @@ pub(crate) fn boot(
         pid,
         started_ms: now,
         agent_ready_ms: (boots && !agent_never).then(|| now.saturating_add(delay_ms)),
+        cloudinit: vm.cloudinit.clone(),
     });
     Ok(())
 }

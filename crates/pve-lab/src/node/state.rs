@@ -161,6 +161,9 @@ pub(crate) struct RunState {
     pub started_ms: u64,
     /// Unix time (milliseconds) the guest agent answers from; `None`: never.
     pub agent_ready_ms: Option<u64>,
+    /// The cloud-init values the guest booted with (`None`: no cloud-init drive).
+    #[serde(default)]
+    pub cloudinit: Option<BTreeMap<String, String>>,
 }
 
 /// One volume on a storage.

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::*;
 use crate::api::Method;
@@ -441,4 +441,63 @@ fn absurd_time_factors_never_panic() {
     assert_eq!(multiply(second, -3.0), Duration::ZERO);
     assert_eq!(multiply(second, 1e300), LONGEST_WAIT);
     assert_eq!(multiply(second, 0.5), Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn cloudinit_regeneration_and_the_generic_agent_command() {
+    let node = Node::in_memory(fast_options());
+    clone_template(&node, 150).await;
+    start(&node, 150).await;
+    ok(
+        &node,
+        Method::Put,
+        CONFIG,
+        json!({"vmid": 150, "ciuser": "admin"}),
+    )
+    .await;
+    let pending = "/nodes/{node}/qemu/{vmid}/cloudinit";
+    let before = ok(&node, Method::Get, pending, json!({"vmid": 150})).await;
+    assert!(
+        before
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|item| item["key"] == "ciuser" && item["pending"] == "admin"),
+        "{before}"
+    );
+    assert_eq!(
+        ok(&node, Method::Put, pending, json!({"vmid": 150})).await,
+        Value::Null
+    );
+    let after = ok(&node, Method::Get, pending, json!({"vmid": 150})).await;
+    assert!(
+        after
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|item| item.get("pending").is_none()),
+        "{after}"
+    );
+
+    tokio::time::sleep(Duration::from_millis(260)).await;
+    let agent = "/nodes/{node}/qemu/{vmid}/agent";
+    let host = ok(
+        &node,
+        Method::Post,
+        agent,
+        json!({"vmid": 150, "command": "get-host-name"}),
+    )
+    .await;
+    assert_eq!(host, json!({"result": {"host-name": "jump"}}));
+    let disabled = call(
+        &node,
+        Method::Post,
+        agent,
+        json!({"vmid": 150, "command": "fstrim"}),
+    )
+    .await;
+    assert_eq!(
+        disabled.expect_err("disabled").message,
+        "Agent error: The command fstrim has been disabled for this instance"
+    );
 }
