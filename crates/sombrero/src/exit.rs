@@ -26,7 +26,6 @@ pub enum ExitStatus {
     /// The input (flags, configuration, environment) is invalid.
     BadInput,
     /// Interrupted by the user.
-    #[expect(dead_code, reason = "used once long-running commands handle SIGINT")]
     Interrupted,
 }
 

@@ -38,6 +38,10 @@ impl Printer {
     }
 
     /// Data for stdout, followed by a newline.
+    #[expect(
+        clippy::unused_self,
+        reason = "a method on purpose: all output flows through a Printer value"
+    )]
     pub fn data(&self, text: &str) {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
@@ -61,11 +65,19 @@ impl Printer {
     }
 
     /// A warning on stderr (never suppressed).
+    #[expect(
+        clippy::unused_self,
+        reason = "a method on purpose: all output flows through a Printer value"
+    )]
     pub fn warn(&self, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "warning: {text}");
     }
 
     /// An error chain as `error:` / `Caused by:` / `hint:` on stderr.
+    #[expect(
+        clippy::unused_self,
+        reason = "a method on purpose: all output flows through a Printer value"
+    )]
     pub fn error(&self, error: &anyhow::Error) {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(err, "error: {error}");

@@ -7,6 +7,10 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
+#[expect(
+    clippy::unnecessary_wraps,
+    reason = "every command has the same signature for dispatch"
+)]
 pub fn run(args: &CompletionsArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut command = Cli::command();
     let mut script = Vec::new();
