@@ -4,5 +4,6 @@
 //! prints, so the CLI, tests and benchmarks drive the same code, and output formatting
 //! stays in one place (the binary's printer).
 
+pub mod deploy;
 pub mod history;
 pub mod settings;

@@ -1,0 +1,424 @@
+//! `sombrero deploy`: executes a [`Plan`], then reaches the VM and writes the outputs.
+//!
+//! Why in this order: clone -> wait for the task AND the clone lock -> one config update
+//! -> grow-only resize -> start -> agent address -> host key pinned -> SSH answers. Each
+//! step is one of the places other PVE clients fail (configuring a still-locked clone,
+//! losing the boot disk from the boot order, resizing down, hanging on the agent), and each
+//! wait uses the client's adaptive polling with a deadline, never a fixed sleep. Steps are
+//! reported as events; the binary renders them and records them as history phases.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use pve::endpoints::CloneOptions;
+use pve::{Client, WaitEvent};
+use serde::Serialize;
+use url::Url;
+
+use super::desired::Desired;
+use super::diff::{ChangeKind, config_update, diff};
+use super::error::{DeployError, DeployResult};
+use super::plan::{Action, Plan};
+use super::reach::SshRoute;
+use super::reach::{ask_lab, choose_route, wait_for_ssh};
+use super::{finish, known_hosts};
+
+/// A step of a deploy, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Clone,
+    Configure,
+    Resize,
+    Restart,
+    Start,
+    Address,
+    HostKey,
+    Ssh,
+    Outputs,
+    /// Destroy: shutdown (stop as fallback).
+    Stop,
+    /// Destroy: delete with purge.
+    Delete,
+    /// Destroy: remove outputs and host keys.
+    Cleanup,
+}
+
+impl Step {
+    /// The history phase the step belongs to (decision 055's names).
+    pub fn phase(self) -> &'static str {
+        match self {
+            Self::Clone => "clone",
+            Self::Configure | Self::Resize => "configure-vm",
+            Self::Restart | Self::Start | Self::Address | Self::HostKey | Self::Ssh => "start",
+            Self::Outputs => "outputs",
+            Self::Stop | Self::Delete | Self::Cleanup => "destroy",
+        }
+    }
+}
+
+/// Something a deploy reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeployEvent {
+    /// A step began; `what` is a line for a person.
+    Started { step: Step, what: String },
+    /// A step ended well.
+    Finished { step: Step, detail: String },
+    /// A step was not done, and why.
+    Skipped { step: Step, reason: String },
+    /// A wait inside the current step observed something.
+    Waiting { event: WaitEvent },
+}
+
+/// The callback that receives events.
+pub type Events<'a> = &'a (dyn Fn(&DeployEvent) + Send + Sync);
+
+/// Deadlines of the waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub clone: Duration,
+    pub power: Duration,
+    pub shutdown_grace: Duration,
+    pub agent: Duration,
+    pub ssh: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            clone: Duration::from_secs(900),
+            power: Duration::from_secs(180),
+            shutdown_grace: Duration::from_secs(60),
+            agent: Duration::from_secs(300),
+            ssh: Duration::from_secs(180),
+        }
+    }
+}
+
+/// How to reach the API's server outside `/api2` (the lab's SSH forward question).
+#[derive(Debug, Clone)]
+pub struct ApiAccess {
+    pub url: Url,
+    pub tls: pve::TlsMode,
+    /// `PVEAPIToken=...`; kept out of `Debug` output by the caller's `Secret`.
+    pub authorization: Option<pve::Secret>,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    pub plan: Plan,
+    pub vm_ip: IpAddr,
+    pub ssh: SshRoute,
+    /// The banner SSH answered with.
+    pub ssh_banner: Option<String>,
+    /// Whether the pinned host key changed (new VM, or a VM that got new keys).
+    pub host_key_changed: bool,
+    pub outputs: super::outputs::StageOutputs,
+}
+
+struct Runner<'a> {
+    client: &'a Client,
+    desired: &'a Desired,
+    events: Events<'a>,
+    timeouts: Timeouts,
+}
+
+impl Runner<'_> {
+    fn started(&self, step: Step, what: impl Into<String>) -> Instant {
+        (self.events)(&DeployEvent::Started {
+            step,
+            what: what.into(),
+        });
+        Instant::now()
+    }
+
+    fn finished(&self, step: Step, detail: impl Into<String>) {
+        (self.events)(&DeployEvent::Finished {
+            step,
+            detail: detail.into(),
+        });
+    }
+
+    fn vmid(&self) -> u64 {
+        u64::from(self.desired.vmid)
+    }
+
+    async fn clone_template(
+        &self,
+        template: u32,
+        progress: pve::Progress<'_>,
+    ) -> DeployResult<pve::VmConfig> {
+        let desired = self.desired;
+        let kind = if desired.linked_clone {
+            "linked"
+        } else {
+            "full"
+        };
+        self.started(
+            Step::Clone,
+            format!("{kind} clone of template {template} to VM {}", desired.vmid),
+        );
+        let options = CloneOptions {
+            newid: self.vmid(),
+            name: Some(desired.name.clone()),
+            description: Some(desired.description_text(Some(template))),
+            full: Some(!desired.linked_clone),
+            storage: (!desired.linked_clone).then(|| desired.disk_storage.clone()),
+            ..CloneOptions::default()
+        };
+        let config = self
+            .client
+            .clone_vm_and_wait(
+                &desired.node,
+                u64::from(template),
+                &options,
+                self.timeouts.clone,
+                progress,
+            )
+            .await
+            .map_err(|error| DeployError::api(format!("cloning template {template}"), error))?;
+        self.finished(
+            Step::Clone,
+            format!("VM {} created, unlocked", desired.vmid),
+        );
+        Ok(config)
+    }
+
+    async fn configure(
+        &self,
+        changes: &[super::diff::FieldChange],
+        digest: Option<&str>,
+        progress: pve::Progress<'_>,
+    ) -> DeployResult<()> {
+        let desired = self.desired;
+        let config_changes = changes
+            .iter()
+            .filter(|c| c.kind == ChangeKind::Config)
+            .count();
+        if config_changes > 0 {
+            self.started(
+                Step::Configure,
+                format!("one config update ({config_changes} keys)"),
+            );
+            let update = config_update(changes, digest);
+            self.client
+                .vm_config_set(&desired.node, self.vmid(), update)
+                .await
+                .map_err(|error| {
+                    if error.mentions("checksum mismatch") {
+                        DeployError::Changed {
+                            vmid: desired.vmid,
+                            source: error,
+                        }
+                    } else {
+                        DeployError::api(
+                            format!("updating the config of VM {}", desired.vmid),
+                            error,
+                        )
+                    }
+                })?;
+            let keys: Vec<&str> = changes
+                .iter()
+                .filter(|c| c.kind == ChangeKind::Config)
+                .map(|c| c.key.as_str())
+                .collect();
+            self.finished(Step::Configure, keys.join(", "));
+        }
+        if changes.iter().any(|c| c.kind == ChangeKind::Resize) {
+            self.started(
+                Step::Resize,
+                format!("grow {} to {}", desired.disk_slot, desired.disk_size),
+            );
+            let outcome = self
+                .client
+                .grow_disk(
+                    &desired.node,
+                    self.vmid(),
+                    &desired.disk_slot,
+                    desired.disk_size,
+                    self.timeouts.power,
+                    progress,
+                )
+                .await
+                .map_err(|error| {
+                    DeployError::api(format!("resizing {}", desired.disk_slot), error)
+                })?;
+            self.finished(Step::Resize, format!("{outcome:?}"));
+        }
+        Ok(())
+    }
+
+    async fn power(&self, restart: bool, progress: pve::Progress<'_>) -> DeployResult<()> {
+        let (node, vmid) = (&self.desired.node, self.vmid());
+        let step = if restart { Step::Restart } else { Step::Start };
+        self.started(
+            step,
+            if restart {
+                format!("restart VM {vmid}")
+            } else {
+                format!("start VM {vmid}")
+            },
+        );
+        if restart {
+            let shutdown = self
+                .client
+                .shutdown_vm_and_wait(
+                    node,
+                    vmid,
+                    self.timeouts.shutdown_grace,
+                    self.timeouts.power,
+                    progress,
+                )
+                .await;
+            if shutdown.is_err() {
+                self.client
+                    .stop_vm_and_wait(node, vmid, self.timeouts.power, progress)
+                    .await
+                    .map_err(|error| DeployError::api(format!("stopping VM {vmid}"), error))?;
+            }
+        }
+        self.client
+            .start_vm_and_wait(node, vmid, self.timeouts.power, progress)
+            .await
+            .map_err(|error| DeployError::api(format!("starting VM {vmid}"), error))?;
+        self.finished(step, "running");
+        Ok(())
+    }
+
+    /// Reads the host key through the agent; right after boot the file may not exist yet.
+    async fn host_key(&self) -> DeployResult<String> {
+        let (node, vmid) = (&self.desired.node, self.vmid());
+        self.started(
+            Step::HostKey,
+            format!("read {} through the agent", known_hosts::HOST_KEY_FILE),
+        );
+        let started = Instant::now();
+        let mut interval = Duration::from_millis(50);
+        let text = loop {
+            match self
+                .client
+                .agent_file_read(node, vmid, known_hosts::HOST_KEY_FILE)
+                .await
+            {
+                Ok(read) => break read.content,
+                Err(error)
+                    if started.elapsed() < self.timeouts.agent && error.permission().is_none() =>
+                {
+                    (self.events)(&DeployEvent::Waiting {
+                        event: WaitEvent::AgentNotReady {
+                            vmid,
+                            reason: error.to_string(),
+                            elapsed: started.elapsed(),
+                        },
+                    });
+                }
+                Err(error) => return Err(DeployError::api("reading the VM's SSH host key", error)),
+            }
+            tokio::time::sleep(interval).await;
+            interval = (interval * 3 / 2).min(Duration::from_secs(1));
+        };
+        known_hosts::parse_host_key(&text).map_err(|reason| DeployError::BadHostKey {
+            vmid: self.desired.vmid,
+            reason,
+        })
+    }
+}
+
+/// Executes `plan` (made by [`super::plan::plan`] for `desired`), then waits for the
+/// agent's address, pins the host key, checks SSH and writes the outputs.
+///
+/// # Errors
+/// The first failing step's [`DeployError`]; what was done before stays done (rerunning
+/// `deploy` continues from there).
+pub async fn apply(
+    client: &Client,
+    desired: &Desired,
+    plan: Plan,
+    access: &ApiAccess,
+    timeouts: Timeouts,
+    events: Events<'_>,
+) -> DeployResult<DeployReport> {
+    let runner = Runner {
+        client,
+        desired,
+        events,
+        timeouts,
+    };
+    let forward = |event: &WaitEvent| {
+        events(&DeployEvent::Waiting {
+            event: event.clone(),
+        })
+    };
+    let progress: pve::Progress<'_> = &forward;
+    let running = plan.power.as_deref() == Some("running");
+    match plan.action {
+        Action::Create => {
+            let template = plan.template.as_ref().map_or(0, |choice| choice.id);
+            let config = runner.clone_template(template, progress).await?;
+            let changes = diff(desired, &config, Some(template), false);
+            runner
+                .configure(&changes, config.digest().as_deref(), progress)
+                .await?;
+            runner.power(false, progress).await?;
+        }
+        Action::Update | Action::UpdateWithRestart => {
+            let digest = plan.current.as_ref().and_then(pve::VmConfig::digest);
+            runner
+                .configure(&plan.changes, digest.as_deref(), progress)
+                .await?;
+            if plan.action == Action::UpdateWithRestart || !running {
+                runner.power(running, progress).await?;
+            }
+        }
+        Action::Start => runner.power(false, progress).await?,
+        Action::NoChanges => {}
+    }
+    runner.started(Step::Address, "wait for the guest agent's address");
+    let vm_ip = client
+        .wait_agent_address(&desired.node, runner.vmid(), timeouts.agent, progress)
+        .await
+        .map_err(|error| DeployError::api("waiting for the guest agent's address", error))?;
+    runner.finished(Step::Address, vm_ip.to_string());
+    let key = runner.host_key().await?;
+    let authorization = access.authorization.as_ref().map(pve::Secret::expose);
+    let answer = ask_lab(&access.url, &access.tls, authorization, desired.vmid).await;
+    let route = choose_route(&access.url, &answer, vm_ip);
+    let (connect_host, connect_port) = route
+        .target()
+        .map_or((vm_ip, 22), |target| (target.ip(), target.port()));
+    let layout = super::outputs::Layout::new(&desired.outputs_dir, &desired.environment);
+    let pattern = known_hosts::host_pattern(connect_host, connect_port);
+    let host_key_changed = known_hosts::pin(&layout.known_hosts(), &pattern, &key)?;
+    runner.finished(Step::HostKey, format!("pinned for {pattern}"));
+    let ssh_banner = match (&route, route.target()) {
+        (_, Some(target)) => {
+            runner.started(Step::Ssh, format!("wait until SSH answers on {target}"));
+            let banner = wait_for_ssh(&access.url, target, timeouts.ssh).await?;
+            runner.finished(Step::Ssh, banner.clone());
+            Some(banner)
+        }
+        (SshRoute::Skipped { reason }, None) => {
+            events(&DeployEvent::Skipped {
+                step: Step::Ssh,
+                reason: reason.clone(),
+            });
+            None
+        }
+        (_, None) => None,
+    };
+    runner.started(Step::Outputs, "write the stage outputs");
+    let outputs =
+        finish::write_outputs(desired, &plan, vm_ip, connect_host, connect_port, &layout)?;
+    runner.finished(Step::Outputs, layout.outputs().display().to_string());
+    Ok(DeployReport {
+        plan,
+        vm_ip,
+        ssh: route,
+        ssh_banner,
+        host_key_changed,
+        outputs,
+    })
+}

@@ -1,0 +1,221 @@
+//! What can stop stage 2, as values the binary turns into a message, a hint and an exit
+//! code.
+//!
+//! Why typed: the issue asks for a clear message *and* a hint for each failure an operator
+//! meets (template missing, VM id taken, address in use, storage or bridge missing, node
+//! offline, a token without a privilege, a TLS pin that does not match). Classifying here,
+//! next to the code that knows what it was doing, keeps the binary's hints exact and keeps
+//! PVE's own text (the `#[source]`) for the `Caused by:` lines.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+/// Everything that stops `plan`, `deploy`, `status`, `destroy` or `adopt`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeployError {
+    /// No usable template: an explicit id that does not exist, or no tagged template.
+    #[error("template {} does not exist on node {node}{}", id.map_or_else(|| "(none tagged)".to_owned(), |id| id.to_string()), source_text(.chosen_by))]
+    TemplateMissing {
+        id: Option<u32>,
+        node: String,
+        /// Where the id came from (`--template`, `TEMPLATE_ID`, packer-outputs.json, ...).
+        chosen_by: Option<String>,
+        /// The tags searched for when no explicit id was found.
+        tags: Vec<String>,
+    },
+    /// The chosen id exists but is a VM, not a template.
+    #[error("VM {id} on node {node} is not a template{}", source_text(.chosen_by))]
+    NotATemplate {
+        id: u32,
+        node: String,
+        chosen_by: Option<String>,
+    },
+    /// The environment's VM id holds a VM sombrero does not manage (for this environment).
+    #[error("VM {vmid} on node {node} ({}) is not managed by sombrero for environment {environment}{}", name.as_deref().unwrap_or("unnamed"), other.as_ref().map(|o| format!(" (it belongs to environment {o})")).unwrap_or_default())]
+    ForeignVm {
+        vmid: u32,
+        node: String,
+        name: Option<String>,
+        environment: String,
+        /// The environment named in its marker, when another environment manages it.
+        other: Option<String>,
+        /// Whether the VM is a template (never adoptable).
+        template: bool,
+    },
+    /// Another VM that sombrero manages already uses the address.
+    #[error("address {address} is already used by VM {vmid} ({name}) on node {node}")]
+    AddressInUse {
+        address: IpAddr,
+        vmid: u64,
+        name: String,
+        node: String,
+    },
+    /// The configured storage is not on the node, or cannot hold disk images.
+    #[error("storage {storage} {problem} on node {node}")]
+    StorageMissing {
+        storage: String,
+        node: String,
+        problem: String,
+        available: Vec<String>,
+    },
+    /// The configured bridge is not on the node.
+    #[error("bridge {bridge} does not exist on node {node}")]
+    BridgeMissing {
+        bridge: String,
+        node: String,
+        available: Vec<String>,
+    },
+    /// The node is not in the cluster.
+    #[error("node {node} is not part of the cluster (nodes: {})", known.join(", "))]
+    NodeUnknown { node: String, known: Vec<String> },
+    /// The node is in the cluster but not online.
+    #[error("node {node} is {status}")]
+    NodeOffline { node: String, status: String },
+    /// The token lacks a privilege (PVE answered 403).
+    #[error("the API token may not {doing}: missing privilege {} on {}", privilege.as_deref().unwrap_or("(not named)"), path.as_deref().unwrap_or("(not named)"))]
+    PermissionDenied {
+        doing: String,
+        privilege: Option<String>,
+        path: Option<String>,
+        #[source]
+        source: pve::Error,
+    },
+    /// The server's certificate does not match the pinned fingerprint (or is not trusted).
+    #[error("the TLS certificate of {url} is not the one configured")]
+    Tls {
+        url: String,
+        pinned: bool,
+        #[source]
+        source: pve::Error,
+    },
+    /// `adopt` was given an id that is not the environment's.
+    #[error("VM {given} is not environment {environment}'s VM id ({configured})")]
+    WrongVmid {
+        given: u32,
+        configured: u32,
+        environment: String,
+    },
+    /// A VM that should exist does not.
+    #[error("VM {vmid} does not exist on node {node}")]
+    VmMissing { vmid: u32, node: String },
+    /// The VM changed between `plan` and the update (PVE's digest check).
+    #[error("VM {vmid} changed while sombrero was updating it; run the command again")]
+    Changed {
+        vmid: u32,
+        #[source]
+        source: pve::Error,
+    },
+    /// Writing outputs, known_hosts or the inventory failed.
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The VM's SSH host key read through the agent is not a public key line.
+    #[error("the host key VM {vmid} reported is not an SSH public key: {reason}")]
+    BadHostKey { vmid: u32, reason: String },
+    /// SSH did not answer in time.
+    #[error("SSH on {address} did not answer within {waited:?}{}", last.as_ref().map(|l| format!(" (last: {l})")).unwrap_or_default())]
+    SshTimeout {
+        address: String,
+        waited: std::time::Duration,
+        last: Option<String>,
+    },
+    /// The safety rule refused a connection (never happens unless a bug builds the route).
+    #[error(
+        "refusing to connect to {target}: the API is on a loopback address, so the VM is only reachable through a lab forward"
+    )]
+    UnsafeTarget { target: String },
+    /// Any other API or task failure, with what sombrero was doing.
+    #[error("{doing} failed")]
+    Api {
+        doing: String,
+        #[source]
+        source: pve::Error,
+    },
+}
+
+fn source_text(chosen_by: &Option<String>) -> String {
+    chosen_by
+        .as_ref()
+        .map(|by| format!(" (chosen by {by})"))
+        .unwrap_or_default()
+}
+
+impl DeployError {
+    /// Wraps a client error with what was being done, classifying 403 and TLS failures.
+    pub fn api(doing: impl Into<String>, source: pve::Error) -> Self {
+        let doing = doing.into();
+        if let Some(permission) = source.permission() {
+            return Self::PermissionDenied {
+                doing,
+                privilege: permission.privilege,
+                path: permission.path,
+                source,
+            };
+        }
+        if let pve::Error::Setup { reason, .. } = &source
+            && reason.contains("TLS")
+        {
+            return Self::Tls {
+                url: reason
+                    .split_whitespace()
+                    .find(|word| word.starts_with("http"))
+                    .unwrap_or_default()
+                    .to_owned(),
+                pinned: false,
+                source,
+            };
+        }
+        Self::Api { doing, source }
+    }
+
+    /// Whether the problem is in the input (configuration, arguments) rather than a failed
+    /// operation: the binary exits 2 for these.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(self, Self::WrongVmid { .. })
+    }
+}
+
+/// `Result` with [`DeployError`].
+pub type DeployResult<T> = Result<T, DeployError>;
+
+#[cfg(test)]
+mod tests {
+    use super::DeployError;
+    use pve::{ApiError, Method};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn a_403_names_the_privilege() {
+        let source = pve::Error::Api(Box::new(ApiError {
+            method: Method::Post,
+            path: "/nodes/lloyd/qemu/1001/clone".into(),
+            status: 403,
+            reason: "Permission check failed (/vms/1001, VM.Clone)".into(),
+            message: None,
+            errors: BTreeMap::new(),
+        }));
+        let error = DeployError::api("clone template 1001", source);
+        let text = error.to_string();
+        assert!(
+            text.contains("VM.Clone") && text.contains("/vms/1001"),
+            "{text}"
+        );
+        assert!(matches!(error, DeployError::PermissionDenied { .. }));
+    }
+
+    #[test]
+    fn template_missing_names_the_node() {
+        let error = DeployError::TemplateMissing {
+            id: Some(1001),
+            node: "lloyd".into(),
+            chosen_by: Some("sombrero.toml".into()),
+            tags: vec![],
+        };
+        let text = error.to_string();
+        assert!(text.contains("1001") && text.contains("lloyd"), "{text}");
+    }
+}

@@ -1,0 +1,211 @@
+//! `sombrero plan`: what deploying would do, from reads only.
+//!
+//! Why a value: `plan` prints it, `deploy` executes exactly it (no second opinion between
+//! what was shown and what is done), `status` reports its changes as drift, and `--json`
+//! serializes the same struct the text view renders. Reading costs a handful of GETs and
+//! never writes.
+
+use pve::{Client, VmConfig, VmState};
+use serde::Serialize;
+
+use super::desired::{Desired, Marker};
+use super::diff::{ChangeKind, FieldChange, diff};
+use super::error::{DeployError, DeployResult};
+use super::preflight;
+use super::template::{self, TemplateChoice, TemplateRequest};
+
+/// What deploying would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Clone the template into a new VM.
+    Create,
+    /// Change settings in place; no restart needed.
+    Update,
+    /// Change settings in place, then restart the VM.
+    UpdateWithRestart,
+    /// Nothing to change, but the VM is stopped: start it.
+    Start,
+    /// Nothing to do.
+    NoChanges,
+}
+
+impl Action {
+    /// The text view's verb.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Update => "update in place",
+            Self::UpdateWithRestart => "update in place, then restart",
+            Self::Start => "start (no changes)",
+            Self::NoChanges => "no changes",
+        }
+    }
+}
+
+/// The plan for one environment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub environment: String,
+    pub node: String,
+    pub vmid: u32,
+    pub name: String,
+    pub action: Action,
+    /// The template to clone (create), or the one the VM was cloned from.
+    pub template: Option<TemplateChoice>,
+    /// The VM's power state now (`None`: it does not exist).
+    pub power: Option<String>,
+    /// Field by field; for a create, every value the config update will set.
+    pub changes: Vec<FieldChange>,
+    /// Things worth knowing that change nothing.
+    pub notes: Vec<String>,
+    /// The config the plan was made from (its digest guards the update).
+    #[serde(skip)]
+    pub(crate) current: Option<VmConfig>,
+}
+
+impl Plan {
+    /// Whether `deploy` would send any write.
+    pub fn writes(&self) -> bool {
+        self.action != Action::NoChanges
+    }
+
+    /// Changes that need the VM restarted.
+    pub fn restart_changes(&self) -> impl Iterator<Item = &FieldChange> {
+        self.changes.iter().filter(|change| change.restart)
+    }
+}
+
+/// What the VM with the environment's id is.
+pub(crate) enum Existing {
+    Absent,
+    Managed {
+        config: VmConfig,
+        marker: Marker,
+        running: bool,
+    },
+}
+
+/// Reads the VM with the environment's id and refuses one sombrero does not manage.
+pub(crate) async fn existing(client: &Client, desired: &Desired) -> DeployResult<Existing> {
+    let vmid = u64::from(desired.vmid);
+    let config = client
+        .vm_config_opt(&desired.node, vmid)
+        .await
+        .map_err(|error| DeployError::api(format!("reading VM {vmid}"), error))?;
+    let Some(config) = config else {
+        return Ok(Existing::Absent);
+    };
+    let marker = config.description().as_deref().and_then(Marker::find);
+    let ours = marker
+        .as_ref()
+        .is_some_and(|marker| marker.environment == desired.environment);
+    let (true, Some(marker)) = (ours && !config.is_template(), marker.clone()) else {
+        return Err(DeployError::ForeignVm {
+            vmid: desired.vmid,
+            node: desired.node.clone(),
+            name: config.name(),
+            environment: desired.environment.clone(),
+            other: marker.map(|marker| marker.environment),
+            template: config.is_template(),
+        });
+    };
+    let status = client
+        .vm_status(&desired.node, vmid)
+        .await
+        .map_err(|error| DeployError::api(format!("reading the status of VM {vmid}"), error))?;
+    Ok(Existing::Managed {
+        config,
+        marker,
+        running: status.status == VmState::Running,
+    })
+}
+
+/// Makes the plan: reads node, VM, template and preflight facts; writes nothing.
+///
+/// # Errors
+/// Any [`DeployError`] a deploy would hit before its first write.
+pub async fn plan(
+    client: &Client,
+    desired: &Desired,
+    request: &TemplateRequest,
+) -> DeployResult<Plan> {
+    preflight::check_node(client, &desired.node).await?;
+    let mut plan = Plan {
+        environment: desired.environment.clone(),
+        node: desired.node.clone(),
+        vmid: desired.vmid,
+        name: desired.name.clone(),
+        action: Action::NoChanges,
+        template: None,
+        power: None,
+        changes: Vec::new(),
+        notes: Vec::new(),
+        current: None,
+    };
+    match existing(client, desired).await? {
+        Existing::Absent => {
+            let choice = template::resolve(client, &desired.node, request).await?;
+            preflight::check_storage(client, &desired.node, &desired.disk_storage).await?;
+            preflight::check_bridge(client, &desired.node, &desired.bridge).await?;
+            preflight::check_address(client, desired).await?;
+            // What the update after the clone sets, shown against the template's values.
+            let source = client
+                .vm_config(&desired.node, u64::from(choice.id))
+                .await
+                .map_err(|error| {
+                    DeployError::api(format!("reading template {}", choice.id), error)
+                })?;
+            plan.changes = diff(desired, &source, Some(choice.id), false);
+            plan.action = Action::Create;
+            plan.template = Some(choice);
+        }
+        Existing::Managed {
+            config,
+            marker,
+            running,
+        } => {
+            plan.power = Some(if running { "running" } else { "stopped" }.to_owned());
+            plan.changes = diff(desired, &config, marker.template, running);
+            if plan.changes.iter().any(|c| c.key == "net0") {
+                preflight::check_bridge(client, &desired.node, &desired.bridge).await?;
+            }
+            if plan.changes.iter().any(|c| c.key == "ipconfig0") {
+                preflight::check_address(client, desired).await?;
+            }
+            plan.template = marker.template.map(|id| TemplateChoice {
+                id,
+                name: None,
+                chosen_by: "the VM's marker (it was cloned from it)".to_owned(),
+            });
+            if let (TemplateRequest::Explicit { id, chosen_by }, Some(from)) =
+                (request, marker.template)
+                && *id != from
+            {
+                plan.notes.push(format!(
+                    "the VM was cloned from template {from}; {chosen_by} asks for {id}: a new \
+                     template needs a new VM (sombrero destroy, then sombrero deploy)"
+                ));
+            }
+            plan.action = if plan.changes.iter().any(|c| c.restart) {
+                Action::UpdateWithRestart
+            } else if !plan.changes.is_empty() {
+                Action::Update
+            } else if running {
+                Action::NoChanges
+            } else {
+                Action::Start
+            };
+            if !running && !plan.changes.is_empty() {
+                plan.notes
+                    .push("the VM is stopped; it will be started".to_owned());
+            }
+            if plan.changes.iter().any(|c| c.kind == ChangeKind::Resize) {
+                plan.notes
+                    .push("disks only grow; a larger disk than configured is kept".to_owned());
+            }
+            plan.current = Some(config);
+        }
+    }
+    Ok(plan)
+}

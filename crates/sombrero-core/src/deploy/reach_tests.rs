@@ -1,0 +1,94 @@
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use url::Url;
+
+use super::{LabAnswer, SshRoute, choose_route, may_connect, parse_lab_answer, wait_for_ssh};
+
+fn url(text: &str) -> Url {
+    text.parse().unwrap()
+}
+
+const VM: &str = "192.168.10.252";
+
+#[test]
+fn a_loopback_api_never_leads_to_a_private_address() {
+    let vm: IpAddr = VM.parse().unwrap();
+    for api in [
+        "https://127.0.0.1:8006/api2/json",
+        "http://127.5.6.7:1/api2/json",
+        "https://[::1]:8006/api2/json",
+        "https://localhost:8006/api2/json",
+    ] {
+        let api = url(api);
+        assert!(!may_connect(&api, vm), "{api}");
+        let route = choose_route(&api, &LabAnswer::NotALab, vm);
+        assert!(
+            matches!(&route, SshRoute::Skipped { reason } if reason.contains(VM)),
+            "{route:?}"
+        );
+        // A "forward" to a non-loopback address is refused too.
+        let bogus = LabAnswer::Forward { host: vm, port: 22 };
+        assert!(matches!(
+            choose_route(&api, &bogus, vm),
+            SshRoute::Skipped { .. }
+        ));
+        let forward = LabAnswer::Forward {
+            host: "127.0.0.1".parse().unwrap(),
+            port: 2222,
+        };
+        assert_eq!(
+            choose_route(&api, &forward, vm).target(),
+            Some("127.0.0.1:2222".parse().unwrap())
+        );
+        assert!(matches!(
+            choose_route(&api, &LabAnswer::NoSsh, vm),
+            SshRoute::Skipped { .. }
+        ));
+    }
+    let cluster = url("https://lloyd.example.internal:8006/api2/json");
+    assert_eq!(
+        choose_route(&cluster, &LabAnswer::NotALab, vm).target(),
+        Some(SocketAddr::new(vm, 22))
+    );
+}
+
+#[test]
+fn reads_the_labs_answers() {
+    assert_eq!(parse_lab_answer(&json!({"data": null})), LabAnswer::NoSsh);
+    assert_eq!(
+        parse_lab_answer(&json!({"data": {"host": "127.0.0.1", "port": 40022}})),
+        LabAnswer::Forward {
+            host: "127.0.0.1".parse().unwrap(),
+            port: 40022
+        }
+    );
+    assert_eq!(parse_lab_answer(&json!({"errors": {}})), LabAnswer::NotALab);
+    assert_eq!(
+        parse_lab_answer(&json!({"data": {"port": 1}})),
+        LabAnswer::NotALab
+    );
+}
+
+#[tokio::test]
+async fn waits_for_a_banner_and_refuses_unsafe_targets() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let target = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await.unwrap();
+    });
+    let api = url("http://127.0.0.1:8006/api2/json");
+    let line = wait_for_ssh(&api, target, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(line, "SSH-2.0-OpenSSH_9.6");
+    let private: SocketAddr = format!("{VM}:22").parse().unwrap();
+    let refused = wait_for_ssh(&api, private, Duration::from_secs(5)).await;
+    assert!(matches!(
+        refused,
+        Err(super::DeployError::UnsafeTarget { .. })
+    ));
+}

@@ -1,0 +1,190 @@
+//! Which template to clone: an explicit id, the stage-1 handoff, or the newest tagged one.
+//!
+//! Why this order: the original repository never passed the template id from its build
+//! stage to its deploy stage; here stage 1 writes `packer-outputs.json` and stage 2 reads
+//! it. An id given on purpose (`--template`, `TEMPLATE_ID`) always wins; then the
+//! handoff; then the newest template carrying the build tags (what the original's
+//! Terraform did); and only then the id in `sombrero.toml`, the original's fallback.
+//! Explicit ids are verified, so a wrong one fails before anything is cloned.
+
+use std::path::Path;
+
+use pve::{Client, ResourceType};
+use serde::Serialize;
+
+use super::desired::TEMPLATE_TAGS;
+use super::error::{DeployError, DeployResult};
+use crate::settings::{Settings, Source};
+
+/// The template chosen and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateChoice {
+    pub id: u32,
+    pub name: Option<String>,
+    /// How it was chosen, e.g. `flag --template`, `packer-outputs.json`.
+    pub chosen_by: String,
+}
+
+/// Where an id may come from, highest precedence first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateRequest {
+    /// Given on purpose (`--template`, `TEMPLATE_ID`) or handed over by stage 1.
+    Explicit { id: u32, chosen_by: String },
+    /// The newest template carrying the tags, else `fallback` (sombrero.toml).
+    Newest {
+        tags: Vec<String>,
+        fallback: Option<(u32, String)>,
+    },
+}
+
+/// `template_id` from `packer-outputs.json` (a string in the runbook's example, a number
+/// is accepted too). `None` when the file does not exist or carries no id.
+pub fn handoff_template(outputs_dir: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(outputs_dir.join("packer-outputs.json")).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    match value.get("template_id")? {
+        serde_json::Value::String(text) => text.trim().parse().ok(),
+        serde_json::Value::Number(number) => number.as_u64().and_then(|n| u32::try_from(n).ok()),
+        _ => None,
+    }
+}
+
+/// What the settings (and the stage-1 handoff) ask for.
+pub fn request(settings: &Settings) -> TemplateRequest {
+    let template = &settings.vm.template_id;
+    match &template.source {
+        Source::Flag(_) | Source::Env(_) | Source::Mise { .. } => {
+            return TemplateRequest::Explicit {
+                id: template.value,
+                chosen_by: template.source.to_string(),
+            };
+        }
+        _ => {}
+    }
+    if let Some(id) = handoff_template(&settings.paths.outputs_dir.value) {
+        return TemplateRequest::Explicit {
+            id,
+            chosen_by: "deployments/outputs/packer-outputs.json".to_owned(),
+        };
+    }
+    TemplateRequest::Newest {
+        tags: TEMPLATE_TAGS.iter().map(|tag| (*tag).to_owned()).collect(),
+        fallback: Some((template.value, template.source.to_string())),
+    }
+}
+
+async fn verify(
+    client: &Client,
+    node: &str,
+    id: u32,
+    chosen_by: &str,
+) -> DeployResult<TemplateChoice> {
+    let config = client
+        .vm_config_opt(node, u64::from(id))
+        .await
+        .map_err(|error| DeployError::api(format!("reading template {id}"), error))?;
+    let Some(config) = config else {
+        return Err(DeployError::TemplateMissing {
+            id: Some(id),
+            node: node.to_owned(),
+            chosen_by: Some(chosen_by.to_owned()),
+            tags: Vec::new(),
+        });
+    };
+    if !config.is_template() {
+        return Err(DeployError::NotATemplate {
+            id,
+            node: node.to_owned(),
+            chosen_by: Some(chosen_by.to_owned()),
+        });
+    }
+    Ok(TemplateChoice {
+        id,
+        name: config.name(),
+        chosen_by: chosen_by.to_owned(),
+    })
+}
+
+/// Resolves `request` against node `node`.
+///
+/// # Errors
+/// [`DeployError::TemplateMissing`] / [`DeployError::NotATemplate`] naming the node, or
+/// API errors.
+pub async fn resolve(
+    client: &Client,
+    node: &str,
+    request: &TemplateRequest,
+) -> DeployResult<TemplateChoice> {
+    let (tags, fallback) = match request {
+        TemplateRequest::Explicit { id, chosen_by } => {
+            return verify(client, node, *id, chosen_by).await;
+        }
+        TemplateRequest::Newest { tags, fallback } => (tags, fallback),
+    };
+    let resources = client
+        .cluster_resources(Some(ResourceType::Vm))
+        .await
+        .map_err(|error| DeployError::api("listing templates", error))?;
+    let mut candidates: Vec<(u64, u64, Option<String>)> = Vec::new();
+    for resource in resources {
+        let Some(vmid) = resource.vmid else { continue };
+        let carries = |tag: &String| {
+            resource
+                .tags
+                .as_deref()
+                .is_some_and(|all| all.split([';', ',', ' ']).any(|have| have == tag))
+        };
+        if !resource.template || resource.node.as_deref() != Some(node) || !tags.iter().all(carries)
+        {
+            continue;
+        }
+        // `meta: ...,ctime=SECONDS` says when the template was made; newest wins.
+        let config = client
+            .vm_config(node, vmid)
+            .await
+            .map_err(|error| DeployError::api(format!("reading template {vmid}"), error))?;
+        let created = config
+            .get_text("meta")
+            .and_then(|meta| {
+                meta.split(',')
+                    .find_map(|part| part.strip_prefix("ctime=")?.parse().ok())
+            })
+            .unwrap_or(0);
+        candidates.push((created, vmid, resource.name));
+    }
+    candidates.sort();
+    if let Some((_, vmid, name)) = candidates.pop() {
+        return Ok(TemplateChoice {
+            id: u32::try_from(vmid).unwrap_or(u32::MAX),
+            name,
+            chosen_by: format!("newest template tagged {}", tags.join(", ")),
+        });
+    }
+    match fallback {
+        Some((id, chosen_by)) => verify(client, node, *id, chosen_by).await,
+        None => Err(DeployError::TemplateMissing {
+            id: None,
+            node: node.to_owned(),
+            chosen_by: None,
+            tags: tags.clone(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::handoff_template;
+
+    #[test]
+    fn reads_the_stage_one_handoff_as_string_or_number() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(handoff_template(dir.path()), None);
+        let file = dir.path().join("packer-outputs.json");
+        std::fs::write(&file, r#"{"template_id": "1002", "template_name": "x"}"#).unwrap();
+        assert_eq!(handoff_template(dir.path()), Some(1002));
+        std::fs::write(&file, r#"{"template_id": 1003}"#).unwrap();
+        assert_eq!(handoff_template(dir.path()), Some(1003));
+        std::fs::write(&file, "not json").unwrap();
+        assert_eq!(handoff_template(dir.path()), None);
+    }
+}
