@@ -4,7 +4,7 @@
 //! here, as plain state behind one lock plus background tokio tasks for PVE's workers.
 //! Handlers are grouped by what they touch: `cluster` (version, nodes, resources, nextid),
 //! `vm` (list, config reads, status), `update` and `apply` (config writes),
-//! `power` (start, stop, resize, destroy), `clone` (clone, template), `create`,
+//! `power` (start, stop, reboot, destroy), `resize`, `clone`, `template`, `create`,
 //! `cloudinit`, `agent`, `storage`, `download`, `tasks` (the task machinery)
 //! and `task_api` (its endpoints). `persist` saves the state atomically when a state
 //! dir is configured; `seed` builds a fresh node.
@@ -23,11 +23,13 @@ mod options;
 mod params;
 mod persist;
 mod power;
+mod resize;
 mod seed;
 mod state;
 mod storage;
 mod task_api;
 mod tasks;
+mod template;
 mod update;
 mod vm;
 
@@ -277,9 +279,9 @@ impl Node {
             }
             (Method::Post, "/nodes/{node}/qemu/{vmid}/clone") => clone::clone(shared, &request),
             (Method::Post, "/nodes/{node}/qemu/{vmid}/template") => {
-                clone::template(shared, &request)
+                template::template(shared, &request)
             }
-            (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => power::resize(shared, &request),
+            (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => resize::resize(shared, &request),
             (Method::Get, "/nodes/{node}/qemu/{vmid}/status") => vm::status_index(shared, &request),
             (Method::Get, "/nodes/{node}/qemu/{vmid}/status/current") => {
                 vm::status_current(shared, &request)
