@@ -187,8 +187,8 @@ pub(crate) fn create(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 "unable to create VM {vmid}: config file already exists"
             )));
         }
-        for (key, value) in settings.iter().filter(|(key, _)| is_drive_key(key)) {
-            check_drive(state, value).map_err(|message| internal(format!("{key}: {message}")))?;
+        for (_, value) in settings.iter().filter(|(key, _)| is_drive_key(key)) {
+            check_drive(state, value).map_err(internal)?;
         }
         let mut placeholder = Vm::default();
         placeholder.config.insert("lock".into(), "create".into());

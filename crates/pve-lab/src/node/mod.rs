@@ -18,6 +18,7 @@ mod config;
 mod create;
 mod crypt;
 mod download;
+mod guests;
 mod locks;
 mod options;
 mod params;
@@ -251,6 +252,9 @@ impl Node {
             return Err(ApiError::internal(format!(
                 "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
             )));
+        }
+        if let Some(answer) = guests::intercept(shared, &request).await {
+            return answer;
         }
         let template = request.template.as_str();
         match (request.method, template) {

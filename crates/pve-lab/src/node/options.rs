@@ -28,6 +28,8 @@ pub struct NodeOptions {
     pub seed: u64,
     /// The TLS certificate fingerprint `/nodes` reports (`AA:BB:...`), when serving TLS.
     pub ssl_fingerprint: Option<String>,
+    /// State-only guests, or real QEMU machines (see [`crate::guest`]).
+    pub guests: crate::guest::Guests,
 }
 
 impl Default for NodeOptions {
@@ -42,6 +44,7 @@ impl Default for NodeOptions {
             with_template: false,
             seed: 1,
             ssl_fingerprint: None,
+            guests: crate::guest::Guests::State,
         }
     }
 }

@@ -140,8 +140,13 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     context.log("generating cloud-init ISO");
                 }
                 context.work().await?;
+                let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
                 let shared = Arc::clone(&context.shared);
-                shared.write(|state| boot(&shared, state, &node, vmid))
+                shared.write(|state| {
+                    boot(&shared, state, &node, vmid)?;
+                    super::guests::booted(state, &node, vmid, qemu_pid);
+                    Ok(())
+                })
             },
         );
         Ok(json!(upid))
@@ -159,6 +164,10 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
         ("qmstop", shared.options.durations.stop)
     };
     let spec = spec(kind, vmid, request, duration);
+    let timeout = std::time::Duration::from_secs(
+        super::param_u64(request, "timeout").unwrap_or(180),
+    );
+    let force = param_bool(request, "forceStop").unwrap_or(false);
     shared.write(|state| {
         state.vm(&node, vmid).map_err(internal)?;
         let upid = tasks::spawn(
@@ -177,6 +186,7 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
                 if !running {
                     return Ok(());
                 }
+                super::guests::stop(&context.shared, vmid, graceful, timeout, force).await?;
                 context.work().await?;
                 context.shared.write(|state| {
                     let vm = state.vm_mut(&node, vmid)?;
@@ -210,6 +220,9 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     .shared
                     .read(|state| state.vm(&node, vmid)?.check_lock())?;
                 context.work().await?;
+                let timeout = std::time::Duration::from_secs(180);
+                super::guests::stop(&context.shared, vmid, true, timeout, true).await?;
+                let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
                 let shared = Arc::clone(&context.shared);
                 shared.write(|state| {
                     let vm = state.vm_mut(&node, vmid)?;
@@ -217,7 +230,9 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                         return Err(format!("VM {vmid} not running"));
                     }
                     vm.run = None;
-                    boot(&shared, state, &node, vmid)
+                    boot(&shared, state, &node, vmid)?;
+                    super::guests::booted(state, &node, vmid, qemu_pid);
+                    Ok(())
                 })
             },
         );
@@ -307,6 +322,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     }
                     state.vms.remove(&vmid);
                 });
+                super::guests::remove_disks(&context.shared, &volumes).await;
                 Ok(())
             },
         );

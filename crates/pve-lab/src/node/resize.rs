@@ -102,8 +102,9 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     {
                         volume.size = wanted;
                     }
-                    Ok(())
-                })
+                    Ok::<_, String>(())
+                })?;
+                super::guests::resize(&context.shared, vmid, &file, wanted).await
             },
         );
         Ok(json!(upid))

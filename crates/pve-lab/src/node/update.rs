@@ -226,8 +226,8 @@ fn precheck(
             ));
         }
     }
-    for (key, value) in update.set.iter().filter(|(key, _)| is_drive_key(key)) {
-        check_drive(state, value).map_err(|message| ApiError::param(key.clone(), message))?;
+    for (_, value) in update.set.iter().filter(|(key, _)| is_drive_key(key)) {
+        check_drive(state, value).map_err(internal)?;
     }
     Ok(())
 }
