@@ -9,6 +9,7 @@ pub mod api;
 pub mod auth;
 mod control;
 pub mod faults;
+pub mod guest;
 pub mod node;
 pub mod permissions;
 mod router;

@@ -155,6 +155,7 @@ impl Lab {
             Some(dir) => Node::new(node_options).map_err(state_error(dir))?,
             None => Node::in_memory(node_options),
         };
+        node.forget_previous_guests();
         let listener =
             TcpListener::bind(options.listen)
                 .await
@@ -264,12 +265,17 @@ impl LabHandle {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        self.node.stop_guests().await;
     }
 }
 
 impl Drop for LabHandle {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
+        // Real guests never outlive the lab.
+        if let Some(guests) = self.node.guests().qemu() {
+            guests.kill_all();
+        }
     }
 }
 

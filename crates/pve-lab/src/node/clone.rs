@@ -140,7 +140,11 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             state,
             spec,
             move |context: TaskContext| async move {
-                let result = run_clone(&context, vmid, newid, source_running, &disks).await;
+                let mut result = run_clone(&context, vmid, newid, source_running, &disks).await;
+                if result.is_ok() {
+                    let copies = full_copies(&context.shared, &disks);
+                    result = super::guests::clone_disks(&context.shared, &copies).await;
+                }
                 context.shared.write(|state| match &result {
                     Ok(()) => {
                         for disk in &disks {
@@ -168,6 +172,23 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             },
         );
         Ok(json!(upid))
+    })
+}
+
+/// The disks a full clone copies (source, its parent, target), for real guests' files.
+fn full_copies(shared: &Shared, disks: &[DiskCopy]) -> Vec<(String, Option<String>, String)> {
+    shared.read(|state| {
+        disks
+            .iter()
+            .filter(|disk| !disk.linked && !disk.source.contains("cloudinit"))
+            .map(|disk| {
+                let parent = state
+                    .volume(&disk.source)
+                    .and_then(|volume| volume.parent.clone());
+                let target = format!("{}:{}", disk.target_storage, disk.target_name);
+                (disk.source.clone(), parent, target)
+            })
+            .collect()
     })
 }
 

@@ -15,7 +15,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::config::{self, drive_is_cdrom, is_drive_key, parse_drive, parse_properties};
+use super::config::{drive_is_cdrom, is_drive_key, parse_drive, parse_properties};
 use super::params::{internal, vmid};
 use super::{Node, Shared};
 use crate::api::{ApiError, ApiRequest, ApiResult, Method};
