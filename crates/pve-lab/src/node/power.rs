@@ -164,9 +164,8 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
         ("qmstop", shared.options.durations.stop)
     };
     let spec = spec(kind, vmid, request, duration);
-    let timeout = std::time::Duration::from_secs(
-        super::param_u64(request, "timeout").unwrap_or(180),
-    );
+    let timeout =
+        std::time::Duration::from_secs(super::param_u64(request, "timeout").unwrap_or(180));
     let force = param_bool(request, "forceStop").unwrap_or(false);
     shared.write(|state| {
         state.vm(&node, vmid).map_err(internal)?;
