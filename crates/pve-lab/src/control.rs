@@ -1,4 +1,10 @@
-//! The lab's control endpoint, outside `/api2`: `GET`/`PUT /lab/faults`.
+//! The lab's extension endpoints, outside `/api2`: `GET`/`PUT /lab/faults` and
+//! `GET /lab/vms/{vmid}/ssh`.
+//!
+//! `GET /lab/vms/{vmid}/ssh` tells a client which 127.0.0.1 port forwards to a real
+//! guest's SSH port (`{"data":{"host":"127.0.0.1","port":N}}`); `{"data":null}` for a
+//! state-only guest or a stopped VM (there is no SSH to reach). Any valid credential may
+//! read it, like the VM's status.
 //!
 //! Why: fault drills change faults while a client runs (start clean, then make 30% of
 //! requests fail, then heal), without restarting the lab and losing its state. The
@@ -61,6 +67,9 @@ async fn answer(
 ) -> Result<LabResponse, Option<ApiError>> {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    if let Some(vmid) = ssh_path(&path) {
+        return ssh_forward(shared, &request, vmid);
+    }
     if path != "/lab/faults" {
         return Err(Some(ApiError::new(
             501,
@@ -134,5 +143,49 @@ async fn answer(
             501,
             format!("Method '{other} {path}' not implemented"),
         ))),
+    }
+}
+
+/// The vmid of `/lab/vms/{vmid}/ssh`.
+fn ssh_path(path: &str) -> Option<&str> {
+    path.strip_prefix("/lab/vms/")?.strip_suffix("/ssh")
+}
+
+fn ssh_forward(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    vmid: &str,
+) -> Result<LabResponse, Option<ApiError>> {
+    if request.method() != http::Method::GET {
+        return Err(Some(ApiError::new(
+            501,
+            format!(
+                "Method '{} {}' not implemented",
+                request.method(),
+                request.uri().path()
+            ),
+        )));
+    }
+    shared
+        .auth
+        .authenticate(request.headers(), true)
+        .map_err(Some)?;
+    let vmid: u32 = vmid
+        .parse()
+        .ok()
+        .filter(|vmid| (100..=999_999_999).contains(vmid))
+        .ok_or_else(|| {
+            Some(ApiError::param(
+                "vmid",
+                "invalid format - value does not look like a valid VM ID",
+            ))
+        })?;
+    match shared.node.ssh_forward(vmid) {
+        Ok(Some(address)) => Ok(wire::success(json!({
+            "host": address.ip().to_string(),
+            "port": address.port(),
+        }))),
+        Ok(None) => Ok(wire::success(serde_json::Value::Null)),
+        Err(message) => Err(Some(ApiError::new(404, message))),
     }
 }
