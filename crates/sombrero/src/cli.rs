@@ -45,6 +45,10 @@ pub struct GlobalArgs {
     /// Only errors and data; no progress or messages.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Run against an in-process lab (a Proxmox VE API on 127.0.0.1 with template 1001)
+    /// instead of the configured cluster.
+    #[arg(long, global = true)]
+    pub lab: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +114,81 @@ pub enum Command {
     /// The lab: a Proxmox VE API server on 127.0.0.1 for rehearsals and tests.
     #[command(subcommand)]
     Lab(LabCommand),
+    /// Stage 2, read-only: what `deploy` would change, field by field.
+    #[command(
+        long_about = "Stage 2, read-only: compares the environment's VM with the cluster and \
+            shows what `deploy` would do: create, update in place, update needing a restart, \
+            or no changes, field by field. Sends no write request.",
+        after_help = "Examples:\n  sombrero plan --env staging\n  sombrero plan --lab --json\n  \
+            sombrero plan --template 1000"
+    )]
+    Plan(PlanArgs),
+    /// Stage 2: the environment's VM from the template, then the stage outputs.
+    #[command(
+        long_about = "Stage 2: clones the template into the environment's VM (or updates it in \
+            place), starts it, waits for the guest agent's address, pins the VM's SSH host key \
+            in a known_hosts file sombrero manages, waits until SSH answers, and writes \
+            deployments/outputs/terraform-outputs.json and inventory.yml. Deploying a deployed \
+            environment changes nothing. Asks for confirmation on a terminal unless --yes.",
+        after_help = "Examples:\n  sombrero deploy --lab --yes\n  sombrero deploy --env staging --yes\n  \
+            sombrero deploy --template 1000 --linked"
+    )]
+    Deploy(DeployArgs),
+    /// The environment's VM: power, address, uptime, template, drift.
+    #[command(after_help = "Examples:\n  sombrero status\n  sombrero status --env staging --json")]
+    Status,
+    /// Print the environment's stage outputs (terraform-outputs.json).
+    #[command(after_help = "Examples:\n  sombrero outputs --env staging\n  sombrero outputs --json | jq .vm_ip")]
+    Outputs,
+    /// Shut down and delete the environment's VM, and remove its outputs and host keys.
+    #[command(
+        long_about = "Shuts the environment's VM down (stop after a timeout), deletes it with \
+            purge, and removes the environment's outputs and pinned host keys. Refuses VMs \
+            sombrero does not manage. Asks for confirmation on a terminal unless --yes; \
+            without a terminal, --yes is required.",
+        after_help = "Examples:\n  sombrero destroy --env staging --yes"
+    )]
+    Destroy(DestroyArgs),
+    /// Take over an existing VM for the environment (the runbook's `terraform import`).
+    #[command(after_help = "Examples:\n  sombrero adopt 150\n  sombrero adopt 152 --env staging")]
+    Adopt(AdoptArgs),
+}
+
+/// Arguments of `sombrero plan`.
+#[derive(Debug, Clone, Args)]
+pub struct PlanArgs {
+    /// Clone this template instead of the configured or newest tagged one.
+    #[arg(long, value_name = "ID")]
+    pub template: Option<u32>,
+}
+
+/// Arguments of `sombrero deploy`.
+#[derive(Debug, Clone, Args)]
+pub struct DeployArgs {
+    /// Clone this template instead of the configured or newest tagged one.
+    #[arg(long, value_name = "ID")]
+    pub template: Option<u32>,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// A linked clone (faster; the VM keeps depending on the template's disk).
+    #[arg(long)]
+    pub linked: bool,
+}
+
+/// Arguments of `sombrero destroy`.
+#[derive(Debug, Clone, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// Arguments of `sombrero adopt`.
+#[derive(Debug, Clone, Args)]
+pub struct AdoptArgs {
+    /// The VM to take over; must be the environment's configured vmid.
+    pub vmid: u32,
 }
 
 #[derive(Debug, Args)]
@@ -228,16 +307,51 @@ pub enum LabCommand {
             sombrero lab serve --faults http5xx=0.2,reset=0.05,lock-timeout=0.1,seed=42"
     )]
     Serve(LabServeArgs),
+    /// The real guests' base image.
+    #[command(subcommand)]
+    Image(LabImageCommand),
+    /// Which guests `--guests auto` would run here, and why (with the fixes).
+    #[command(
+        long_about = "Which guests `--guests auto` would run here, and why: QEMU installed, \
+            the seed ISO tool, the guest image built, KVM usable (a real test boot, not the \
+            existence of /dev/kvm). Prints the command that fixes each gap.",
+        after_help = "Examples:\n  sombrero lab doctor\n  sombrero lab doctor --json"
+    )]
+    Doctor,
+}
+
+/// `sombrero lab image ...`
+#[derive(Debug, Subcommand)]
+pub enum LabImageCommand {
+    /// Build (or reuse) the Debian image real lab guests boot.
+    #[command(
+        long_about = "Build the Debian 12 image real lab guests boot: debootstrap from Debian's \
+            mirror, cloud-init (NoCloud), openssh-server, qemu-guest-agent, the golden-image \
+            packages staged as a local apt repository, a busybox Docker image archive, uv and \
+            mise. Needs root. Cached by a hash of the recipe (lab/ in the sources) under \
+            $SOMBRERO_LAB_IMAGES, else $XDG_CACHE_HOME/sombrero/lab-images; an existing image \
+            is reused.",
+        after_help = "Examples:\n  sudo sombrero lab image build\n  \
+            SOMBRERO_LAB_IMAGES=/var/cache/sombrero sombrero lab image build --force"
+    )]
+    Build(LabImageBuildArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabImageBuildArgs {
+    /// Rebuild even when the cache holds this recipe's image.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Which guests the lab runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum GuestsMode {
-    /// The best available; state-only guests for now.
+    /// Real QEMU guests when QEMU and the guest image are there, else state-only.
     Auto,
     /// State-only guests: fast, API behaviour only.
     State,
-    /// Real QEMU guests (not built yet).
+    /// Real QEMU guests booting Debian (see `sombrero lab doctor`).
     Qemu,
 }
 

@@ -56,6 +56,10 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
         cause
             .downcast_ref::<HistoryError>()
             .is_some_and(HistoryError::is_bad_input)
+    }) || error.chain().any(|cause| {
+        cause
+            .downcast_ref::<sombrero_core::deploy::DeployError>()
+            .is_some_and(sombrero_core::deploy::DeployError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -77,6 +81,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(history) = cause.downcast_ref::<HistoryError>() {
             return history.hint().map(ToOwned::to_owned);
+        }
+        if let Some(deploy) = cause.downcast_ref::<sombrero_core::deploy::DeployError>() {
+            return crate::commands::stage_two_hint(deploy);
         }
         cause
             .downcast_ref::<SettingsError>()

@@ -10,7 +10,9 @@ mod cli;
 mod commands;
 mod context;
 mod exit;
+mod lab_mode;
 mod printer;
+mod progress;
 
 use clap::Parser;
 

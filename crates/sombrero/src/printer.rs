@@ -31,6 +31,11 @@ impl Printer {
         self.json
     }
 
+    /// Whether `-q` silences messages and progress.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     /// How many `-v` were given.
     #[expect(dead_code, reason = "read by commands that add debug output")]
     pub fn verbosity(&self) -> u8 {

@@ -246,7 +246,11 @@ impl Runner<'_> {
                 .map_err(|error| {
                     DeployError::api(format!("resizing {}", desired.disk_slot), error)
                 })?;
-            self.finished(Step::Resize, format!("{outcome:?}"));
+            let detail = match outcome {
+                pve::GrowOutcome::Grown(size) => format!("grown to {size}"),
+                pve::GrowOutcome::AlreadyLarge(size) => format!("already {size}"),
+            };
+            self.finished(Step::Resize, detail);
         }
         Ok(())
     }

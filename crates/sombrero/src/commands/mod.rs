@@ -1,20 +1,28 @@
 //! Command dispatch: one module per command, each taking its parsed arguments and the
 //! printer and returning an exit status or an error for `main` to render.
 
+mod adopt;
 mod api;
 mod checklist;
 mod completions;
 mod config;
+mod deploy;
+mod destroy;
 mod history;
 mod issue;
 mod lab;
 mod metrics;
+mod outputs;
+mod plan;
 mod report;
+mod status;
 mod validate;
 
 use crate::cli::{Cli, Command, IssueCommand};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
+
+pub use plan::hint as stage_two_hint;
 
 /// Runs the parsed command line.
 ///
@@ -32,5 +40,11 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
         Command::Api(args) => api::run(&args, &cli.global, printer),
         Command::Lab(command) => lab::run(&command, printer),
+        Command::Plan(args) => plan::run(&args, &cli.global, printer),
+        Command::Deploy(args) => deploy::run(&args, &cli.global, printer),
+        Command::Status => status::run(&cli.global, printer),
+        Command::Outputs => outputs::run(&cli.global, printer),
+        Command::Destroy(args) => destroy::run(&args, &cli.global, printer),
+        Command::Adopt(args) => adopt::run(&args, &cli.global, printer),
     }
 }

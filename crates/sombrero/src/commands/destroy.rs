@@ -1,0 +1,74 @@
+//! `sombrero destroy`: shutdown (stop as fallback), delete with purge, outputs and host
+//! keys removed. Recorded in the history.
+//!
+//! Why it asks: deleting a VM cannot be undone. On a terminal it asks unless `--yes`;
+//! without one it refuses (exit 2) unless `--yes`. A VM without sombrero's marker is
+//! refused before anything is touched (the core checks; the hint says how to adopt it).
+
+use sombrero_core::deploy::{self, DestroyReport, Timeouts};
+
+use super::deploy::{confirm, finish_run, open_history, start_run};
+use super::plan::{Stage2, runtime};
+use crate::cli::{DestroyArgs, GlobalArgs};
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+use crate::progress::{Phases, Progress, drive};
+
+/// Runs `sombrero destroy`.
+///
+/// # Errors
+/// Configuration problems and a refused confirmation (exit 2), a foreign VM or API errors
+/// (exit 1).
+pub fn run(
+    args: &DestroyArgs,
+    global: &GlobalArgs,
+    printer: &Printer,
+) -> anyhow::Result<ExitStatus> {
+    runtime()?.block_on(async {
+        let stage = Stage2::prepare(global, None, false, printer).await?;
+        let target = deploy::destroy_target(&stage.client, &stage.desired).await?;
+        if let Some((name, running)) = &target
+            && !args.yes
+        {
+            let state = if *running { "running" } else { "stopped" };
+            let question = format!(
+                "Destroy VM {} ({name}, {state}) of environment {} on {}?",
+                stage.desired.vmid, stage.desired.environment, stage.desired.node
+            );
+            if !confirm(&question)? {
+                printer.info("cancelled; nothing was changed");
+                return Ok(ExitStatus::Failure);
+            }
+        }
+        let store = open_history(&stage.settings, printer);
+        let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
+        let result: Result<DestroyReport, deploy::DeployError> = {
+            let mut progress = Progress::new(printer);
+            let mut phases = Phases::new(run.as_ref());
+            drive(&mut progress, &mut phases, |events| async move {
+                deploy::destroy(&stage.client, &stage.desired, Timeouts::default(), &*events).await
+            })
+            .await
+        };
+        finish_run(run, &result, printer);
+        let report = result?;
+        if printer.json_mode() {
+            printer.json(&report)?;
+        } else if report.deleted {
+            printer.data(&format!(
+                "Destroyed VM {} of environment {}; removed {} output path(s).",
+                report.vmid,
+                report.environment,
+                report.removed_files.len()
+            ));
+        } else {
+            printer.data(&format!(
+                "VM {} of environment {} does not exist; removed {} output path(s).",
+                report.vmid,
+                report.environment,
+                report.removed_files.len()
+            ));
+        }
+        Ok(ExitStatus::Success)
+    })
+}

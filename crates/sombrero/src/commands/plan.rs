@@ -1,0 +1,242 @@
+//! `sombrero plan`, and what every stage-2 command shares: settings, the optional
+//! in-process lab, the client, the desired VM, and the hints for stage-2 errors.
+//!
+//! Why shared here: `plan`, `deploy`, `status`, `destroy` and `adopt` must see the same
+//! desired VM and the same cluster (`--lab` included); one setup function guarantees it.
+//! `plan` sends reads only; its text view and `--json` come from the same `Plan` value.
+
+use std::fmt::Write as _;
+
+use anyhow::Context as _;
+use pve_lab::LabHandle;
+use sombrero_core::deploy::{self, Action, ApiAccess, DeployError, Desired, Plan, TemplateRequest};
+use sombrero_core::settings::Settings;
+
+use crate::cli::{GlobalArgs, PlanArgs};
+use crate::context::resolve_settings;
+use crate::exit::ExitStatus;
+use crate::printer::Printer;
+
+/// Everything a stage-2 command works with.
+pub struct Stage2 {
+    pub settings: Settings,
+    pub desired: Desired,
+    pub client: pve::Client,
+    pub access: ApiAccess,
+    pub request: TemplateRequest,
+    /// The in-process lab of `--lab`, kept alive for the command.
+    #[expect(
+        dead_code,
+        reason = "held so the in-process lab runs until the command ends"
+    )]
+    pub lab: Option<LabHandle>,
+}
+
+impl Stage2 {
+    /// Resolves settings (starting the lab for `--lab`), reads the SSH key, builds the
+    /// client. Call inside the command's runtime.
+    ///
+    /// # Errors
+    /// Configuration problems (exit 2), a lab that does not start, client setup errors.
+    pub async fn prepare(
+        global: &GlobalArgs,
+        template: Option<u32>,
+        linked: bool,
+        printer: &Printer,
+    ) -> anyhow::Result<Self> {
+        let mut settings = resolve_settings(global, template, printer)?;
+        let lab = if global.lab {
+            Some(crate::lab_mode::start(&mut settings, printer).await?)
+        } else {
+            None
+        };
+        let key = settings.ssh_public_key(|path| std::fs::read_to_string(path))?;
+        let desired = Desired::from_settings(&settings, &key, linked);
+        let client = super::api::client_from_settings(&settings, printer)?;
+        let url = settings.require_api_url()?.clone();
+        let authorization = settings
+            .api
+            .token
+            .as_ref()
+            .map(|token| pve::Secret::new(token.value.authorization_header()));
+        let access = ApiAccess {
+            url,
+            tls: settings.tls_mode(),
+            authorization,
+        };
+        let request = deploy::template::request(&settings);
+        Ok(Self {
+            settings,
+            desired,
+            client,
+            access,
+            request,
+            lab,
+        })
+    }
+}
+
+/// A multi-threaded runtime for stage-2 commands (the in-process lab runs on it too).
+///
+/// # Errors
+/// The runtime cannot start.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The plan as text: a header, then one line per field (`+` set, `~` change).
+pub fn render(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Environment {}: VM {} ({}) on node {}",
+        plan.environment, plan.vmid, plan.name, plan.node
+    );
+    let template = plan.template.as_ref().map(|choice| {
+        let name = choice
+            .name
+            .as_ref()
+            .map(|name| format!(" {name:?}"))
+            .unwrap_or_default();
+        format!(
+            "template {}{name}, chosen by {}",
+            choice.id, choice.chosen_by
+        )
+    });
+    match plan.action {
+        Action::Create => {
+            let _ = writeln!(
+                out,
+                "  action: create (clone of {})",
+                template.unwrap_or_default()
+            );
+        }
+        other => {
+            let power = plan.power.as_deref().unwrap_or("absent");
+            let _ = writeln!(out, "  action: {} (VM is {power})", other.describe());
+            if let Some(template) = template {
+                let _ = writeln!(out, "  {template}");
+            }
+        }
+    }
+    for change in &plan.changes {
+        let one_line = |text: &str| text.replace('\n', "\\n");
+        let restart = if change.restart { " (restart)" } else { "" };
+        match &change.from {
+            Some(from) if plan.action != Action::Create => {
+                let _ = writeln!(
+                    out,
+                    "  ~ {}: {} -> {}{restart}",
+                    change.field,
+                    one_line(from),
+                    one_line(&change.to)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  + {}: {}{restart}",
+                    change.field,
+                    one_line(&change.to)
+                );
+            }
+        }
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    out
+}
+
+/// The hint for a stage-2 error, if it has one.
+pub fn hint(error: &DeployError) -> Option<String> {
+    Some(match error {
+        DeployError::TemplateMissing { node, tags, .. } => format!(
+            "build one with `sombrero build` (it tags its templates {}), or name an existing \
+             template on {node} with --template ID or TEMPLATE_ID",
+            if tags.is_empty() {
+                deploy::TEMPLATE_TAGS.join(", ")
+            } else {
+                tags.join(", ")
+            }
+        ),
+        DeployError::NotATemplate { .. } => {
+            "pass the id of a template (qm list shows templates), or run `sombrero build`".into()
+        }
+        DeployError::ForeignVm {
+            vmid,
+            template: false,
+            other: None,
+            ..
+        } => format!(
+            "sombrero never changes a VM it did not create; take it over with `sombrero adopt \
+             {vmid}`, or choose another vmid for this environment in sombrero.toml"
+        ),
+        DeployError::ForeignVm { .. } => {
+            "choose another vmid for this environment in sombrero.toml".into()
+        }
+        DeployError::AddressInUse { vmid, .. } => format!(
+            "give this environment another ip in sombrero.toml, or destroy VM {vmid}'s environment first"
+        ),
+        DeployError::StorageMissing { available, .. } => format!(
+            "set disk_storage in sombrero.toml to one of: {}",
+            available.join(", ")
+        ),
+        DeployError::BridgeMissing { available, .. } => format!(
+            "set bridge in sombrero.toml to one of: {}",
+            available.join(", ")
+        ),
+        DeployError::NodeUnknown { known, .. } => format!(
+            "set node in sombrero.toml (or PKR_VAR_proxmox_node) to one of: {}",
+            known.join(", ")
+        ),
+        DeployError::NodeOffline { node, .. } => {
+            format!("bring {node} back online (pvecm status), or deploy to another node")
+        }
+        DeployError::PermissionDenied {
+            privilege, path, ..
+        } => format!(
+            "grant the token's role {} on {} (pveum acl modify), or use a token without \
+             privilege separation",
+            privilege.as_deref().unwrap_or("the missing privilege"),
+            path.as_deref().unwrap_or("/")
+        ),
+        DeployError::Tls { .. } => "compare the pinned fingerprint (SOMBRERO_PVE_FINGERPRINT) \
+             with `pvenode cert info` on the node (or what `sombrero lab serve` printed)"
+            .into(),
+        DeployError::WrongVmid { configured, .. } => {
+            format!(
+                "adopt the environment's VM ({configured}), or change its vmid in sombrero.toml"
+            )
+        }
+        DeployError::Changed { .. } => {
+            "someone changed the VM meanwhile; run `sombrero plan` again".into()
+        }
+        DeployError::SshTimeout { .. } => {
+            "check the VM's console (cloud-init, sshd) and the network path to it".into()
+        }
+        _ => return None,
+    })
+}
+
+/// Runs `sombrero plan`.
+///
+/// # Errors
+/// Configuration problems (exit 2), stage-2 errors (exit 1).
+pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let runtime = runtime()?;
+    runtime.block_on(async {
+        let stage = Stage2::prepare(global, args.template, false, printer).await?;
+        let plan = deploy::plan(&stage.client, &stage.desired, &stage.request).await?;
+        if printer.json_mode() {
+            printer.json(&plan)?;
+        } else {
+            printer.data(render(&plan).trim_end());
+        }
+        Ok(ExitStatus::Success)
+    })
+}

@@ -1,0 +1,213 @@
+//! Live progress of stage 2 (one line per step, spinner and elapsed time) and the history
+//! phases recorded from the same events.
+//!
+//! Why both from one event stream: the core emits [`DeployEvent`]s and never prints; the
+//! binary renders them (indicatif on a terminal, plain lines otherwise, nothing with `-q`)
+//! and records each step group as a history phase while it happens, so a run killed in
+//! the middle shows where it stopped. The history recorder is not `Send`, so events travel
+//! through a channel to the command's own task, which renders and records them.
+
+use std::future::Future;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use pve::WaitEvent;
+use sombrero_core::deploy::{DeployEvent, Step};
+use sombrero_core::history::{PhaseGuard, Run};
+
+use crate::printer::Printer;
+
+/// Renders events for a person.
+#[derive(Debug)]
+pub struct Progress<'p> {
+    printer: &'p Printer,
+    quiet: bool,
+    terminal: bool,
+    current: Option<(ProgressBar, Instant, String)>,
+}
+
+fn seconds(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+impl<'p> Progress<'p> {
+    pub fn new(printer: &'p Printer) -> Self {
+        Self {
+            printer,
+            quiet: printer.is_quiet(),
+            terminal: std::io::stderr().is_terminal(),
+            current: None,
+        }
+    }
+
+    fn close(&mut self, mark: &str, detail: &str) {
+        if let Some((bar, started, what)) = self.current.take() {
+            let line = format!("{mark} {what}: {detail} ({})", seconds(started.elapsed()));
+            if self.terminal {
+                bar.finish_with_message(line);
+            } else {
+                self.printer.info(&format!("  {line}"));
+            }
+        }
+    }
+
+    /// Renders one event.
+    pub fn handle(&mut self, event: &DeployEvent) {
+        if self.quiet {
+            return;
+        }
+        match event {
+            DeployEvent::Started { what, .. } => {
+                self.close("✓", "done");
+                let bar = if self.terminal {
+                    let bar = ProgressBar::new_spinner();
+                    bar.set_style(
+                        ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                    );
+                    bar.set_message(what.clone());
+                    bar.enable_steady_tick(Duration::from_millis(100));
+                    bar
+                } else {
+                    self.printer.info(&format!("→ {what}"));
+                    ProgressBar::hidden()
+                };
+                self.current = Some((bar, Instant::now(), what.clone()));
+            }
+            DeployEvent::Finished { detail, .. } => self.close("✓", detail),
+            DeployEvent::Skipped { step, reason } => {
+                self.close("✓", "done");
+                self.printer
+                    .info(&format!("- skipped {}: {reason}", step_name(*step)));
+            }
+            DeployEvent::Waiting { event } => self.waiting(event),
+            _ => {}
+        }
+    }
+
+    fn waiting(&self, event: &WaitEvent) {
+        let note = match event {
+            WaitEvent::Locked { lock, .. } => format!("lock: {lock}"),
+            WaitEvent::AgentNotReady { .. } => "agent not up yet".to_owned(),
+            WaitEvent::AgentNoAddress { .. } => "agent up, no address yet".to_owned(),
+            WaitEvent::Retrying {
+                what,
+                attempt,
+                reason,
+            } => {
+                self.printer
+                    .warn(&format!("retrying {what} (attempt {attempt}): {reason}"));
+                return;
+            }
+            _ => return,
+        };
+        if let Some((bar, _, what)) = &self.current
+            && self.terminal
+        {
+            bar.set_message(format!("{what} ({note})"));
+        }
+    }
+
+    /// Ends the current line as failed.
+    pub fn fail(&mut self, error: &dyn std::fmt::Display) {
+        let text = error.to_string();
+        if !self.quiet {
+            self.close("✗", &text);
+        }
+    }
+
+    /// Ends the current line as done.
+    pub fn finish(&mut self) {
+        if !self.quiet {
+            self.close("✓", "done");
+        }
+    }
+}
+
+fn step_name(step: Step) -> &'static str {
+    match step {
+        Step::Ssh => "SSH check",
+        Step::HostKey => "host key",
+        Step::Address => "agent address",
+        _ => step.phase(),
+    }
+}
+
+/// Records one history phase per group of steps ([`Step::phase`]).
+pub struct Phases<'run> {
+    run: Option<&'run Run<'run>>,
+    current: Option<(&'static str, PhaseGuard<'run, 'run>)>,
+}
+
+impl<'run> Phases<'run> {
+    pub fn new(run: Option<&'run Run<'run>>) -> Self {
+        Self { run, current: None }
+    }
+
+    /// Starts a new phase when a step of another group begins.
+    pub fn handle(&mut self, event: &DeployEvent) {
+        let DeployEvent::Started { step, .. } = event else {
+            return;
+        };
+        let Some(run) = self.run else { return };
+        let phase = step.phase();
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|(name, _)| *name == phase)
+        {
+            return;
+        }
+        if let Some((_, guard)) = self.current.take() {
+            guard.succeed(None);
+        }
+        self.current = Some((phase, run.begin_phase(phase)));
+    }
+
+    /// Ends the open phase with the outcome.
+    pub fn finish<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
+        if let Some((_, guard)) = self.current.take() {
+            guard.finish(result);
+        }
+    }
+}
+
+/// Runs `work`, which reports through the callback it is given, rendering and recording
+/// every event on this task while it runs.
+pub async fn drive<T, E, F>(
+    progress: &mut Progress<'_>,
+    phases: &mut Phases<'_>,
+    work: impl FnOnce(Box<dyn Fn(&DeployEvent) + Send + Sync>) -> F,
+) -> Result<T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<DeployEvent>();
+    let callback: Box<dyn Fn(&DeployEvent) + Send + Sync> = Box::new(move |event| {
+        let _ = sender.send(event.clone());
+    });
+    let future = work(callback);
+    tokio::pin!(future);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = receiver.recv() => {
+                progress.handle(&event);
+                phases.handle(&event);
+            }
+            result = &mut future => break result,
+        }
+    };
+    while let Ok(event) = receiver.try_recv() {
+        progress.handle(&event);
+        phases.handle(&event);
+    }
+    match &result {
+        Ok(_) => progress.finish(),
+        Err(error) => progress.fail(error),
+    }
+    phases.finish(&result);
+    result
+}
