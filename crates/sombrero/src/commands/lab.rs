@@ -1,4 +1,5 @@
-//! `sombrero lab serve`: a Proxmox VE API endpoint on 127.0.0.1 for rehearsals.
+//! `sombrero lab serve | image build | doctor`: a Proxmox VE API endpoint on 127.0.0.1
+//! for rehearsals, the base image of its real guests, and which guests it can run here.
 //!
 //! Why a command and not only a library: operators point sombrero (or Terraform, Packer,
 //! curl) at a running lab exactly as at a cluster, with the printed URL, token and TLS
@@ -13,7 +14,11 @@ use anyhow::Context;
 use pve_lab::{FaultSpec, Lab, LabError, LabOptions};
 use serde::Serialize;
 
-use crate::cli::{GuestsMode, LabCommand, LabServeArgs};
+use pve_lab::guest::{
+    BackendChoice, Guests, GuestsRequest, ImageStore, QemuGuests, QemuOptions, choose_backend,
+};
+
+use crate::cli::{GuestsMode, LabCommand, LabImageCommand, LabServeArgs};
 use crate::exit::{BadInput, ExitStatus};
 use crate::printer::Printer;
 
@@ -33,18 +38,76 @@ struct Ready {
 pub fn run(command: &LabCommand, printer: &Printer) -> anyhow::Result<ExitStatus> {
     match command {
         LabCommand::Serve(args) => serve(args, printer),
+        LabCommand::Image(LabImageCommand::Build(args)) => {
+            super::lab_image::build(args.force, printer)
+        }
+        LabCommand::Doctor => super::lab_image::doctor(printer),
     }
 }
 
-fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
-    if args.guests == GuestsMode::Qemu {
-        return Err(BadInput {
-            message: "--guests qemu is not built yet: real QEMU guests come with a later issue"
-                .into(),
-            hint: Some("use --guests state (or auto) for state-only guests".into()),
-        }
-        .into());
+/// Where real guests keep disks, sockets and seeds: `<state>/guests`, else a directory
+/// under the system's temp dir that is removed when the lab stops.
+fn guest_work_dir(args: &LabServeArgs) -> (std::path::PathBuf, bool) {
+    match &args.state {
+        Some(state) => (state.join("guests"), false),
+        None => (
+            std::env::temp_dir().join(format!("sombrero-lab-{}", std::process::id())),
+            true,
+        ),
     }
+}
+
+/// Decides and sets up the guests for `--guests`, saying why.
+async fn guests(
+    mode: GuestsMode,
+    work_dir: &std::path::Path,
+    printer: &Printer,
+) -> anyhow::Result<Guests> {
+    let request = match mode {
+        GuestsMode::Auto => GuestsRequest::Auto,
+        GuestsMode::State => return Ok(Guests::State),
+        GuestsMode::Qemu => GuestsRequest::Qemu,
+    };
+    let BackendChoice {
+        qemu,
+        reasons,
+        fixes,
+    } = choose_backend(
+        request,
+        &ImageStore::default_location(),
+        &work_dir.join("probe"),
+    )
+    .await;
+    let Some((binary, image, accelerator)) = qemu else {
+        if mode == GuestsMode::Qemu {
+            return Err(BadInput {
+                message: format!("--guests qemu is not possible here: {}", reasons.join("; ")),
+                hint: Some(format!("fix with: {}", fixes.join(" && "))),
+            }
+            .into());
+        }
+        printer.info(&format!(
+            "guests: state-only ({}); `sombrero lab doctor` says how to get real guests",
+            reasons.join("; ")
+        ));
+        return Ok(Guests::State);
+    };
+    printer.info(&format!(
+        "guests: qemu ({}), image {}",
+        accelerator.name(),
+        image.dir.display()
+    ));
+    let guests = QemuGuests::new(QemuOptions {
+        image,
+        work_dir: work_dir.to_path_buf(),
+        accelerator,
+        qemu: binary,
+    })
+    .context("cannot set up real guests")?;
+    Ok(Guests::Qemu(std::sync::Arc::new(guests)))
+}
+
+fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
     let faults = match &args.faults {
         Some(text) => text.parse::<FaultSpec>().map_err(|error| BadInput {
             message: format!("invalid --faults: {error}"),
@@ -67,13 +130,15 @@ fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
 }
 
 fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let options = options(args)?;
+    let mut options = options(args)?;
+    let (work_dir, temporary) = guest_work_dir(args);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
+        options.node.guests = guests(args.guests, &work_dir, printer).await?;
         let lab = match Lab::start(options).await {
             Ok(lab) => lab,
             Err(error @ LabError::NotLoopback(_)) => {
@@ -117,6 +182,9 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     // Running PVE tasks are abandoned, not awaited: with a state dir they are recorded as
     // running and the next start fails them, as after a node crash.
     runtime.shutdown_timeout(Duration::from_secs(1));
+    if temporary {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
     outcome
 }
 

@@ -11,6 +11,7 @@ mod destroy;
 mod history;
 mod issue;
 mod lab;
+mod lab_image;
 mod metrics;
 mod outputs;
 mod plan;
