@@ -67,34 +67,20 @@ pub fn build_request(args: &ApiArgs) -> Result<Request, BadInput> {
 /// [`BadInput`] when the URL or credentials are missing; client setup errors.
 pub fn client_from_settings(settings: &Settings, printer: &Printer) -> anyhow::Result<Client> {
     let api = &settings.api;
-    let url = api.url.as_ref().ok_or_else(|| BadInput {
-        message: "no Proxmox API URL is configured".into(),
-        hint: Some("set TF_VAR_proxmox_api_url or [proxmox] api_url in sombrero.toml".into()),
-    })?;
-    let mut builder = Client::builder(url.value.as_str());
-    builder = match (&api.token, &api.username, &api.password) {
-        (Some(token), _, _) => builder.token(token.value.clone()),
-        (None, Some(user), Some(password)) => builder.password(&user.value, password.value.clone()),
-        _ => {
-            return Err(BadInput {
-                message: "no Proxmox API credentials are configured".into(),
-                hint: Some("set TF_VAR_proxmox_api_token (USER@REALM!TOKENID=SECRET)".into()),
-            }
-            .into());
-        }
+    let mut builder = Client::builder(settings.require_api_url()?.as_str());
+    // A token wins; user and password (ticket login) only when no token is set.
+    builder = if let (None, Some(user), Some(password)) = (&api.token, &api.username, &api.password)
+    {
+        builder.password(&user.value, password.value.clone())
+    } else {
+        builder.token(settings.require_api_token()?.clone())
     };
-    let tls = if let Some(fingerprint) = &api.fingerprint {
-        TlsMode::Fingerprint(pve::Fingerprint::from_bytes(fingerprint.value.0))
-    } else if let Some(ca_file) = &api.ca_file {
-        TlsMode::CaFile(ca_file.value.clone())
-    } else if api.insecure.value {
+    let tls = settings.tls_mode();
+    if matches!(tls, TlsMode::Insecure) {
         printer.warn(
             "TLS certificate verification is disabled (insecure); pin the fingerprint instead",
         );
-        TlsMode::Insecure
-    } else {
-        TlsMode::SystemRoots
-    };
+    }
     Ok(builder.tls(tls).build()?)
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::sandbox::Sandbox;
 
 /// Starts `sombrero lab serve ARGS` and reads its one line of JSON from stdout.
-fn serve(args: &[&str]) -> (Child, Value) {
+pub(crate) fn serve(args: &[&str]) -> (Child, Value) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
         .args(args)
@@ -50,7 +50,7 @@ fn get(url: &str, path: &str, token: &str) -> String {
 }
 
 /// Sends SIGTERM and waits (at most 10 s) for the exit code.
-fn terminate(mut child: Child) -> (Option<i32>, String) {
+pub(crate) fn terminate(mut child: Child) -> (Option<i32>, String) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

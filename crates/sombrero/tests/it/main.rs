@@ -1,5 +1,6 @@
 //! The binary's integration tests: one test binary, one module per feature.
 
+mod api;
 mod bad_input;
 mod config;
 mod history;

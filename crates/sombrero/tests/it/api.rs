@@ -1,0 +1,76 @@
+//! `sombrero api`: raw calls through the typed client against a real `sombrero lab serve`
+//! child process, configured only by the runbook's variables and the printed fingerprint.
+
+use serde_json::Value;
+
+use crate::lab_serve::{serve, terminate};
+use crate::sandbox::Sandbox;
+
+/// A sandbox whose environment points at the lab that `ready` describes (HTTPS, pinned).
+fn pointed_at(ready: &Value) -> Sandbox {
+    Sandbox::new()
+        .env("TF_VAR_pve_api_url", ready["url"].as_str().expect("url"))
+        .env(
+            "TF_VAR_pve_api_token",
+            ready["token"].as_str().expect("token"),
+        )
+        .env(
+            "SOMBRERO_PVE_FINGERPRINT",
+            ready["fingerprint"].as_str().expect("fingerprint"),
+        )
+        .env("SOMBRERO_RETRY_DELAY_MS", "0")
+}
+
+#[test]
+fn cluster_resources_succeed_twenty_of_twenty_under_twenty_percent_faults() {
+    let (child, ready) = serve(&[
+        "--with-template",
+        "--faults",
+        "http5xx=0.2,reset=0.05,seed=11",
+    ]);
+    let sandbox = pointed_at(&ready);
+    for attempt in 1..=20 {
+        let outcome = sandbox.run(&["api", "get", "/cluster/resources", "--json"]);
+        assert_eq!(
+            outcome.code,
+            Some(0),
+            "attempt {attempt}: stderr:\n{}",
+            outcome.stderr
+        );
+        let data: Value = serde_json::from_str(&outcome.stdout).expect("JSON data");
+        let resources = data.as_array().expect("a list");
+        assert!(
+            resources
+                .iter()
+                .any(|resource| resource["vmid"] == 1001 && resource["template"] == 1),
+            "attempt {attempt}: template 1001 missing from {data}"
+        );
+    }
+    let (code, _) = terminate(child);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn api_errors_exit_one_with_the_reason_and_bad_input_exits_two() {
+    let (child, ready) = serve(&[]);
+    let sandbox = pointed_at(&ready);
+    let missing = sandbox.run(&["api", "get", "/nodes/lloyd/qemu/4242/config"]);
+    assert_eq!(missing.code, Some(1), "stderr:\n{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("4242"),
+        "the error names the VM:\n{}",
+        missing.stderr
+    );
+    let bad_method = sandbox.run(&["api", "frobnicate", "/version"]);
+    assert_eq!(bad_method.code, Some(2), "stderr:\n{}", bad_method.stderr);
+    let wrong_pin = pointed_at(&ready).env("SOMBRERO_PVE_FINGERPRINT", &["AB"; 32].join(":"));
+    let refused = wrong_pin.run(&["api", "get", "/version"]);
+    assert_eq!(refused.code, Some(1), "stderr:\n{}", refused.stderr);
+    assert!(
+        refused.stderr.to_lowercase().contains("fingerprint"),
+        "a pin mismatch is named:\n{}",
+        refused.stderr
+    );
+    let (code, _) = terminate(child);
+    assert_eq!(code, Some(0));
+}
