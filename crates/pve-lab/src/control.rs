@@ -11,11 +11,10 @@
 //! endpoint lives outside `/api2` so no PVE client can reach it by accident, is never
 //! subject to injected faults itself, and requires the full-privilege token.
 //!
-//! `PUT` takes the spec as the raw body (`http5xx=0.3,seed=7`) and replaces the HTTP-level
-//! faults (`http5xx`, `reset`; absent means 0) and, when given, the seed; the decision
-//! sequence restarts. The task-level faults are fixed in the node when the lab starts: a
-//! PUT may repeat them with their current values, and one that changes them is refused
-//! rather than silently ignored.
+//! `PUT` takes the spec as the raw body (`http5xx=0.3,task-fail=0.5,seed=7`) and replaces
+//! every fault, HTTP-level and task-level alike (an absent key means no such fault;
+//! `slow` defaults to 1); the seed is kept unless given, and both decision sequences
+//! restart from it. Tasks already running keep the fault they drew when they started.
 
 use http::Request;
 use hyper::body::Incoming;
@@ -106,37 +105,20 @@ async fn answer(
                     .map_err(|error: crate::faults::FaultSpecError| {
                         Some(ApiError::param("spec", error.to_string()))
                     })?;
-            let mentioned: Vec<&str> = text
+            let seed_given = text
                 .split(',')
-                .filter_map(|part| part.split_once('=').map(|(key, _)| key.trim()))
-                .collect();
-            let current = shared.faults.spec();
-            let differs = |key: &str, new: f64, old: f64| {
-                mentioned.contains(&key) && (new - old).abs() > f64::EPSILON
-            };
-            let task_level_changed =
-                differs("lock-timeout", spec.lock_timeout, current.lock_timeout)
-                    || differs("task-fail", spec.task_fail, current.task_fail)
-                    || differs("slow", spec.slow, current.slow)
-                    || differs("agent-never", spec.agent_never, current.agent_never);
-            if task_level_changed {
-                return Err(Some(ApiError::param(
-                    "spec",
-                    "lock-timeout, task-fail, slow and agent-never are fixed when the lab starts; \
-                     restart it with --faults to change them",
-                )));
-            }
+                .filter_map(|part| part.split_once('='))
+                .any(|(key, _)| key.trim() == "seed");
             let spec = FaultSpec {
-                http_5xx: spec.http_5xx,
-                reset: spec.reset,
-                seed: if mentioned.contains(&"seed") {
+                seed: if seed_given {
                     spec.seed
                 } else {
-                    current.seed
+                    shared.faults.spec().seed
                 },
-                ..current
+                ..spec
             };
             shared.faults.set(spec);
+            shared.node.set_task_faults(spec.task_faults());
             Ok(wire::success(spec_json(&spec)))
         }
         other => Err(Some(ApiError::new(

@@ -115,6 +115,8 @@ pub(crate) struct Shared {
     store: Option<persist::Store>,
     version: AtomicU64,
     fault_random: Mutex<SplitMix>,
+    /// Task-level faults in force; start as `options.faults`, changed by `/lab/faults`.
+    task_faults: Mutex<TaskFaults>,
     /// Lock files held by running tasks.
     locks: locks::LockTable,
 }
@@ -154,12 +156,12 @@ impl Shared {
 
     /// A task's work duration: scaled, and multiplied by the `slow` fault.
     pub fn scaled_work(&self, base: Duration) -> Duration {
-        multiply(self.scaled(base), self.options.faults.slow)
+        multiply(self.scaled(base), self.task_faults.lock().slow)
     }
 
     /// Decides, deterministically from the fault seed, whether a new task gets a fault.
     fn draw_task_fault(&self) -> Option<tasks::InjectedFault> {
-        let faults = &self.options.faults;
+        let faults = *self.task_faults.lock();
         if faults.lock_timeout <= 0.0 && faults.task_fail <= 0.0 {
             return None;
         }
@@ -176,7 +178,7 @@ impl Shared {
     /// Decides, deterministically from the fault seed, whether a started guest's agent
     /// never comes up.
     pub fn draw_agent_never(&self) -> bool {
-        let probability = self.options.faults.agent_never;
+        let probability = self.task_faults.lock().agent_never;
         probability > 0.0 && self.fault_random.lock().next_fraction() < probability
     }
 }
@@ -224,8 +226,10 @@ impl Node {
 
     fn build(options: NodeOptions, state: State, store: Option<persist::Store>) -> Self {
         let fault_random = SplitMix::new(options.faults.seed);
+        let task_faults = options.faults;
         Self {
             shared: Arc::new(Shared {
+                task_faults: Mutex::new(task_faults),
                 options,
                 state: Mutex::new(state),
                 store,
@@ -234,6 +238,18 @@ impl Node {
                 locks: locks::LockTable::default(),
             }),
         }
+    }
+
+    /// The task-level faults in force.
+    pub fn task_faults(&self) -> TaskFaults {
+        *self.shared.task_faults.lock()
+    }
+
+    /// Replaces the task-level faults while the lab runs; the fault draws restart from
+    /// the new seed, so a drill replays the same way.
+    pub fn set_task_faults(&self, faults: TaskFaults) {
+        *self.shared.fault_random.lock() = SplitMix::new(faults.seed);
+        *self.shared.task_faults.lock() = faults;
     }
 
     /// The node's name (`lloyd` by default).

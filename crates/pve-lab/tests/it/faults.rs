@@ -83,14 +83,6 @@ async fn control_endpoint_changes_http_faults_at_runtime() {
     assert_eq!(denied.status(), 403);
     let anonymous = client.get(&control).send().await.expect("answer");
     assert_eq!(anonymous.status(), 401);
-    let refused = client
-        .put(&control)
-        .header("Authorization", lab.authorization())
-        .body("task-fail=0.5")
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(refused.status(), 400);
     let bad = client
         .put(&control)
         .header("Authorization", lab.authorization())
@@ -118,6 +110,61 @@ async fn control_endpoint_changes_http_faults_at_runtime() {
         .expect("answer");
     assert_eq!(healed.status(), 200);
     assert_eq!(Api::token(&lab).get("/version").await.status, 200);
+}
+
+/// The exit status of a task, polled until it stops.
+async fn task_outcome(api: &Api, upid: &str) -> String {
+    let path = format!("/nodes/lloyd/tasks/{upid}/status");
+    for _ in 0..400 {
+        let reply = api.get(&path).await;
+        if reply.data()["status"] == "stopped" {
+            return reply.data()["exitstatus"].as_str().unwrap_or("").to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("task {upid} did not stop");
+}
+
+#[tokio::test]
+async fn control_endpoint_changes_task_faults_at_runtime() {
+    let lab = start_with(|options| options.node.with_template = true).await;
+    let api = Api::token(&lab);
+    let control = format!("{}/lab/faults", lab.url().trim_end_matches("/api2/json"));
+    let client = reqwest::Client::new();
+    let clone = |newid: &'static str| {
+        let api = api.clone();
+        async move {
+            let reply = api
+                .call("POST", "/nodes/lloyd/qemu/1001/clone", &[("newid", newid)])
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            reply.data().as_str().expect("a UPID").to_owned()
+        }
+    };
+    let healthy = clone("150").await;
+    assert_eq!(task_outcome(&api, &healthy).await, "OK");
+    let set = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("lock-timeout=1")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(set.status(), 200);
+    assert!((lab.node().task_faults().lock_timeout - 1.0).abs() < f64::EPSILON);
+    let faulty = clone("151").await;
+    let outcome = task_outcome(&api, &faulty).await;
+    assert!(outcome.contains("got timeout"), "{outcome}");
+    let healed = client
+        .put(&control)
+        .header("Authorization", lab.authorization())
+        .body("")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(healed.status(), 200);
+    let again = clone("152").await;
+    assert_eq!(task_outcome(&api, &again).await, "OK");
 }
 
 #[tokio::test]
