@@ -118,6 +118,8 @@ pub enum GuestError {
 #[derive(Debug)]
 struct Machine {
     pid: u32,
+    /// When QEMU was spawned (the guest's own boot time counts from here).
+    spawned: Instant,
     ssh: SocketAddr,
     qmp: PathBuf,
     qga: PathBuf,
@@ -391,6 +393,11 @@ impl QemuGuests {
         self.machine(vmid).map(|machine| machine.ssh)
     }
 
+    /// When the VM's QEMU process was spawned (for boot-time measurements).
+    pub fn spawned(&self, vmid: u32) -> Option<Instant> {
+        self.machine(vmid).map(|machine| machine.spawned)
+    }
+
     /// The pid of the VM's QEMU process.
     pub fn pid(&self, vmid: u32) -> Option<u32> {
         self.machine(vmid).map(|machine| machine.pid)
@@ -419,7 +426,19 @@ impl QemuGuests {
             what: format!("creating {}", paths.stderr.display()),
             source,
         })?;
-        let mut child = tokio::process::Command::new(&self.options.qemu)
+        // With util-linux's setpriv, QEMU also dies with the thread that started it,
+        // even when the lab is killed with SIGKILL (setpriv execs QEMU: same pid).
+        let mut command = match super::probe::which("setpriv") {
+            Some(setpriv) => {
+                let mut command = tokio::process::Command::new(setpriv);
+                command
+                    .args(["--pdeathsig", "KILL"])
+                    .arg(&self.options.qemu);
+                command
+            }
+            None => tokio::process::Command::new(&self.options.qemu),
+        };
+        let mut child = command
             .args(command_line(&self.options, spec, &paths, ssh_port))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -430,6 +449,7 @@ impl QemuGuests {
                 what: format!("starting {}", self.options.qemu.display()),
                 source,
             })?;
+        let spawned = Instant::now();
         let pid = child.id().unwrap_or(0);
         let exited_early = |status: std::process::ExitStatus| GuestError::Exited {
             vmid: spec.vmid,
@@ -465,6 +485,7 @@ impl QemuGuests {
         let (exited_sender, exited) = watch::channel(false);
         let machine = Arc::new(Machine {
             pid,
+            spawned,
             ssh: SocketAddr::from((Ipv4Addr::LOCALHOST, ssh_port)),
             qmp: paths.qmp.clone(),
             qga: paths.qga.clone(),

@@ -8,5 +8,6 @@
 mod common;
 mod endpoints;
 mod faults;
+mod real_guest;
 mod templates;
 mod tls;
