@@ -3,6 +3,10 @@
 mod api;
 mod bad_input;
 mod config;
+mod deploy;
+mod deploy_cli;
+mod deploy_errors;
+mod deploy_outputs;
 mod history;
 mod history_fixture;
 mod history_report;

@@ -1,0 +1,125 @@
+//! The "Done when", through the real binary: against a separately started
+//! `sombrero lab serve --with-template` (HTTPS, realistic task durations), `deploy --env
+//! staging --yes` creates VM 152 with vm_ip 192.168.10.252 in the outputs, a second deploy
+//! reports no changes (and makes no write), and `destroy --env staging --yes` removes it.
+//! Also `--lab` on its own, and the confirmation rules without a terminal.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::lab_serve::{serve, terminate};
+use crate::sandbox::{SSH_KEY, Sandbox};
+
+#[test]
+fn deploy_redeploy_and_destroy_against_lab_serve() {
+    let (child, ready) = serve(&["--with-template"]);
+    let url = ready["url"].as_str().expect("url");
+    let sandbox = Sandbox::new()
+        .timeout(Duration::from_secs(120))
+        .env("TF_VAR_pve_api_url", url)
+        .env(
+            "TF_VAR_pve_api_token",
+            ready["token"].as_str().expect("token"),
+        )
+        .env(
+            "SOMBRERO_PVE_FINGERPRINT",
+            ready["fingerprint"].as_str().expect("fingerprint"),
+        )
+        .env("TF_VAR_ci_ssh_key", SSH_KEY);
+
+    let first = sandbox
+        .run(&["deploy", "--env", "staging", "--yes"])
+        .expect_code(0);
+    assert!(first.stdout.contains("Created. VM 152"), "{}", first.stdout);
+    assert!(first.stderr.contains("action: create"), "{}", first.stderr);
+    let outputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            sandbox
+                .path()
+                .join("deployments/outputs/terraform-outputs.json"),
+        )
+        .expect("outputs"),
+    )
+    .expect("json");
+    assert_eq!(outputs["vm_ip"], "192.168.10.252");
+    assert_eq!(outputs["vm_id"], "152");
+    assert_eq!(outputs["environment"], "staging");
+    assert!(
+        !first
+            .stderr
+            .contains(ready["token"].as_str().expect("token")),
+        "the token never appears in output"
+    );
+
+    let second = sandbox
+        .run(&["deploy", "--env", "staging", "--yes"])
+        .expect_code(0)
+        .stderr_has("action: no changes")
+        .stderr_has(" 0 writes");
+    assert!(
+        second.stdout.starts_with("No changes."),
+        "{}",
+        second.stdout
+    );
+
+    let status = sandbox
+        .run(&["status", "--env", "staging", "--json"])
+        .expect_code(0);
+    let status: Value = serde_json::from_str(&status.stdout).expect("status json");
+    assert_eq!(status["power"], "running");
+    assert_eq!(status["drift"], Value::Array(Vec::new()));
+
+    sandbox
+        .run(&["destroy", "--env", "staging"])
+        .expect_code(2)
+        .stderr_has("--yes");
+    sandbox
+        .run(&["destroy", "--env", "staging", "--yes"])
+        .expect_code(0)
+        .stderr_has("delete VM 152");
+    assert!(!sandbox.path().join("deployments/outputs/staging").exists());
+    sandbox
+        .run(&["outputs", "--env", "staging"])
+        .expect_code(2)
+        .stderr_has("sombrero deploy --env staging");
+    let history = sandbox.run(&["history", "--json"]).expect_code(0);
+    let runs: Value = serde_json::from_str(&history.stdout).expect("history json");
+    let commands: Vec<&str> = runs["runs"]
+        .as_array()
+        .map(|runs| {
+            runs.iter()
+                .filter_map(|run| run["command"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(commands, ["destroy", "deploy", "deploy"], "{runs}");
+    let (code, _) = terminate(child);
+    assert_eq!(code, Some(0));
+}
+
+#[test]
+fn lab_flag_deploys_on_a_fresh_machine_and_a_write_needs_confirmation() {
+    let sandbox = Sandbox::new()
+        .timeout(Duration::from_secs(60))
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.02");
+    sandbox
+        .run(&["deploy", "--lab"])
+        .expect_code(2)
+        .stderr_has("add --yes");
+    let outcome = sandbox
+        .run(&["deploy", "--lab", "--yes", "--json"])
+        .expect_code(0)
+        .stderr_has("placeholder key")
+        .stderr_has("skipped SSH check");
+    let report: Value = serde_json::from_str(&outcome.stdout).expect("json report");
+    assert_eq!(report["plan"]["action"], "create");
+    assert_eq!(report["outputs"]["vm_ip"], "192.168.10.250");
+    assert_eq!(report["ssh"]["kind"], "skipped");
+    let plan = sandbox
+        .run(&["plan", "--lab", "--json", "--env", "development"])
+        .expect_code(0);
+    let plan: Value = serde_json::from_str(&plan.stdout).expect("plan json");
+    assert_eq!(plan["action"], "create");
+    assert_eq!(plan["vmid"], 151);
+}
