@@ -202,7 +202,8 @@ fn file_size(path: &Path) -> u64 {
 }
 
 fn human(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / 1_048_576.0)
+    let tenths = bytes.saturating_mul(10) / 1_048_576;
+    format!("{}.{} MiB", tenths / 10, tenths % 10)
 }
 
 async fn run_phase(

@@ -117,7 +117,18 @@ pub async fn probe_kvm(qemu: &Path, image: &Image, scratch: &Path) -> KvmVerdict
     let started = Instant::now();
     let verdict = loop {
         if let Ok(Some(status)) = child.try_wait() {
-            break unusable(format!("QEMU exited under KVM ({status})"));
+            let mut stderr = String::new();
+            if let Some(mut pipe) = child.stderr.take() {
+                let _ = tokio::io::AsyncReadExt::read_to_string(&mut pipe, &mut stderr).await;
+            }
+            let first = stderr
+                .lines()
+                .find(|line| !line.trim().is_empty())
+                .unwrap_or("");
+            break unusable(format!(
+                "QEMU exited under KVM ({status}): {}",
+                first.trim()
+            ));
         }
         let text = std::fs::read_to_string(&console).unwrap_or_default();
         if text.contains("KVM internal error") {
@@ -191,34 +202,31 @@ pub async fn choose_backend(
         };
     }
     let qemu = which(QEMU_BINARY);
-    match &qemu {
-        Some(path) => reasons.push(format!("{QEMU_BINARY}: {}", path.display())),
-        None => {
-            reasons.push(format!("{QEMU_BINARY} is not installed"));
-            fixes.push(
-                "apt-get install -t bookworm-backports qemu-system-x86   \
-                 (bookworm-backports in the apt sources)"
-                    .into(),
-            );
-        }
+    if let Some(path) = &qemu {
+        reasons.push(format!("{QEMU_BINARY}: {}", path.display()));
+    } else {
+        reasons.push(format!("{QEMU_BINARY} is not installed"));
+        fixes.push(
+            "apt-get install -t bookworm-backports qemu-system-x86   \
+             (bookworm-backports in the apt sources)"
+                .into(),
+        );
     }
-    match super::seed_iso::iso_tool() {
-        Some((path, _)) => reasons.push(format!("cloud-init seed ISO tool: {}", path.display())),
-        None => {
-            reasons.push("no ISO tool for the cloud-init seed (xorriso, genisoimage)".into());
-            fixes.push("apt-get install xorriso".into());
-        }
+    if let Some((path, _)) = super::seed_iso::iso_tool() {
+        reasons.push(format!("cloud-init seed ISO tool: {}", path.display()));
+    } else {
+        reasons.push("no ISO tool for the cloud-init seed (xorriso, genisoimage)".into());
+        fixes.push("apt-get install xorriso".into());
     }
     let image = store.find();
-    match &image {
-        Some(image) => reasons.push(format!("guest image: {}", image.dir.display())),
-        None => {
-            reasons.push(format!(
-                "the guest image is not built (expected {})",
-                store.expected().dir.display()
-            ));
-            fixes.push("sudo sombrero lab image build".into());
-        }
+    if let Some(image) = &image {
+        reasons.push(format!("guest image: {}", image.dir.display()));
+    } else {
+        reasons.push(format!(
+            "the guest image is not built (expected {})",
+            store.expected().dir.display()
+        ));
+        fixes.push("sudo sombrero lab image build".into());
     }
     let ready = qemu.is_some() && image.is_some() && super::seed_iso::iso_tool().is_some();
     let (Some(qemu), Some(image), true) = (qemu, image, ready) else {

@@ -301,7 +301,7 @@ pub(crate) async fn intercept(shared: &Shared, request: &ApiRequest) -> Option<A
     Some(agent(shared, guests, request, command).await)
 }
 
-fn agent_error(error: AgentError) -> ApiError {
+fn agent_error(error: &AgentError) -> ApiError {
     ApiError::internal(error.to_string())
 }
 
@@ -326,7 +326,7 @@ async fn agent(
         guests
             .agent(vmid, name, arguments)
             .await
-            .map_err(agent_error)
+            .map_err(|error| agent_error(&error))
     };
     match command {
         "ping" => call("guest-ping", None)

@@ -7,11 +7,6 @@
 //! It also measures the benchmark of issue 7: time from the deploy's first call to SSH
 //! ready, divided by the guest's own boot (QEMU spawned to sshd answering).
 
-#![expect(
-    clippy::print_stderr,
-    reason = "a skipped test says why; timings are reported"
-)]
-
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
