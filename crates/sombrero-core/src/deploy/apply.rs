@@ -211,7 +211,7 @@ impl Runner<'_> {
                     if error.mentions("checksum mismatch") {
                         DeployError::Changed {
                             vmid: desired.vmid,
-                            source: error,
+                            source: Box::new(error),
                         }
                     } else {
                         DeployError::api(
@@ -354,7 +354,7 @@ pub async fn apply(
     let forward = |event: &WaitEvent| {
         events(&DeployEvent::Waiting {
             event: event.clone(),
-        })
+        });
     };
     let progress: pve::Progress<'_> = &forward;
     let running = plan.power.as_deref() == Some("running");

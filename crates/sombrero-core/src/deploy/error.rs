@@ -15,7 +15,7 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum DeployError {
     /// No usable template: an explicit id that does not exist, or no tagged template.
-    #[error("template {} does not exist on node {node}{}", id.map_or_else(|| "(none tagged)".to_owned(), |id| id.to_string()), source_text(.chosen_by))]
+    #[error("template {} does not exist on node {node}{}", id.map_or_else(|| "(none tagged)".to_owned(), |id| id.to_string()), source_text(.chosen_by.as_ref()))]
     TemplateMissing {
         id: Option<u32>,
         node: String,
@@ -25,7 +25,7 @@ pub enum DeployError {
         tags: Vec<String>,
     },
     /// The chosen id exists but is a VM, not a template.
-    #[error("VM {id} on node {node} is not a template{}", source_text(.chosen_by))]
+    #[error("VM {id} on node {node} is not a template{}", source_text(.chosen_by.as_ref()))]
     NotATemplate {
         id: u32,
         node: String,
@@ -79,7 +79,7 @@ pub enum DeployError {
         privilege: Option<String>,
         path: Option<String>,
         #[source]
-        source: pve::Error,
+        source: Box<pve::Error>,
     },
     /// The server's certificate does not match the pinned fingerprint (or is not trusted).
     #[error("the TLS certificate of {url} is not the one configured")]
@@ -87,7 +87,7 @@ pub enum DeployError {
         url: String,
         pinned: bool,
         #[source]
-        source: pve::Error,
+        source: Box<pve::Error>,
     },
     /// `adopt` was given an id that is not the environment's.
     #[error("VM {given} is not environment {environment}'s VM id ({configured})")]
@@ -104,9 +104,9 @@ pub enum DeployError {
     Changed {
         vmid: u32,
         #[source]
-        source: pve::Error,
+        source: Box<pve::Error>,
     },
-    /// Writing outputs, known_hosts or the inventory failed.
+    /// Writing outputs, `known_hosts` or the inventory failed.
     #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
@@ -133,13 +133,12 @@ pub enum DeployError {
     Api {
         doing: String,
         #[source]
-        source: pve::Error,
+        source: Box<pve::Error>,
     },
 }
 
-fn source_text(chosen_by: &Option<String>) -> String {
+fn source_text(chosen_by: Option<&String>) -> String {
     chosen_by
-        .as_ref()
         .map(|by| format!(" (chosen by {by})"))
         .unwrap_or_default()
 }
@@ -153,7 +152,7 @@ impl DeployError {
                 doing,
                 privilege: permission.privilege,
                 path: permission.path,
-                source,
+                source: Box::new(source),
             };
         }
         if let pve::Error::Setup { reason, .. } = &source
@@ -166,10 +165,13 @@ impl DeployError {
                     .unwrap_or_default()
                     .to_owned(),
                 pinned: false,
-                source,
+                source: Box::new(source),
             };
         }
-        Self::Api { doing, source }
+        Self::Api {
+            doing,
+            source: Box::new(source),
+        }
     }
 
     /// Whether the problem is in the input (configuration, arguments) rather than a failed

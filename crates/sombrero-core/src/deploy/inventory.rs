@@ -6,7 +6,7 @@
 //! `inventory.yml` is block YAML whose scalars are all JSON-quoted (JSON strings are valid
 //! YAML double-quoted scalars), so no YAML library is needed and no value can be misread
 //! (`yes`, `0755`, `1e3` stay strings). Host key checking stays on: the connection
-//! arguments point at the known_hosts file sombrero pinned, never `StrictHostKeyChecking=no`.
+//! arguments point at the `known_hosts` file sombrero pinned, never `StrictHostKeyChecking=no`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -92,12 +92,9 @@ pub fn inventory(facts: &InventoryFacts<'_>) -> Value {
     })
 }
 
+/// A scalar (or an empty container) in JSON syntax, which YAML reads the same way.
 fn scalar(value: &Value) -> String {
-    match value {
-        Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null => value.to_string(),
-        // Empty containers as flow style; anything else is handled by the caller.
-        Value::Array(_) | Value::Object(_) => value.to_string(),
-    }
+    value.to_string()
 }
 
 fn emit(out: &mut String, value: &Value, indent: usize) {

@@ -1,4 +1,4 @@
-//! The known_hosts file sombrero manages: the VM's host key, read through the guest agent,
+//! The `known_hosts` file sombrero manages: the VM's host key, read through the guest agent,
 //! pinned under the exact address sombrero (and Ansible) connect to.
 //!
 //! Why: the original disabled host key checking everywhere. Reading the key through the
@@ -18,7 +18,7 @@ use super::outputs::write_atomically;
 /// Where the VM's ed25519 host key lives (cloud-init generates it on first boot).
 pub const HOST_KEY_FILE: &str = "/etc/ssh/ssh_host_ed25519_key.pub";
 
-/// The known_hosts host pattern for `host:port`.
+/// The `known_hosts` host pattern for `host:port`.
 pub fn host_pattern(host: IpAddr, port: u16) -> String {
     if port == 22 {
         host.to_string()
@@ -57,18 +57,28 @@ pub fn parse_host_key(text: &str) -> Result<String, String> {
     Ok(format!("{kind} {blob}"))
 }
 
-/// Whether a known_hosts line is for `pattern` (its first field lists hosts, comma-separated).
+/// Whether a `known_hosts` line is for `pattern` (its first field lists hosts, comma-separated).
 fn is_for(line: &str, pattern: &str) -> bool {
     line.split_whitespace()
         .next()
         .is_some_and(|hosts| hosts.split(',').any(|host| host == pattern))
 }
 
+/// The lines of `text` that are not for `pattern`, each ending in a newline.
+fn kept_lines(text: &str, pattern: &str) -> String {
+    let mut kept = String::new();
+    for line in text.lines().filter(|line| !is_for(line, pattern)) {
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    kept
+}
+
 /// Pins `key` (`type base64`) for `pattern` in `path`, replacing older keys for the same
 /// pattern and keeping everything else. Returns whether the file changed.
 ///
 /// # Errors
-/// [`DeployError::Write`].
+/// [`super::error::DeployError::Write`].
 pub fn pin(path: &Path, pattern: &str, key: &str) -> DeployResult<bool> {
     let existing = std::fs::read_to_string(path).unwrap_or_default();
     let wanted = format!("{pattern} {key}");
@@ -79,11 +89,7 @@ pub fn pin(path: &Path, pattern: &str, key: &str) -> DeployResult<bool> {
     {
         return Ok(false);
     }
-    let mut text: String = existing
-        .lines()
-        .filter(|line| !is_for(line, pattern))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let mut text = kept_lines(&existing, pattern);
     text.push_str(&wanted);
     text.push('\n');
     write_atomically(path, &text)?;
@@ -93,16 +99,12 @@ pub fn pin(path: &Path, pattern: &str, key: &str) -> DeployResult<bool> {
 /// Removes every key for `pattern` from `path` (a missing file is fine).
 ///
 /// # Errors
-/// [`DeployError::Write`].
+/// [`super::error::DeployError::Write`].
 pub fn forget(path: &Path, pattern: &str) -> DeployResult<()> {
     let Ok(existing) = std::fs::read_to_string(path) else {
         return Ok(());
     };
-    let text: String = existing
-        .lines()
-        .filter(|line| !is_for(line, pattern))
-        .map(|line| format!("{line}\n"))
-        .collect();
+    let text = kept_lines(&existing, pattern);
     write_atomically(path, &text)
 }
 

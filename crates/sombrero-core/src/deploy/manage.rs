@@ -288,7 +288,7 @@ pub async fn adopt(client: &Client, desired: &Desired, vmid: u32) -> DeployResul
     if marker.is_some() {
         return Ok(report(false));
     }
-    let marked = Marker {
+    let new_description = Marker {
         environment: desired.environment.clone(),
         template: None,
     }
@@ -297,7 +297,9 @@ pub async fn adopt(client: &Client, desired: &Desired, vmid: u32) -> DeployResul
     tags.extend([MANAGED_TAG.to_owned(), desired.environment.clone()]);
     tags.sort();
     tags.dedup();
-    let mut update = ConfigUpdate::new().set("description", marked).tags(&tags);
+    let mut update = ConfigUpdate::new()
+        .set("description", new_description)
+        .tags(&tags);
     if let Some(digest) = config.digest() {
         update = update.digest(&digest);
     }

@@ -4,7 +4,7 @@
 //! Why this layout: stage 3 and the runbook's scripts read
 //! `deployments/outputs/terraform-outputs.json`, but three environments must not clobber
 //! each other. Each environment owns `deployments/outputs/<env>/` (outputs, inventory,
-//! known_hosts); the top-level files are copies of the last deployed environment's, and
+//! `known_hosts`); the top-level files are copies of the last deployed environment's, and
 //! `destroy` removes them only when they belong to the environment it destroys.
 //! Documented in docs/outputs.md.
 
@@ -41,7 +41,7 @@ pub struct StageOutputs {
     /// Where SSH is reached: the VM's address, or 127.0.0.1 for a lab forward.
     pub ssh_host: String,
     pub ssh_port: u16,
-    /// The known_hosts file holding the VM's pinned host key.
+    /// The `known_hosts` file holding the VM's pinned host key.
     pub known_hosts_file: String,
     /// The inventory file Ansible reads.
     pub inventory_file: String,

@@ -55,7 +55,7 @@ pub enum LabAnswer {
     NotALab,
 }
 
-/// Whether the API URL's host is a loopback address (127.0.0.0/8, ::1, `localhost`).
+/// Whether the API URL's host is a loopback address (127.0.0.0/8, `::1`, `localhost`).
 pub fn api_is_loopback(api: &Url) -> bool {
     match api.host() {
         Some(url::Host::Ipv4(address)) => address.is_loopback(),

@@ -30,9 +30,9 @@ pub fn run(
         if let Some((name, running)) = &target
             && !args.yes
         {
-            let state = if *running { "running" } else { "stopped" };
+            let power = if *running { "running" } else { "stopped" };
             let question = format!(
-                "Destroy VM {} ({name}, {state}) of environment {} on {}?",
+                "Destroy VM {} ({name}, {power}) of environment {} on {}?",
                 stage.desired.vmid, stage.desired.environment, stage.desired.node
             );
             if !confirm(&question)? {

@@ -1,6 +1,6 @@
 //! The "Done when", through the real binary: against a separately started
 //! `sombrero lab serve --with-template` (HTTPS, realistic task durations), `deploy --env
-//! staging --yes` creates VM 152 with vm_ip 192.168.10.252 in the outputs, a second deploy
+//! staging --yes` creates VM 152 with `vm_ip` 192.168.10.252 in the outputs, a second deploy
 //! reports no changes (and makes no write), and `destroy --env staging --yes` removes it.
 //! Also `--lab` on its own, and the confirmation rules without a terminal.
 
