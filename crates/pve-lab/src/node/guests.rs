@@ -64,6 +64,31 @@ impl Node {
     }
 }
 
+impl super::NodeOptions {
+    /// Sets the guests. With real guests, the tasks whose work is now real (start, stop,
+    /// shutdown, reboot, clones, resize, destroy, template) take the time that work takes
+    /// instead of a simulated duration.
+    pub fn set_guests(&mut self, guests: crate::guest::Guests) {
+        if guests.qemu().is_some() {
+            let durations = &mut self.durations;
+            for duration in [
+                &mut durations.start,
+                &mut durations.stop,
+                &mut durations.shutdown,
+                &mut durations.reboot,
+                &mut durations.clone_full,
+                &mut durations.clone_linked,
+                &mut durations.resize,
+                &mut durations.destroy,
+                &mut durations.template,
+            ] {
+                *duration = Duration::ZERO;
+            }
+        }
+        self.guests = guests;
+    }
+}
+
 fn qemu(shared: &Shared) -> Option<&Arc<QemuGuests>> {
     shared.options.guests.qemu()
 }

@@ -69,7 +69,7 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
         })
         .unwrap(),
     );
-    let lab = lab(|options| options.node.guests = Guests::Qemu(Arc::clone(&guests))).await;
+    let lab = lab(|options| options.node.set_guests(Guests::Qemu(Arc::clone(&guests)))).await;
     let client = client(&lab);
     let node = node(&lab);
 

@@ -138,7 +138,8 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
-        options.node.guests = guests(args.guests, &work_dir, printer).await?;
+        let guests = guests(args.guests, &work_dir, printer).await?;
+        options.node.set_guests(guests);
         let lab = match Lab::start(options).await {
             Ok(lab) => lab,
             Err(error @ LabError::NotLoopback(_)) => {
