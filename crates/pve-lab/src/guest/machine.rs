@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,100 +19,14 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{oneshot, watch};
 
-use super::disks::{DiskError, DiskStore};
+use super::disks::DiskStore;
 use super::image::Image;
 use super::qga::{Agent, AgentError};
-use super::qmp::{Qmp, QmpError};
-
-/// How QEMU executes the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Accelerator {
-    /// Hardware virtualization (only after a real probe said it works).
-    Kvm,
-    /// QEMU's portable emulator.
-    Tcg,
-}
-
-impl Accelerator {
-    /// `kvm` or `tcg`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Kvm => "kvm",
-            Self::Tcg => "tcg",
-        }
-    }
-}
-
-/// How the qemu backend is set up.
-#[derive(Debug, Clone)]
-pub struct QemuOptions {
-    /// The base image (kernel, initrd, disk).
-    pub image: Image,
-    /// Disks, sockets, seeds, pidfiles and console logs live here.
-    pub work_dir: PathBuf,
-    /// KVM or TCG (decide with [`super::probe::probe_kvm`]).
-    pub accelerator: Accelerator,
-    /// The QEMU binary.
-    pub qemu: PathBuf,
-}
-
-/// The cloud-init files of one start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeedFiles {
-    pub user: String,
-    pub network: String,
-    pub meta: String,
-    pub vendor: String,
-}
-
-/// What to boot.
-#[derive(Debug, Clone)]
-pub struct MachineSpec {
-    pub vmid: u32,
-    pub memory_mib: u64,
-    pub cores: u32,
-    /// The boot disk's file (from [`QemuGuests::ensure_disk`]).
-    pub disk: PathBuf,
-    /// net0's MAC; `None`: no network card.
-    pub mac: Option<String>,
-    /// The address the guest configures on eth0 (the SSH forward's target).
-    pub guest_address: Ipv4Addr,
-    /// The cloud-init drive's files; `None`: no cloud-init drive.
-    pub seed: Option<SeedFiles>,
-}
-
-/// Sent when a machine's process ended (powered off, quit, killed or crashed).
-#[derive(Debug, Clone, Copy)]
-pub struct ExitNotice {
-    pub vmid: u32,
-    pub pid: u32,
-}
-
-/// Why a guest operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum GuestError {
-    #[error("{0} is needed for real guests")]
-    MissingTool(&'static str),
-    #[error("{tool} failed: {message}")]
-    Tool { tool: String, message: String },
-    #[error("{what}")]
-    Io {
-        what: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error(transparent)]
-    Disk(#[from] DiskError),
-    #[error(transparent)]
-    Qmp(#[from] QmpError),
-    #[error("QEMU for VM {vmid} exited while starting: {message}")]
-    Exited { vmid: u32, message: String },
-    #[error("VM {0} not running")]
-    NotRunning(u32),
-    #[error("the socket path {0} is too long for a unix socket; use a shorter state dir")]
-    SocketPath(PathBuf),
-}
+use super::qmp::Qmp;
+use super::spec::{
+    Accelerator, ExitNotice, GuestError, MachineSpec, QemuOptions, RunPaths, command_line,
+    free_port,
+};
 
 /// One running QEMU process.
 #[derive(Debug)]
@@ -137,132 +51,6 @@ pub struct QemuGuests {
     disks: DiskStore,
     run_dir: PathBuf,
     machines: Arc<Mutex<HashMap<u32, Arc<Machine>>>>,
-}
-
-/// The kernel command line of a lab guest.
-pub(crate) const KERNEL_COMMAND_LINE: &str =
-    "root=LABEL=lab-root rw console=ttyS0 quiet mitigations=off";
-
-/// Files of one machine in the run directory.
-#[derive(Debug, Clone)]
-pub(crate) struct RunPaths {
-    pub qmp: PathBuf,
-    pub qga: PathBuf,
-    pub pidfile: PathBuf,
-    pub console: PathBuf,
-    pub stderr: PathBuf,
-    pub seed_dir: PathBuf,
-    pub seed_iso: PathBuf,
-}
-
-impl RunPaths {
-    pub fn new(run_dir: &Path, vmid: u32) -> Self {
-        Self {
-            qmp: run_dir.join(format!("{vmid}.qmp")),
-            qga: run_dir.join(format!("{vmid}.qga")),
-            pidfile: run_dir.join(format!("{vmid}.pid")),
-            console: run_dir.join(format!("{vmid}.console.log")),
-            stderr: run_dir.join(format!("{vmid}.stderr")),
-            seed_dir: run_dir.join(format!("{vmid}-seed")),
-            seed_iso: run_dir.join(format!("{vmid}-cidata.iso")),
-        }
-    }
-}
-
-/// QEMU's arguments for a machine (everything but the binary).
-pub(crate) fn command_line(
-    options: &QemuOptions,
-    spec: &MachineSpec,
-    paths: &RunPaths,
-    ssh_port: u16,
-) -> Vec<String> {
-    let path = |path: &Path| path.display().to_string();
-    let mut arguments: Vec<String> = vec![
-        "-name".into(),
-        format!("vm{},process=lab-vm{}", spec.vmid, spec.vmid),
-        "-machine".into(),
-        "pc".into(),
-        "-accel".into(),
-        match options.accelerator {
-            Accelerator::Kvm => "kvm".into(),
-            Accelerator::Tcg => "tcg,thread=multi".into(),
-        },
-    ];
-    if options.accelerator == Accelerator::Kvm {
-        arguments.extend(["-cpu".into(), "host".into()]);
-    }
-    arguments.extend([
-        "-m".into(),
-        spec.memory_mib.to_string(),
-        "-smp".into(),
-        spec.cores.max(1).to_string(),
-        "-nodefaults".into(),
-        "-no-user-config".into(),
-        "-display".into(),
-        "none".into(),
-        "-pidfile".into(),
-        path(&paths.pidfile),
-        "-kernel".into(),
-        path(&options.image.kernel),
-        "-initrd".into(),
-        path(&options.image.initrd),
-        "-append".into(),
-        KERNEL_COMMAND_LINE.into(),
-        "-drive".into(),
-        format!(
-            "file={},format=qcow2,if=virtio,id=disk0,discard=unmap",
-            path(&spec.disk)
-        ),
-        "-device".into(),
-        "virtio-rng-pci".into(),
-        "-serial".into(),
-        format!("file:{}", path(&paths.console)),
-        "-qmp".into(),
-        format!("unix:{},server=on,wait=off", path(&paths.qmp)),
-        "-chardev".into(),
-        format!(
-            "socket,id=qga0,path={},server=on,wait=off",
-            path(&paths.qga)
-        ),
-        "-device".into(),
-        "virtio-serial-pci".into(),
-        "-device".into(),
-        "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
-    ]);
-    if spec.seed.is_some() {
-        arguments.extend([
-            "-drive".into(),
-            format!(
-                "file={},format=raw,if=virtio,readonly=on,id=cidata",
-                path(&paths.seed_iso)
-            ),
-        ]);
-    }
-    if let Some(mac) = &spec.mac {
-        // The runbook's subnet inside QEMU; no outbound traffic; SSH only through the
-        // loopback forward to the guest's own address.
-        arguments.extend([
-            "-netdev".into(),
-            format!(
-                "user,id=n0,net=192.168.10.0/24,host=192.168.10.1,dhcpstart=192.168.10.100,\
-                 restrict=on,hostfwd=tcp:127.0.0.1:{ssh_port}-{}:22",
-                spec.guest_address
-            ),
-            "-device".into(),
-            format!("virtio-net-pci,netdev=n0,mac={}", mac.to_lowercase()),
-        ]);
-    }
-    arguments
-}
-
-fn free_port() -> Result<u16, GuestError> {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(|source| GuestError::Io {
-            what: "finding a free port on 127.0.0.1".into(),
-            source,
-        })
 }
 
 impl QemuGuests {

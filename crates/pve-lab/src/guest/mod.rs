@@ -22,16 +22,16 @@ pub mod probe;
 mod qga;
 mod qmp;
 mod seed_iso;
+mod spec;
 
 use std::sync::Arc;
 
 pub use self::disks::DiskError;
 pub use self::image::{Image, ImageStore};
-pub use self::machine::{
-    Accelerator, ExitNotice, GuestError, MachineSpec, QemuGuests, QemuOptions, SeedFiles,
-};
+pub use self::machine::QemuGuests;
 pub use self::probe::{BackendChoice, GuestsRequest, choose_backend};
 pub use self::qga::AgentError;
+pub use self::spec::{Accelerator, ExitNotice, GuestError, MachineSpec, QemuOptions, SeedFiles};
 
 /// Which guests a lab's VMs are.
 #[derive(Debug, Clone, Default)]

@@ -12,8 +12,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::image::{Image, ImageStore};
-use super::machine::Accelerator;
 use super::qmp::Qmp;
+use super::spec::Accelerator;
 
 /// The QEMU binary name.
 pub const QEMU_BINARY: &str = "qemu-system-x86_64";
@@ -264,5 +264,36 @@ pub async fn choose_backend(
         qemu: Some((qemu, image, accelerator)),
         reasons,
         fixes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leftovers_are_reaped_only_when_they_name_the_run_dir() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = dir.path().join("run");
+        std::fs::create_dir_all(&run).expect("mkdir");
+        // A leftover "QEMU": its command line names the run dir, like -qmp unix:RUN/...
+        let mut leftover = std::process::Command::new("sh")
+            .args(["-c", "sleep 30", &run.join("150.qmp").display().to_string()])
+            .spawn()
+            .expect("spawn");
+        // A process that reused some pid: not ours, never killed.
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("spawn");
+        std::fs::write(run.join("150.pid"), format!("{}\n", leftover.id())).expect("pidfile");
+        std::fs::write(run.join("151.pid"), format!("{}\n", stranger.id())).expect("pidfile");
+        assert_eq!(reap_leftovers(&run), 1);
+        let status = leftover.wait().expect("wait");
+        assert!(!status.success(), "the leftover was killed");
+        assert!(stranger.try_wait().expect("try_wait").is_none(), "the stranger lives");
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        assert!(!run.join("150.pid").exists() && !run.join("151.pid").exists());
     }
 }

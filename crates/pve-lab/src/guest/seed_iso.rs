@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use super::machine::{GuestError, SeedFiles};
+use super::spec::{GuestError, SeedFiles};
 
 /// The ISO tools the lab can use, in order of preference, with their arguments.
 const TOOLS: &[(&str, &[&str])] = &[

@@ -3,26 +3,17 @@
 //! Why: the handlers keep PVE's bookkeeping (locks, tasks, volumes, pending values) for
 //! both kinds of guests; in qemu mode they also call these hooks, which translate the
 //! VM's config into a machine (memory, cores, boot disk, MAC, the address cloud-init
-//! configures, the seed generated exactly like `.../cloudinit/dump` shows it) and answer
-//! the agent endpoints from the real guest agent. In state mode every hook does nothing.
+//! configures, the seed generated exactly like `.../cloudinit/dump` shows it); the agent
+//! endpoints are in `guest_agent`. In state mode every hook does nothing.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use serde_json::{Value, json};
-
 use super::config::{drive_is_cdrom, is_drive_key, parse_drive, parse_properties};
-use super::params::{internal, vmid};
 use super::{Node, Shared};
-use crate::api::{ApiError, ApiRequest, ApiResult, Method};
-use crate::guest::{AgentError, MachineSpec, QemuGuests, SeedFiles};
-
-/// The largest file `agent/file-read` returns (PVE: 16 MiB).
-const FILE_READ_LIMIT: u64 = 16 * 1024 * 1024;
+use crate::guest::{MachineSpec, QemuGuests, SeedFiles};
 
 impl Node {
     /// The guests behind this node's VMs.
@@ -305,173 +296,6 @@ fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// In qemu mode, answers the agent endpoints from the real guest agent; `None` otherwise
-/// (the state-only handlers answer).
-pub(crate) async fn intercept(shared: &Shared, request: &ApiRequest) -> Option<ApiResult> {
-    let guests = qemu(shared)?;
-    let command = request
-        .template
-        .strip_prefix("/nodes/{node}/qemu/{vmid}/agent/")?;
-    let known = matches!(
-        (request.method, command),
-        (Method::Post, "ping" | "exec")
-            | (
-                Method::Get,
-                "network-get-interfaces" | "exec-status" | "file-read"
-            )
-    );
-    if !known {
-        return None;
-    }
-    Some(agent(shared, guests, request, command).await)
-}
-
-fn agent_error(error: &AgentError) -> ApiError {
-    ApiError::internal(error.to_string())
-}
-
-async fn agent(
-    shared: &Shared,
-    guests: &QemuGuests,
-    request: &ApiRequest,
-    command: &str,
-) -> ApiResult {
-    let vmid = vmid(request)?;
-    shared.read(|state| {
-        let vm = state.vm(request.path("node"), vmid).map_err(internal)?;
-        if !vm.agent_enabled() {
-            return Err(ApiError::internal("No QEMU guest agent configured"));
-        }
-        if vm.run.is_none() || !guests.is_running(vmid) {
-            return Err(ApiError::internal(format!("VM {vmid} is not running")));
-        }
-        Ok(())
-    })?;
-    let call = |name: &'static str, arguments: Option<Value>| async move {
-        guests
-            .agent(vmid, name, arguments)
-            .await
-            .map_err(|error| agent_error(&error))
-    };
-    match command {
-        "ping" => call("guest-ping", None)
-            .await
-            .map(|_| json!({"result": {}})),
-        "network-get-interfaces" => call("guest-network-get-interfaces", None)
-            .await
-            .map(|result| json!({"result": result})),
-        "exec" => {
-            let parts: Vec<String> = match request.params.get("command") {
-                Some(Value::Array(items)) => items
-                    .iter()
-                    .filter_map(|item| item.as_str().map(str::to_owned))
-                    .collect(),
-                Some(Value::String(text)) => vec![text.clone()],
-                _ => Vec::new(),
-            };
-            let Some((path, arguments)) = parts.split_first() else {
-                return Err(ApiError::param(
-                    "command",
-                    "property is missing and it is not optional",
-                ));
-            };
-            let mut arguments = json!({"path": path, "arg": arguments, "capture-output": true});
-            if let Some(input) = super::param_str(request, "input-data") {
-                arguments["input-data"] = json!(STANDARD.encode(input));
-            }
-            call("guest-exec", Some(arguments))
-                .await
-                .map(|result| json!({"pid": result.get("pid").cloned().unwrap_or(Value::Null)}))
-        }
-        "exec-status" => {
-            let pid = super::param_u64(request, "pid").unwrap_or(0);
-            let mut result = call("guest-exec-status", Some(json!({"pid": pid}))).await?;
-            if let Some(object) = result.as_object_mut() {
-                let exited = object
-                    .get("exited")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                object.insert("exited".into(), json!(u8::from(exited)));
-                for key in ["out-data", "err-data"] {
-                    if let Some(Value::String(encoded)) = object.get(key) {
-                        let decoded = STANDARD.decode(encoded).unwrap_or_default();
-                        let text = String::from_utf8_lossy(&decoded).into_owned();
-                        object.insert(key.into(), json!(text));
-                    }
-                }
-                for key in ["out-truncated", "err-truncated"] {
-                    if let Some(flag) = object.get(key).and_then(Value::as_bool) {
-                        object.insert(key.into(), json!(u8::from(flag)));
-                    }
-                }
-            }
-            Ok(result)
-        }
-        _ => file_read(request, call).await,
-    }
-}
-
-async fn file_read<F, Fut>(request: &ApiRequest, call: F) -> ApiResult
-where
-    F: Fn(&'static str, Option<Value>) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, ApiError>>,
-{
-    let file = super::param_str(request, "file")
-        .unwrap_or_default()
-        .to_owned();
-    let offset = super::param_u64(request, "offset").unwrap_or(0);
-    let limit = super::param_u64(request, "count")
-        .unwrap_or(FILE_READ_LIMIT)
-        .min(FILE_READ_LIMIT);
-    let handle = call("guest-file-open", Some(json!({"path": file, "mode": "r"}))).await?;
-    let mut content = Vec::new();
-    let mut truncated = false;
-    let outcome: Result<(), ApiError> = async {
-        if offset > 0 {
-            call(
-                "guest-file-seek",
-                Some(json!({"handle": handle, "offset": offset, "whence": "set"})),
-            )
-            .await?;
-        }
-        loop {
-            let remaining = limit.saturating_sub(content.len() as u64);
-            let chunk = remaining.clamp(1, 1024 * 1024);
-            let read = call(
-                "guest-file-read",
-                Some(json!({"handle": handle, "count": chunk})),
-            )
-            .await?;
-            let bytes = read
-                .get("buf-b64")
-                .and_then(Value::as_str)
-                .and_then(|encoded| STANDARD.decode(encoded).ok())
-                .unwrap_or_default();
-            let eof = read.get("eof").and_then(Value::as_bool).unwrap_or(true);
-            if remaining == 0 {
-                truncated = !bytes.is_empty();
-                break;
-            }
-            content.extend_from_slice(&bytes);
-            if eof || bytes.is_empty() {
-                break;
-            }
-        }
-        Ok(())
-    }
-    .await;
-    let _ = call("guest-file-close", Some(json!({"handle": handle}))).await;
-    outcome?;
-    let mut answer = json!({
-        "content": String::from_utf8_lossy(&content),
-        "bytes-read": content.len(),
-    });
-    if truncated {
-        answer["truncated"] = json!(1);
-    }
-    Ok(answer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -496,6 +320,59 @@ mod tests {
             ("virtio0", "local-lvm:vm-100-disk-1"),
         ]);
         assert_eq!(boot_disk(&no_order).as_deref(), Some("virtio0"));
+    }
+
+    /// The seed a deploy's settings produce, in qemu-server's exact `NoCloud` format
+    /// (`Cloudinit.pm`: `cloudinit_userdata`, `nocloud_network`, instance-id = sha1 of
+    /// user-data followed by network-config).
+    #[test]
+    fn the_seed_is_what_proxmox_writes_for_a_deploy() {
+        let vm = config(&[
+            ("name", "jump-man"),
+            ("ciuser", "ansible"),
+            (
+                "sshkeys",
+                "ssh-ed25519%20AAAAC3NzaC1lZDI1NTE5AAAAIH%2B%2Fx%3D%20ansible%40jump-man%0A",
+            ),
+            ("ipconfig0", "ip=192.168.10.250/24,gw=192.168.10.1"),
+            ("nameserver", "192.168.10.1"),
+            ("searchdomain", "example.internal"),
+            ("net0", "virtio=BC:24:11:AA:BB:CC,bridge=vmbr0,firewall=0"),
+            ("ide2", "local-lvm:vm-150-cloudinit,media=cdrom"),
+        ]);
+        let files = super::super::cloudinit::generate(150, &vm);
+        assert_eq!(
+            files.user,
+            "#cloud-config\nhostname: jump-man\nmanage_etc_hosts: true\n\
+             fqdn: jump-man.example.internal\nuser: ansible\nssh_authorized_keys:\n  \
+             - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH+/x= ansible@jump-man\nchpasswd:\n  \
+             expire: False\nusers:\n  - default\npackage_upgrade: true\n"
+        );
+        assert_eq!(
+            files.network,
+            "version: 1\nconfig:\n    - type: physical\n      name: eth0\n      \
+             mac_address: 'bc:24:11:aa:bb:cc'\n      subnets:\n      - type: static\n        \
+             address: '192.168.10.250'\n        netmask: '255.255.255.0'\n        \
+             gateway: '192.168.10.1'\n    - type: nameserver\n      address:\n      \
+             - '192.168.10.1'\n      search:\n      - 'example.internal'\n"
+        );
+        let digest = {
+            use sha1::Digest as _;
+            hex::encode(sha1::Sha1::digest(format!(
+                "{}{}",
+                files.user, files.network
+            )))
+        };
+        assert_eq!(files.meta, format!("instance-id: {digest}\n"));
+        let mut changed = vm.clone();
+        changed.insert(
+            "ipconfig0".into(),
+            "ip=192.168.10.251/24,gw=192.168.10.1".into(),
+        );
+        assert_ne!(
+            super::super::cloudinit::generate(150, &changed).meta,
+            files.meta
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ mod config;
 mod create;
 mod crypt;
 mod download;
+mod guest_agent;
 mod guests;
 mod locks;
 mod options;
@@ -269,7 +270,7 @@ impl Node {
                 "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
             )));
         }
-        if let Some(answer) = guests::intercept(shared, &request).await {
+        if let Some(answer) = guest_agent::intercept(shared, &request).await {
             return answer;
         }
         let template = request.template.as_str();
