@@ -22,6 +22,13 @@ const FILE_READ_LIMIT: u64 = 16 * 1024 * 1024;
 /// (the state-only handlers answer).
 pub(crate) async fn intercept(shared: &Shared, request: &ApiRequest) -> Option<ApiResult> {
     let guests = shared.options.guests.qemu()?;
+    if request.method == Method::Post && request.template == "/nodes/{node}/qemu/{vmid}/agent" {
+        // The generic form: `command=get-host-name` is QGA's `guest-get-host-name`.
+        let command = super::param_str(request, "command")
+            .unwrap_or_default()
+            .to_owned();
+        return Some(generic(shared, guests, request, &command).await);
+    }
     let command = request
         .template
         .strip_prefix("/nodes/{node}/qemu/{vmid}/agent/")?;
@@ -39,6 +46,40 @@ pub(crate) async fn intercept(shared: &Shared, request: &ApiRequest) -> Option<A
     Some(agent(shared, guests, request, command).await)
 }
 
+/// PVE's `assert_agent_available`: configured and running.
+fn check_available(
+    shared: &Shared,
+    guests: &QemuGuests,
+    request: &ApiRequest,
+) -> Result<u32, ApiError> {
+    let vmid = vmid(request)?;
+    shared.read(|state| {
+        let vm = state.vm(request.path("node"), vmid).map_err(internal)?;
+        if !vm.agent_enabled() {
+            return Err(ApiError::internal("No QEMU guest agent configured"));
+        }
+        if vm.run.is_none() || !guests.is_running(vmid) {
+            return Err(ApiError::internal(format!("VM {vmid} is not running")));
+        }
+        Ok(vmid)
+    })
+}
+
+async fn generic(
+    shared: &Shared,
+    guests: &QemuGuests,
+    request: &ApiRequest,
+    command: &str,
+) -> ApiResult {
+    let vmid = check_available(shared, guests, request)?;
+    let name = format!("guest-{command}");
+    guests
+        .agent(vmid, &name, None)
+        .await
+        .map(|result| json!({"result": result}))
+        .map_err(|error| agent_error(&error))
+}
+
 fn agent_error(error: &AgentError) -> ApiError {
     ApiError::internal(error.to_string())
 }
@@ -49,17 +90,7 @@ async fn agent(
     request: &ApiRequest,
     command: &str,
 ) -> ApiResult {
-    let vmid = vmid(request)?;
-    shared.read(|state| {
-        let vm = state.vm(request.path("node"), vmid).map_err(internal)?;
-        if !vm.agent_enabled() {
-            return Err(ApiError::internal("No QEMU guest agent configured"));
-        }
-        if vm.run.is_none() || !guests.is_running(vmid) {
-            return Err(ApiError::internal(format!("VM {vmid} is not running")));
-        }
-        Ok(())
-    })?;
+    let vmid = check_available(shared, guests, request)?;
     let call = |name: &'static str, arguments: Option<Value>| async move {
         guests
             .agent(vmid, name, arguments)
