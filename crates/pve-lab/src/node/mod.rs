@@ -258,6 +258,31 @@ impl Node {
         &self.shared.options.name
     }
 
+    /// Finished tasks as `(type, id, duration)`, oldest first: what the node was busy
+    /// with, for benchmarks that compare a client's wall time with it.
+    pub fn task_durations(&self) -> Vec<(String, String, Duration)> {
+        self.shared.read(|state| {
+            state
+                .tasks
+                .iter()
+                .filter_map(|task| {
+                    let ended = task.ended_ms?;
+                    let millis = ended.saturating_sub(task.started_ms);
+                    Some((
+                        task.kind.clone(),
+                        task.id.clone(),
+                        Duration::from_millis(millis),
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// How long after a start the guest agent answers (scaled), as configured.
+    pub fn agent_boot_delay(&self) -> Duration {
+        self.shared.scaled(self.shared.options.agent_boot_delay)
+    }
+
     /// Answers one validated request.
     ///
     /// # Errors

@@ -39,6 +39,11 @@ pub(crate) struct TaskRecord {
     pub exitstatus: Option<String>,
     pub log: Vec<String>,
     pub warnings: u32,
+    /// Millisecond start and end, for benchmarks ([`super::Node::task_durations`]).
+    #[serde(default)]
+    pub started_ms: u64,
+    #[serde(default)]
+    pub ended_ms: Option<u64>,
 }
 
 impl TaskRecord {
@@ -283,6 +288,8 @@ where
         exitstatus: None,
         log: Vec::new(),
         warnings: 0,
+        started_ms: super::unix_millis(),
+        ended_ms: None,
     });
     prune(state);
     let context = TaskContext {
@@ -310,6 +317,7 @@ fn finish(context: &TaskContext, result: Result<(), String>) {
             return;
         };
         task.endtime = Some(super::unix_seconds());
+        task.ended_ms = Some(super::unix_millis());
         let status = match result {
             Ok(()) if task.warnings == 0 => {
                 task.log.push("TASK OK".to_owned());
