@@ -60,6 +60,7 @@ pub fn no_progress(_event: &WaitEvent) {}
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Poller {
     interval: Duration,
+    max: Duration,
     started: Instant,
     deadline: Instant,
 }
@@ -69,9 +70,15 @@ impl Poller {
     pub(crate) const MAX: Duration = Duration::from_secs(1);
 
     pub(crate) fn new(timeout: Duration) -> Self {
+        Self::capped(timeout, Self::MAX)
+    }
+
+    /// A poller whose interval grows to `max` instead of [`Self::MAX`].
+    pub(crate) fn capped(timeout: Duration, max: Duration) -> Self {
         let started = Instant::now();
         Self {
-            interval: Self::FIRST,
+            interval: Self::FIRST.min(max),
+            max,
             started,
             deadline: started + timeout,
         }
@@ -88,7 +95,7 @@ impl Poller {
             return false;
         }
         tokio::time::sleep(self.interval.min(self.deadline - now)).await;
-        self.interval = (self.interval * 3 / 2).min(Self::MAX);
+        self.interval = (self.interval * 3 / 2).min(self.max);
         true
     }
 
@@ -227,7 +234,25 @@ impl Client {
         timeout: Duration,
         progress: Progress<'_>,
     ) -> Result<IpAddr, Error> {
-        let mut poller = Poller::new(timeout);
+        self.wait_agent_address_every(node, vmid, timeout, Poller::MAX, progress)
+            .await
+    }
+
+    /// [`Client::wait_agent_address`] with polls capped at `max_interval` instead of 1 s:
+    /// a boot is the longest wait of a deploy, and the cap is how late its end is noticed
+    /// (half of it on average), at the price of more agent calls.
+    ///
+    /// # Errors
+    /// As [`Client::wait_agent_address`].
+    pub async fn wait_agent_address_every(
+        &self,
+        node: &str,
+        vmid: u64,
+        timeout: Duration,
+        max_interval: Duration,
+        progress: Progress<'_>,
+    ) -> Result<IpAddr, Error> {
+        let mut poller = Poller::capped(timeout, max_interval);
         let config = self.vm_config(node, vmid).await?;
         let mac = config
             .net0()
