@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::Context;
 use pve_lab::{FaultSpec, Lab, LabError, LabOptions};
 use serde::Serialize;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use pve_lab::guest::{
     BackendChoice, Guests, GuestsRequest, ImageStore, QemuGuests, QemuOptions, choose_backend,
@@ -138,6 +139,7 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .build()
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
+        let mut signals = stop_signals()?;
         let guests = guests(args.guests, &work_dir, printer).await?;
         options.node.set_guests(guests);
         let lab = match Lab::start(options).await {
@@ -172,7 +174,7 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             ));
         }
         printer.info("lab ready; stop it with Ctrl-C or SIGTERM");
-        wait_for_signal().await?;
+        wait_for_signal(&mut signals).await;
         printer.info("stopping the lab");
         let stopped = tokio::time::timeout(Duration::from_secs(10), lab.shutdown()).await;
         if stopped.is_err() {
@@ -189,13 +191,18 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     outcome
 }
 
-/// Waits for SIGINT (Ctrl-C) or SIGTERM.
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot listen for SIGTERM")?;
+/// SIGINT (Ctrl-C) and SIGTERM listeners. They are installed before the lab says it is ready: a signal sent right
+/// after the ready line stops the lab cleanly instead of killing it (and its guests).
+fn stop_signals() -> anyhow::Result<(Signal, Signal)> {
+    let interrupt = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    let terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    Ok((interrupt, terminate))
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn wait_for_signal(signals: &mut (Signal, Signal)) {
     tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("cannot listen for SIGINT")?,
-        _ = terminate.recv() => {}
+        _ = signals.0.recv() => {}
+        _ = signals.1.recv() => {}
     }
-    Ok(())
 }

@@ -130,10 +130,12 @@ fn https_by_default_with_a_pve_style_fingerprint() {
 #[test]
 fn bad_flags_are_exit_2_with_a_reason() {
     let sandbox = Sandbox::new().timeout(Duration::from_secs(20));
+    // HOME is the sandbox, so no lab image is there: qemu guests are refused with the fix.
     sandbox
         .run(&["lab", "serve", "--guests", "qemu"])
         .expect_code(2)
-        .stderr_has("not built yet");
+        .stderr_has("--guests qemu is not possible here")
+        .stderr_has("sombrero lab image build");
     sandbox
         .run(&["lab", "serve", "--faults", "bogus=1"])
         .expect_code(2)
@@ -142,4 +144,25 @@ fn bad_flags_are_exit_2_with_a_reason() {
         .run(&["lab", "serve", "--listen", "0.0.0.0:0"])
         .expect_code(2)
         .stderr_has("only listens on loopback");
+}
+
+#[test]
+fn doctor_says_what_auto_picks_and_how_to_fix_it() {
+    let sandbox = Sandbox::new().timeout(Duration::from_secs(60));
+    let output = sandbox.run(&["lab", "doctor", "--json"]).expect_code(0);
+    let report: Value = serde_json::from_str(&output.stdout).expect("one JSON object");
+    // No image under the sandbox's HOME: state-only, and the build command is the fix.
+    assert_eq!(report["auto"], "state", "{report}");
+    let fixes = report["fixes"].as_array().expect("fixes");
+    assert!(
+        fixes.iter().any(|fix| fix
+            .as_str()
+            .is_some_and(|fix| fix.contains("sombrero lab image build"))),
+        "{report}"
+    );
+    assert!(
+        report["reasons"]
+            .as_array()
+            .is_some_and(|reasons| !reasons.is_empty())
+    );
 }
