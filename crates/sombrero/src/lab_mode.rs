@@ -5,7 +5,9 @@
 //! chosen by the kernel, template 1001 seeded, realistic task durations) is started inside
 //! the command's runtime, and the resolved API settings are pointed at it (URL, the lab's
 //! token, its certificate's fingerprint pinned), so every other line of the command runs
-//! unchanged. Lab state lives in memory: each `--lab` run starts fresh.
+//! unchanged. The lab keeps its state in `deployments/lab/` (next to the history), so
+//! `deploy --lab`, `status --lab` and `destroy --lab` see the same VMs; delete that
+//! directory to start from a fresh node.
 
 use std::net::SocketAddr;
 use std::str::FromStr as _;
@@ -31,9 +33,16 @@ const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xE
 /// The lab cannot start (no free port, TLS setup).
 pub async fn start(settings: &mut Settings, printer: &Printer) -> anyhow::Result<LabHandle> {
     let env = crate::context::process_env();
+    let state_dir = settings
+        .paths
+        .history
+        .value
+        .parent()
+        .map_or_else(|| std::path::PathBuf::from("lab"), |dir| dir.join("lab"));
     let mut options = LabOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls: true,
+        state_dir: Some(state_dir),
         ..LabOptions::default()
     };
     options.node.with_template = true;
