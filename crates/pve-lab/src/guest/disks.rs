@@ -10,6 +10,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::machine::QemuGuests;
+use super::qmp::Qmp;
+use super::spec::GuestError;
 
 /// Why a disk operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -207,6 +214,80 @@ impl DiskStore {
                 source,
             }),
         }
+    }
+}
+
+/// The disk operations of the qemu backend (the node's hooks call these).
+impl QemuGuests {
+    /// Makes sure `volid`'s file exists with at least `size` bytes: an overlay on
+    /// `parent`'s file (linked clones) or on the base image.
+    ///
+    /// # Errors
+    /// qemu-img or the filesystem failed.
+    pub async fn ensure_disk(
+        &self,
+        volid: &str,
+        size: u64,
+        parent: Option<&str>,
+    ) -> Result<PathBuf, GuestError> {
+        let backing = match parent {
+            Some(parent) => Box::pin(self.ensure_disk(parent, 0, None)).await?,
+            None => self.image().disk.clone(),
+        };
+        Ok(self.disk_store().ensure(volid, size, &backing).await?)
+    }
+
+    /// A full clone of `source` (created from the base image first if it never booted).
+    ///
+    /// # Errors
+    /// qemu-img or the filesystem failed.
+    pub async fn copy_disk(
+        &self,
+        source: &str,
+        source_parent: Option<&str>,
+        target: &str,
+    ) -> Result<(), GuestError> {
+        let source = self.ensure_disk(source, 0, source_parent).await?;
+        self.disk_store().copy(&source, target).await?;
+        Ok(())
+    }
+
+    /// Template conversion of one disk: renamed to its base name, read-only.
+    ///
+    /// # Errors
+    /// The file cannot be renamed.
+    pub async fn make_base(&self, old: &str, new: &str) -> Result<(), GuestError> {
+        Ok(self.disk_store().make_base(old, new).await?)
+    }
+
+    /// Removes a volume's file.
+    ///
+    /// # Errors
+    /// The file cannot be removed.
+    pub async fn remove_disk(&self, volid: &str) -> Result<(), GuestError> {
+        Ok(self.disk_store().remove(volid).await?)
+    }
+
+    /// Grows a disk: through QMP `block_resize` when its VM runs (the guest sees the new
+    /// size at once), else the file (seen at the next boot).
+    ///
+    /// # Errors
+    /// QMP or qemu-img failed.
+    pub async fn resize_disk(&self, vmid: u32, volid: &str, size: u64) -> Result<(), GuestError> {
+        if let Some(qmp_path) = self.machine_qmp(vmid) {
+            let mut qmp = Qmp::connect(&qmp_path, Duration::from_secs(5)).await?;
+            qmp.execute(
+                "block_resize",
+                Some(json!({"device": "disk0", "size": size})),
+            )
+            .await?;
+            return Ok(());
+        }
+        let path = self.disk_store().path(volid);
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            self.disk_store().grow(&path, size).await?;
+        }
+        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{oneshot, watch};
 
 use super::disks::DiskStore;
@@ -96,75 +96,12 @@ impl QemuGuests {
         RunPaths::new(&self.run_dir, vmid).console
     }
 
-    /// Makes sure `volid`'s file exists with at least `size` bytes: an overlay on
-    /// `parent`'s file (linked clones) or on the base image.
-    ///
-    /// # Errors
-    /// qemu-img or the filesystem failed.
-    pub async fn ensure_disk(
-        &self,
-        volid: &str,
-        size: u64,
-        parent: Option<&str>,
-    ) -> Result<PathBuf, GuestError> {
-        let backing = match parent {
-            Some(parent) => Box::pin(self.ensure_disk(parent, 0, None)).await?,
-            None => self.options.image.disk.clone(),
-        };
-        Ok(self.disks.ensure(volid, size, &backing).await?)
+    pub(crate) fn machine_qmp(&self, vmid: u32) -> Option<PathBuf> {
+        self.machine(vmid).map(|machine| machine.qmp.clone())
     }
 
-    /// A full clone of `source` (created from the base image first if it never booted).
-    ///
-    /// # Errors
-    /// qemu-img or the filesystem failed.
-    pub async fn copy_disk(
-        &self,
-        source: &str,
-        source_parent: Option<&str>,
-        target: &str,
-    ) -> Result<(), GuestError> {
-        let source = self.ensure_disk(source, 0, source_parent).await?;
-        self.disks.copy(&source, target).await?;
-        Ok(())
-    }
-
-    /// Template conversion of one disk: renamed to its base name, read-only.
-    ///
-    /// # Errors
-    /// The file cannot be renamed.
-    pub async fn make_base(&self, old: &str, new: &str) -> Result<(), GuestError> {
-        Ok(self.disks.make_base(old, new).await?)
-    }
-
-    /// Removes a volume's file.
-    ///
-    /// # Errors
-    /// The file cannot be removed.
-    pub async fn remove_disk(&self, volid: &str) -> Result<(), GuestError> {
-        Ok(self.disks.remove(volid).await?)
-    }
-
-    /// Grows a disk: through QMP `block_resize` when its VM runs (the guest sees the new
-    /// size at once), else the file (seen at the next boot).
-    ///
-    /// # Errors
-    /// QMP or qemu-img failed.
-    pub async fn resize_disk(&self, vmid: u32, volid: &str, size: u64) -> Result<(), GuestError> {
-        if let Some(machine) = self.machine(vmid) {
-            let mut qmp = Qmp::connect(&machine.qmp, Duration::from_secs(5)).await?;
-            qmp.execute(
-                "block_resize",
-                Some(json!({"device": "disk0", "size": size})),
-            )
-            .await?;
-            return Ok(());
-        }
-        let path = self.disks.path(volid);
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            self.disks.grow(&path, size).await?;
-        }
-        Ok(())
+    pub(crate) fn disk_store(&self) -> &DiskStore {
+        &self.disks
     }
 
     fn machine(&self, vmid: u32) -> Option<Arc<Machine>> {
@@ -370,6 +307,27 @@ impl QemuGuests {
         }
     }
 
+    /// Whether the guest has opened the agent's virtio port (QMP `query-chardev`'s
+    /// `frontend-open`): a closed port means no agent runs, answered at once instead of
+    /// after the sync timeout. When QMP cannot tell, the sync decides.
+    async fn agent_port_open(machine: &Machine) -> bool {
+        let Ok(mut qmp) = Qmp::connect(&machine.qmp, Duration::from_secs(2)).await else {
+            return true;
+        };
+        let Ok(devices) = qmp.execute("query-chardev", None).await else {
+            return true;
+        };
+        devices
+            .as_array()
+            .and_then(|devices| {
+                devices
+                    .iter()
+                    .find(|device| device.get("label").and_then(Value::as_str) == Some("qga0"))
+            })
+            .and_then(|device| device.get("frontend-open").and_then(Value::as_bool))
+            .unwrap_or(true)
+    }
+
     /// Runs one guest-agent command (after a `guest-sync-delimited`).
     ///
     /// # Errors
@@ -382,6 +340,9 @@ impl QemuGuests {
     ) -> Result<Value, AgentError> {
         let machine = self.machine(vmid).ok_or(AgentError::NotRunning)?;
         let _guard = machine.agent_lock.lock().await;
+        if !Self::agent_port_open(&machine).await {
+            return Err(AgentError::NotRunning);
+        }
         let mut agent = Agent::connect(
             &machine.qga,
             Duration::from_secs(3),
