@@ -10,10 +10,10 @@ use std::path::PathBuf;
 use pve::{Client, ConfigUpdate, VmState, select_address};
 use serde::Serialize;
 
-use super::apply::{DeployEvent, Events, Step, Timeouts};
 use super::desired::{Desired, MANAGED_TAG, Marker};
 use super::diff::{FieldChange, diff};
 use super::error::{DeployError, DeployResult};
+use super::events::{DeployEvent, Events, Step, Timeouts};
 use super::known_hosts;
 use super::outputs::{self, Layout};
 use super::plan::{Existing, existing};

@@ -220,6 +220,25 @@ async fn drift_is_planned_and_applied_in_place() {
     assert_eq!(current["memory"].to_string().trim_matches('"'), "4096");
     let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
     assert_eq!(plan.action, Action::NoChanges, "{:?}", plan.changes);
+
+    // A stopped VM with no changes is started, and nothing else is written.
+    client
+        .stop_vm_and_wait(
+            "lloyd",
+            152,
+            std::time::Duration::from_secs(30),
+            &pve::no_progress,
+        )
+        .await
+        .unwrap();
+    let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
+    assert_eq!(plan.action, Action::Start);
+    assert!(plan.changes.is_empty());
+    deploy_env(&client, &lab, &desired).await.unwrap();
+    assert_eq!(
+        client.vm_status("lloyd", 152).await.unwrap().status,
+        pve::VmState::Running
+    );
 }
 
 #[tokio::test]

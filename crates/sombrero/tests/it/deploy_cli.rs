@@ -94,6 +94,26 @@ fn deploy_redeploy_and_destroy_against_lab_serve() {
         })
         .unwrap_or_default();
     assert_eq!(commands, ["destroy", "deploy", "deploy"], "{runs}");
+    let first_run = runs["runs"][2]["id"].as_str().expect("run id");
+    let store = sombrero_core::history::Store::open(sandbox.path().join("deployments/sombrero.db"))
+        .expect("history");
+    let detail = store.run_detail(Some(first_run)).expect("run detail");
+    let phases: Vec<&str> = detail
+        .phases
+        .iter()
+        .map(|phase| phase.name.as_str())
+        .collect();
+    assert_eq!(
+        phases,
+        ["plan", "clone", "configure-vm", "start", "outputs"]
+    );
+    assert!(
+        detail
+            .phases
+            .iter()
+            .all(|phase| phase.status.as_str() == "success"),
+        "{phases:?}"
+    );
     let (code, _) = terminate(child);
     assert_eq!(code, Some(0));
 }

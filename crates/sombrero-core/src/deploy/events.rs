@@ -1,0 +1,95 @@
+//! The vocabulary between a running deploy and whoever watches it: steps, events, the
+//! deadlines of the waits, and how to reach the API's server.
+//!
+//! Why a module of its own: the binary renders these events (progress lines) and records
+//! them (history phases), `destroy` emits the same kinds, and none of that should depend
+//! on how `apply` sequences its work.
+
+use std::time::Duration;
+
+use pve::WaitEvent;
+use serde::Serialize;
+use url::Url;
+
+/// A step of a deploy, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    Clone,
+    Configure,
+    Resize,
+    Restart,
+    Start,
+    Address,
+    HostKey,
+    Ssh,
+    Outputs,
+    /// Destroy: shutdown (stop as fallback).
+    Stop,
+    /// Destroy: delete with purge.
+    Delete,
+    /// Destroy: remove outputs and host keys.
+    Cleanup,
+}
+
+impl Step {
+    /// The history phase the step belongs to (decision 055's names).
+    pub fn phase(self) -> &'static str {
+        match self {
+            Self::Clone => "clone",
+            Self::Configure | Self::Resize => "configure-vm",
+            Self::Restart | Self::Start | Self::Address | Self::HostKey | Self::Ssh => "start",
+            Self::Outputs => "outputs",
+            Self::Stop | Self::Delete | Self::Cleanup => "destroy",
+        }
+    }
+}
+
+/// Something a deploy reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum DeployEvent {
+    /// A step began; `what` is a line for a person.
+    Started { step: Step, what: String },
+    /// A step ended well.
+    Finished { step: Step, detail: String },
+    /// A step was not done, and why.
+    Skipped { step: Step, reason: String },
+    /// A wait inside the current step observed something.
+    Waiting { event: WaitEvent },
+}
+
+/// The callback that receives events.
+pub type Events<'a> = &'a (dyn Fn(&DeployEvent) + Send + Sync);
+
+/// Deadlines of the waits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub clone: Duration,
+    pub power: Duration,
+    pub shutdown_grace: Duration,
+    pub agent: Duration,
+    pub ssh: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            clone: Duration::from_secs(900),
+            power: Duration::from_secs(180),
+            shutdown_grace: Duration::from_secs(60),
+            agent: Duration::from_secs(300),
+            ssh: Duration::from_secs(180),
+        }
+    }
+}
+
+/// How to reach the API's server outside `/api2` (the lab's SSH forward question).
+#[derive(Debug, Clone)]
+pub struct ApiAccess {
+    pub url: Url,
+    pub tls: pve::TlsMode,
+    /// `PVEAPIToken=...`; kept out of `Debug` output by the caller's `Secret`.
+    pub authorization: Option<pve::Secret>,
+}
