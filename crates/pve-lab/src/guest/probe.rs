@@ -291,7 +291,10 @@ mod tests {
         assert_eq!(reap_leftovers(&run), 1);
         let status = leftover.wait().expect("wait");
         assert!(!status.success(), "the leftover was killed");
-        assert!(stranger.try_wait().expect("try_wait").is_none(), "the stranger lives");
+        assert!(
+            stranger.try_wait().expect("try_wait").is_none(),
+            "the stranger lives"
+        );
         let _ = stranger.kill();
         let _ = stranger.wait();
         assert!(!run.join("150.pid").exists() && !run.join("151.pid").exists());
