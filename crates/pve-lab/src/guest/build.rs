@@ -189,7 +189,10 @@ pub async fn build(
     tokio::fs::rename(&staging, &target)
         .await
         .map_err(io(format!("publishing {}", target.display())))?;
-    let _ = tokio::fs::remove_dir_all(work.join("rootfs")).await;
+    // Keep only the recipe and the log: the tree and the downloads are in the image now.
+    for part in ["rootfs", "tools", "busybox"] {
+        let _ = tokio::fs::remove_dir_all(work.join(part)).await;
+    }
     Ok(BuildOutcome {
         image: store.expected(),
         built: true,
