@@ -9,15 +9,26 @@
 #   build-image.sh rootfs WORK      debootstrap, configure, stage packages, uv, mise
 #   build-image.sh disk WORK OUT    ext4 filesystem -> qcow2, kernel and initrd -> OUT
 #
-# Network: downloads from deb.debian.org (Debian), PyPI (uv) and npm (mise) only; the
-# image it produces reaches nothing (the lab's guests have no outbound network).
+# Network: downloads from this machine's own Debian mirror (read from its apt sources),
+# PyPI (uv) and npm (mise) only; the image it produces reaches nothing (the lab's guests
+# have no outbound network).
 # Lines starting with "==> " are progress steps; everything else is the build log.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 phase="${1:?usage: build-image.sh rootfs WORK | disk WORK OUT}"
 work="${2:?work directory missing}"
-mirror="${SOMBRERO_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+# The Debian archive this machine's apt already uses (deb822 or one-line sources).
+host_mirror() {
+    local found
+    found=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    if [ -z "$found" ]; then
+        found=$(awk '$1 == "deb" && $3 ~ /^bookworm$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null || true)
+    fi
+    [ -n "$found" ] || { echo "no Debian mirror in this machine's apt sources; set SOMBRERO_DEBIAN_MIRROR" >&2; exit 1; }
+    echo "$found"
+}
+mirror="${SOMBRERO_DEBIAN_MIRROR:-$(host_mirror)}"
 uv_version="0.13.9"
 mise_version="2026.9.15"
 rootfs="$work/rootfs"
