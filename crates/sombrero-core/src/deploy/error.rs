@@ -85,7 +85,6 @@ pub enum DeployError {
     #[error("the TLS certificate of {url} is not the one configured")]
     Tls {
         url: String,
-        pinned: bool,
         #[source]
         source: Box<pve::Error>,
     },
@@ -164,7 +163,6 @@ impl DeployError {
                     .find(|word| word.starts_with("http"))
                     .unwrap_or_default()
                     .to_owned(),
-                pinned: false,
                 source: Box::new(source),
             };
         }

@@ -92,3 +92,64 @@ async fn waits_for_a_banner_and_refuses_unsafe_targets() {
         Err(super::DeployError::UnsafeTarget { .. })
     ));
 }
+
+#[tokio::test]
+async fn asks_the_lab_for_a_forward_with_the_same_authorization() {
+    use tokio::io::AsyncReadExt;
+    // The "guest": an SSH banner on a loopback port.
+    let guest = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let guest_port = guest.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = guest.accept().await {
+            let _ = stream.write_all(b"SSH-2.0-OpenSSH_9.6\r\n").await;
+        }
+    });
+    // The "lab": answers GET /lab/vms/152/ssh with that port, when authorized.
+    let lab = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = url(&format!("http://{}/api2/json", lab.local_addr().unwrap()));
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = lab.accept().await {
+            let mut buffer = vec![0_u8; 4096];
+            let count = stream.read(&mut buffer).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buffer[..count]).to_lowercase();
+            let authorized = request.contains("authorization: pveapitoken=root@pam!lab=s3cret");
+            let body = if request.starts_with("get /lab/vms/152/ssh ") && authorized {
+                format!(r#"{{"data":{{"host":"127.0.0.1","port":{guest_port}}}}}"#)
+            } else {
+                r#"{"data":null,"errors":{"x":"no"}}"#.to_owned()
+            };
+            let status = if authorized {
+                "200 OK"
+            } else {
+                "401 No ticket"
+            };
+            let response = format!(
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    let answer = super::ask_lab(
+        &api,
+        &pve::TlsMode::Insecure,
+        Some("PVEAPIToken=root@pam!lab=s3cret"),
+        152,
+    )
+    .await;
+    let vm: IpAddr = VM.parse().unwrap();
+    let route = choose_route(&api, &answer, vm);
+    let target = route.target().expect("a forward");
+    assert_eq!(target, SocketAddr::from(([127, 0, 0, 1], guest_port)));
+    let banner = wait_for_ssh(&api, target, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(banner.starts_with("SSH-2.0-"));
+    // Without the token it is not a lab, and a loopback API then skips SSH.
+    let anonymous = super::ask_lab(&api, &pve::TlsMode::Insecure, None, 152).await;
+    assert_eq!(anonymous, LabAnswer::NotALab);
+    assert!(matches!(
+        choose_route(&api, &anonymous, vm),
+        SshRoute::Skipped { .. }
+    ));
+}

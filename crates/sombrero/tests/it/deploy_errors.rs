@@ -131,3 +131,43 @@ async fn a_wrong_tls_fingerprint_is_a_tls_error() {
         .unwrap_err();
     assert!(matches!(error, DeployError::Tls { .. }), "{error:?}");
 }
+
+/// A one-endpoint API server: answers every request with `body` (HTTP 200).
+async fn scripted_api(body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = vec![0_u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{address}/api2/json")
+}
+
+#[tokio::test]
+async fn an_offline_node_is_named() {
+    // The lab's only node is always online; a cluster whose node is down answers this.
+    let url = scripted_api(
+        r#"{"data":[{"node":"lloyd","status":"offline"},{"node":"other","status":"online"}]}"#,
+    )
+    .await;
+    let client = pve::Client::builder(&url)
+        .token("root@pam!t=secret".parse().unwrap())
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let error = deploy::plan(&client, &desired("staging", dir.path()), &newest())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DeployError::NodeOffline { node, status } if node == "lloyd" && status == "offline"),
+        "{error:?}"
+    );
+}
