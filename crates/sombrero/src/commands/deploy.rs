@@ -71,6 +71,19 @@ pub fn finish_run<T, E: std::fmt::Display>(
     }
 }
 
+/// Records an interrupted run (Ctrl-C) and says what keeps running.
+pub fn interrupted(run: Option<Run<'_>>, printer: &Printer) {
+    printer.warn(
+        "interrupted: a task already started on the node keeps running; run the command \
+         again to continue from where it stopped",
+    );
+    if let Some(run) = run
+        && let Err(error) = run.interrupt()
+    {
+        printer.warn(&format!("history: {error}"));
+    }
+}
+
 /// Asks `question` on a terminal; without one, refuses with a hint naming `--yes`.
 ///
 /// # Errors
@@ -129,7 +142,13 @@ pub fn run(
         let stage = Stage2::prepare(global, args.template, args.linked, printer).await?;
         let store = open_history(&stage.settings, printer);
         let run = start_run(store.as_ref(), &stage.settings, "deploy", printer);
-        let result = deploy(&stage, args, run.as_ref(), printer).await;
+        let result = tokio::select! {
+            result = deploy(&stage, args, run.as_ref(), printer) => result,
+            _ = tokio::signal::ctrl_c() => {
+                interrupted(run, printer);
+                return Ok(ExitStatus::Interrupted);
+            }
+        };
         finish_run(run, &result, printer);
         let metrics = stage.client.metrics();
         printer.info(&format!(

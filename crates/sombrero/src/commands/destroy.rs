@@ -7,7 +7,7 @@
 
 use sombrero_core::deploy::{self, DestroyReport, Timeouts};
 
-use super::deploy::{confirm, finish_run, open_history, start_run};
+use super::deploy::{confirm, finish_run, interrupted, open_history, start_run};
 use super::plan::{Stage2, runtime};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::exit::ExitStatus;
@@ -42,13 +42,20 @@ pub fn run(
         }
         let store = open_history(&stage.settings, printer);
         let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
-        let result: Result<DestroyReport, deploy::DeployError> = {
+        let result: Option<Result<DestroyReport, deploy::DeployError>> = {
             let mut progress = Progress::new(printer);
             let mut phases = Phases::new(run.as_ref());
-            drive(&mut progress, &mut phases, |events| async move {
+            let work = drive(&mut progress, &mut phases, |events| async move {
                 deploy::destroy(&stage.client, &stage.desired, Timeouts::default(), &*events).await
-            })
-            .await
+            });
+            tokio::select! {
+                result = work => Some(result),
+                _ = tokio::signal::ctrl_c() => None,
+            }
+        };
+        let Some(result) = result else {
+            interrupted(run, printer);
+            return Ok(ExitStatus::Interrupted);
         };
         finish_run(run, &result, printer);
         let report = result?;

@@ -143,3 +143,33 @@ fn lab_flag_deploys_on_a_fresh_machine_and_a_write_needs_confirmation() {
     assert_eq!(plan["action"], "create");
     assert_eq!(plan["vmid"], 151);
 }
+
+#[test]
+fn ctrl_c_during_a_deploy_exits_130_and_records_the_run_as_interrupted() {
+    let sandbox = Sandbox::new().timeout(Duration::from_secs(60));
+    // Realistic durations: the clone alone runs about 6 s.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
+        .args(["deploy", "--lab", "--yes"])
+        .current_dir(sandbox.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", sandbox.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("sombrero starts");
+    std::thread::sleep(Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let output = child.wait_with_output().expect("exit");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let history = sandbox.run(&["history", "--json"]).expect_code(0);
+    let runs: Value = serde_json::from_str(&history.stdout).expect("history json");
+    assert_eq!(runs["runs"][0]["status"], "interrupted", "{runs}");
+}
