@@ -148,7 +148,7 @@ fn lab_flag_deploys_on_a_fresh_machine_and_a_write_needs_confirmation() {
 fn ctrl_c_during_a_deploy_exits_130_and_records_the_run_as_interrupted() {
     let sandbox = Sandbox::new().timeout(Duration::from_secs(60));
     // Realistic durations: the clone alone runs about 6 s.
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["deploy", "--lab", "--yes"])
         .current_dir(sandbox.path())
         .env_clear()

@@ -135,8 +135,10 @@ async fn a_wrong_tls_fingerprint_is_a_tls_error() {
 /// A one-endpoint API server: answers every request with `body` (HTTP 200).
 async fn scripted_api(body: &'static str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
     tokio::spawn(async move {
         while let Ok((mut stream, _)) = listener.accept().await {
             let mut request = vec![0_u8; 4096];
