@@ -28,8 +28,8 @@ pub fn client(lab: &LabHandle, token: &str) -> pve::Client {
         .expect("client")
 }
 
-/// The desired VM of `environment` from the shipped sombrero.toml, outputs under `dir`.
-pub fn desired(environment: &str, dir: &Path) -> Desired {
+/// The settings of `environment` from the shipped sombrero.toml, outputs under `dir`.
+pub fn settings(environment: &str, dir: &Path) -> settings::Settings {
     let file = ConfigFile::parse(dir.join("sombrero.toml"), SHIPPED_CONFIG).expect("config");
     let env: HashMap<String, String> = [
         ("TF_VAR_ci_ssh_key", SSH_KEY.to_owned()),
@@ -45,13 +45,18 @@ pub fn desired(environment: &str, dir: &Path) -> Desired {
         environment: Some(environment.to_owned()),
         template_id: None,
     };
-    let settings = settings::resolve(Inputs {
+    settings::resolve(Inputs {
         cli: &cli,
         env: &env,
         mise: None,
         file: &file,
     })
-    .expect("settings");
+    .expect("settings")
+}
+
+/// The desired VM of `environment` from the shipped sombrero.toml, outputs under `dir`.
+pub fn desired(environment: &str, dir: &Path) -> Desired {
+    let settings = settings(environment, dir);
     let key = settings
         .ssh_public_key(|_| unreachable!("inline key"))
         .expect("key");
@@ -343,4 +348,68 @@ fn desired_with_vmid(desired: &Desired, vmid: u32) -> Desired {
     let mut copy = desired.clone();
     copy.vmid = vmid;
     copy
+}
+
+#[tokio::test]
+async fn the_stage_one_handoff_picks_the_template_and_linked_clones_work() {
+    let lab = lab().await;
+    let client = client(&lab, &lab.token());
+    let dir = tempfile::tempdir().unwrap();
+    // A second template, 1002 (a copy of 1001, same tags).
+    let options = pve::endpoints::CloneOptions {
+        newid: 1002,
+        name: Some("golden-2".into()),
+        full: Some(true),
+        ..Default::default()
+    };
+    let timeout = std::time::Duration::from_secs(60);
+    client
+        .clone_vm_and_wait("lloyd", 1001, &options, timeout, &pve::no_progress)
+        .await
+        .unwrap();
+    let upid = client.vm_template("lloyd", 1002).await.unwrap();
+    client
+        .wait_task(&upid, timeout, &pve::no_progress)
+        .await
+        .unwrap();
+    std::fs::create_dir_all(dir.path().join("outputs")).unwrap();
+    std::fs::write(
+        dir.path().join("outputs/packer-outputs.json"),
+        r#"{"template_id": "1002", "template_name": "golden-2"}"#,
+    )
+    .unwrap();
+    let request = template::request(&settings("staging", dir.path()));
+    assert!(
+        matches!(&request, template::TemplateRequest::Explicit { id: 1002, chosen_by } if chosen_by.contains("packer-outputs.json")),
+        "{request:?}"
+    );
+    let mut desired = desired("staging", dir.path());
+    desired.linked_clone = true;
+    let plan = deploy::plan(&client, &desired, &request).await.unwrap();
+    assert_eq!(plan.template.as_ref().map(|choice| choice.id), Some(1002));
+    let events = |_: &DeployEvent| {};
+    let report = deploy::apply(
+        &client,
+        &desired,
+        plan,
+        &access(&lab, &lab.token()),
+        Timeouts::default(),
+        &events,
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.outputs.template_id.as_deref(), Some("1002"));
+    let disk = client
+        .vm_config("lloyd", 152)
+        .await
+        .unwrap()
+        .scsi0()
+        .unwrap()
+        .unwrap();
+    assert!(
+        disk.volume().contains("base-1002"),
+        "a linked clone shares the template's disk: {}",
+        disk.volume()
+    );
+    assert_eq!(disk.size().unwrap().unwrap().to_string(), "32G");
 }
