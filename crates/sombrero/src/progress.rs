@@ -44,11 +44,10 @@ impl<'p> Progress<'p> {
     fn close(&mut self, mark: &str, detail: &str) {
         if let Some((bar, started, what)) = self.current.take() {
             let line = format!("{mark} {what}: {detail} ({})", seconds(started.elapsed()));
-            if self.terminal {
-                bar.finish_with_message(line);
-            } else {
-                self.printer.info(&format!("  {line}"));
-            }
+            // The spinner goes; a plain line stays, so later messages start on a new line.
+            bar.finish_and_clear();
+            let indent = if self.terminal { "" } else { "  " };
+            self.printer.info(&format!("{indent}{line}"));
         }
     }
 

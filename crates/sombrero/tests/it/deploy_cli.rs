@@ -173,3 +173,51 @@ fn ctrl_c_during_a_deploy_exits_130_and_records_the_run_as_interrupted() {
     let runs: Value = serde_json::from_str(&history.stdout).expect("history json");
     assert_eq!(runs["runs"][0]["status"], "interrupted", "{runs}");
 }
+
+#[test]
+fn on_a_terminal_deploy_asks_and_draws_one_line_per_step() {
+    // `script` (util-linux) runs the command on a pseudo-terminal fed from our stdin.
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("skipped: `script` (util-linux) is not installed; no pseudo-terminal");
+        return;
+    }
+    let sandbox = Sandbox::new();
+    let sombrero = assert_cmd::cargo::cargo_bin!("sombrero");
+    let command_line = format!("{} deploy --lab --env staging", sombrero.display());
+    let output = std::process::Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .current_dir(sandbox.path())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", sandbox.path())
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.05")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write as _;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin.write_all(b"y\n")?;
+            drop(stdin);
+            child.wait_with_output()
+        })
+        .expect("script runs");
+    let transcript = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{transcript}");
+    assert!(transcript.contains("? [y/N]"), "it asked: {transcript}");
+    for step in [
+        "full clone of template 1001",
+        "start VM 152",
+        "wait for the guest agent",
+    ] {
+        let finished = transcript
+            .split(['\r', '\n'])
+            .any(|line| line.contains(&format!("✓ {step}")) && line.contains("s)"));
+        assert!(finished, "a finished line for {step:?}: {transcript}");
+    }
+    assert!(transcript.contains("Created. VM 152"), "{transcript}");
+}
