@@ -240,3 +240,49 @@ pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::R
         Ok(ExitStatus::Success)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::hint;
+    use sombrero_core::deploy::DeployError;
+
+    #[test]
+    fn stage_two_errors_carry_hints_that_name_the_fix() {
+        let foreign = DeployError::ForeignVm {
+            vmid: 152,
+            node: "lloyd".into(),
+            name: Some("legacy".into()),
+            environment: "staging".into(),
+            other: None,
+            template: false,
+        };
+        assert!(hint(&foreign).is_some_and(|text| text.contains("sombrero adopt 152")));
+        let other = DeployError::ForeignVm {
+            vmid: 152,
+            node: "lloyd".into(),
+            name: None,
+            environment: "staging".into(),
+            other: Some("production".into()),
+            template: false,
+        };
+        assert!(hint(&other).is_some_and(|text| !text.contains("adopt")));
+        let bridge = DeployError::BridgeMissing {
+            bridge: "vmbr9".into(),
+            node: "lloyd".into(),
+            available: vec!["vmbr0".into()],
+        };
+        assert!(hint(&bridge).is_some_and(|text| text.contains("vmbr0")));
+        let missing = DeployError::TemplateMissing {
+            id: None,
+            node: "lloyd".into(),
+            chosen_by: None,
+            tags: vec!["packer-built".into()],
+        };
+        assert!(hint(&missing).is_some_and(|text| text.contains("sombrero build")));
+        let offline = DeployError::NodeOffline {
+            node: "lloyd".into(),
+            status: "offline".into(),
+        };
+        assert!(hint(&offline).is_some_and(|text| text.contains("lloyd")));
+    }
+}
