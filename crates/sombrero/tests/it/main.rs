@@ -6,6 +6,7 @@ mod config;
 mod deploy;
 mod deploy_cli;
 mod deploy_errors;
+mod deploy_forward;
 mod deploy_outputs;
 mod history;
 mod history_fixture;

@@ -1,0 +1,122 @@
+//! A deploy whose lab forwards SSH: the host key is pinned as `[127.0.0.1]:PORT`, SSH is
+//! checked on that port (a banner), and the outputs and inventory name 127.0.0.1 and the
+//! port, never the VM's private address.
+//!
+//! The lab's state-only guests have no SSH, so a small front puts a forward in: it passes
+//! every connection through to the lab, except one asking `GET /lab/vms/152/ssh`, which it
+//! answers with the port of a local listener that sends an SSH banner.
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::deploy::{access, desired, lab, newest};
+use sombrero_core::deploy::{self, DeployEvent, SshRoute, Timeouts};
+
+/// A local "sshd": sends a banner to every connection.
+async fn banner_listener() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let _ = stream
+                .write_all(b"SSH-2.0-OpenSSH_9.6 lab-forward\r\n")
+                .await;
+        }
+    });
+    port
+}
+
+/// The front: answers the SSH question itself, pipes everything else to `upstream`.
+async fn front(upstream: std::net::SocketAddr, ssh_port: u16) -> std::net::SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = vec![0_u8; 8192];
+                let count = client.read(&mut first).await.unwrap_or(0);
+                let head = String::from_utf8_lossy(&first[..count]).into_owned();
+                if head.starts_with("GET /lab/vms/152/ssh ") {
+                    let body = format!(r#"{{"data":{{"host":"127.0.0.1","port":{ssh_port}}}}}"#);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = client.write_all(response.as_bytes()).await;
+                    return;
+                }
+                let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if server.write_all(&first[..count]).await.is_ok() {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_forwarded_vm_is_reached_and_pinned_on_the_loopback_port() {
+    let lab = lab().await;
+    let ssh_port = banner_listener().await;
+    let front = front(lab.address(), ssh_port).await;
+    let url = format!("http://{front}/api2/json");
+    let client = pve::Client::builder(&url)
+        .token(lab.token().parse().unwrap())
+        .build()
+        .unwrap();
+    let direct = super::deploy::client(&lab, &lab.token());
+    let dir = tempfile::tempdir().unwrap();
+    let desired = desired("staging", dir.path());
+    let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
+    let mut access = access(&lab, &lab.token());
+    access.url = url.parse().unwrap();
+    let events = |_: &DeployEvent| {};
+    let report = deploy::apply(
+        &client,
+        &desired,
+        plan,
+        &access,
+        Timeouts::default(),
+        &events,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        report.ssh,
+        SshRoute::Forward {
+            host: "127.0.0.1".parse().unwrap(),
+            port: ssh_port
+        }
+    );
+    assert!(
+        report
+            .ssh_banner
+            .as_deref()
+            .is_some_and(|banner| banner.contains("lab-forward"))
+    );
+    assert_eq!(report.outputs.vm_ip, "192.168.10.252");
+    assert_eq!(
+        (report.outputs.ssh_host.as_str(), report.outputs.ssh_port),
+        ("127.0.0.1", ssh_port)
+    );
+    let known = std::fs::read_to_string(&report.outputs.known_hosts_file).unwrap();
+    assert!(
+        known.starts_with(&format!("[127.0.0.1]:{ssh_port} ssh-ed25519 ")),
+        "{known}"
+    );
+    assert!(!known.contains("192.168.10.252"), "{known}");
+    let host: &Value = &report.outputs.ansible_inventory["all"]["hosts"]["jump-man"];
+    assert_eq!(host["ansible_host"], "127.0.0.1");
+    assert_eq!(host["ansible_port"], ssh_port);
+    let yaml = std::fs::read_to_string(&report.outputs.inventory_file).unwrap();
+    assert!(
+        yaml.contains(&format!("\"ansible_port\": {ssh_port}")),
+        "{yaml}"
+    );
+    // The VM is the lab's; the direct client sees the same one.
+    assert!(direct.vm_config_opt("lloyd", 152).await.unwrap().is_some());
+}
