@@ -138,7 +138,9 @@ pub enum Command {
     #[command(after_help = "Examples:\n  sombrero status\n  sombrero status --env staging --json")]
     Status,
     /// Print the environment's stage outputs (terraform-outputs.json).
-    #[command(after_help = "Examples:\n  sombrero outputs --env staging\n  sombrero outputs --json | jq .vm_ip")]
+    #[command(
+        after_help = "Examples:\n  sombrero outputs --env staging\n  sombrero outputs --json | jq .vm_ip"
+    )]
     Outputs,
     /// Shut down and delete the environment's VM, and remove its outputs and host keys.
     #[command(
