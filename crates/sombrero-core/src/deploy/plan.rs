@@ -145,17 +145,12 @@ pub async fn plan(
     };
     match existing(client, desired).await? {
         Existing::Absent => {
-            let choice = template::resolve(client, &desired.node, request).await?;
+            let (choice, source) =
+                template::resolve_with_config(client, &desired.node, request).await?;
             preflight::check_storage(client, &desired.node, &desired.disk_storage).await?;
             preflight::check_bridge(client, &desired.node, &desired.bridge).await?;
             preflight::check_address(client, desired).await?;
             // What the update after the clone sets, shown against the template's values.
-            let source = client
-                .vm_config(&desired.node, u64::from(choice.id))
-                .await
-                .map_err(|error| {
-                    DeployError::api(format!("reading template {}", choice.id), error)
-                })?;
             plan.changes = diff(desired, &source, Some(choice.id), false);
             plan.action = Action::Create;
             plan.template = Some(choice);

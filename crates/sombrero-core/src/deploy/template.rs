@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use pve::{Client, ResourceType};
+use pve::{Client, ResourceType, VmConfig};
 use serde::Serialize;
 
 use super::desired::TEMPLATE_TAGS;
@@ -78,7 +78,7 @@ async fn verify(
     node: &str,
     id: u32,
     chosen_by: &str,
-) -> DeployResult<TemplateChoice> {
+) -> DeployResult<(TemplateChoice, VmConfig)> {
     let config = client
         .vm_config_opt(node, u64::from(id))
         .await
@@ -98,11 +98,12 @@ async fn verify(
             chosen_by: Some(chosen_by.to_owned()),
         });
     }
-    Ok(TemplateChoice {
+    let choice = TemplateChoice {
         id,
         name: config.name(),
         chosen_by: chosen_by.to_owned(),
-    })
+    };
+    Ok((choice, config))
 }
 
 /// Resolves `request` against node `node`.
@@ -115,6 +116,16 @@ pub async fn resolve(
     node: &str,
     request: &TemplateRequest,
 ) -> DeployResult<TemplateChoice> {
+    Ok(resolve_with_config(client, node, request).await?.0)
+}
+
+/// [`resolve`], also returning the template's config (read anyway, so `plan` need not
+/// read it again).
+pub(crate) async fn resolve_with_config(
+    client: &Client,
+    node: &str,
+    request: &TemplateRequest,
+) -> DeployResult<(TemplateChoice, VmConfig)> {
     let (tags, fallback) = match request {
         TemplateRequest::Explicit { id, chosen_by } => {
             return verify(client, node, *id, chosen_by).await;
@@ -125,7 +136,7 @@ pub async fn resolve(
         .cluster_resources(Some(ResourceType::Vm))
         .await
         .map_err(|error| DeployError::api("listing templates", error))?;
-    let mut candidates: Vec<(u64, u64, Option<String>)> = Vec::new();
+    let mut candidates: Vec<(u64, u64, Option<String>, VmConfig)> = Vec::new();
     for resource in resources {
         let Some(vmid) = resource.vmid else { continue };
         let carries = |tag: &String| {
@@ -150,15 +161,16 @@ pub async fn resolve(
                     .find_map(|part| part.strip_prefix("ctime=")?.parse().ok())
             })
             .unwrap_or(0);
-        candidates.push((created, vmid, resource.name));
+        candidates.push((created, vmid, resource.name, config));
     }
-    candidates.sort();
-    if let Some((_, vmid, name)) = candidates.pop() {
-        return Ok(TemplateChoice {
+    candidates.sort_by_key(|(created, vmid, ..)| (*created, *vmid));
+    if let Some((_, vmid, name, config)) = candidates.pop() {
+        let choice = TemplateChoice {
             id: u32::try_from(vmid).unwrap_or(u32::MAX),
             name,
             chosen_by: format!("newest template tagged {}", tags.join(", ")),
-        });
+        };
+        return Ok((choice, config));
     }
     match fallback {
         Some((id, chosen_by)) => verify(client, node, *id, chosen_by).await,
