@@ -33,14 +33,6 @@
 //!
 //! Retry delays are zeroed in tests with `SOMBRERO_RETRY_DELAY_MS=0` (see [`retry`]).
 
-#![cfg_attr(
-    test,
-    expect(
-        clippy::unwrap_used,
-        reason = "unit tests fail loudly on unexpected errors"
-    )
-)]
-
 pub mod api;
 pub mod auth;
 pub mod builder;

@@ -145,7 +145,6 @@ pub fn parse_duration_ms(input: &str) -> Result<i64, HistoryError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests {
     use super::*;
 

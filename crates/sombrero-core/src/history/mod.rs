@@ -27,7 +27,6 @@ mod schema;
 mod statistics;
 pub mod store;
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests;
 
 pub use error::HistoryError;

@@ -77,7 +77,6 @@ pub fn git_revision(directory: &Path) -> (Option<String>, Option<String>) {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests {
     use super::*;
 

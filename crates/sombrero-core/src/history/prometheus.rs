@@ -189,7 +189,6 @@ pub fn write_atomically(path: &Path, text: &str) -> Result<(), HistoryError> {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests {
     use super::{label, render, write_atomically};
     use crate::history::{MetricsFilter, Store};

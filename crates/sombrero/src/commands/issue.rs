@@ -153,7 +153,6 @@ pub fn run(
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
 mod tests {
     use super::{FIELDS, fill};
 

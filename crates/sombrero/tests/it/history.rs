@@ -7,8 +7,6 @@
 //! (phase by phase); this file derives totals, rates, medians and percentiles by sorting,
 //! the slow obvious way.
 
-#![expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
-
 use std::path::PathBuf;
 
 use assert_cmd::Command;
@@ -354,10 +352,6 @@ fn prometheus_textfile_is_written_atomically_with_env_labels() {
 }
 
 #[test]
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped terminal test says why on the test's output"
-)]
 fn issue_add_prompts_for_missing_fields_on_a_terminal() {
     // `script` (util-linux) runs the command on a pseudo-terminal fed from our stdin.
     if std::process::Command::new("script")

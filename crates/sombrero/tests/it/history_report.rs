@@ -6,8 +6,6 @@
 //! installed the rendering test says so and passes without checking (CI installs it).
 //! `SOMBRERO_REPORT_EXAMPLE=path.png` also copies the screenshot there (docs/report-example.png).
 
-#![expect(clippy::unwrap_used, reason = "a failing unwrap is a failing test")]
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -114,10 +112,6 @@ fn colour_census(png: &Path) -> (Vec<usize>, usize, usize) {
 }
 
 #[test]
-#[expect(
-    clippy::print_stderr,
-    reason = "a skipped browser test says why on the test's output"
-)]
 fn the_report_renders_its_charts_in_chromium() {
     let Some(browser) = chromium() else {
         eprintln!(

@@ -1,5 +1,10 @@
 //! The binary's integration tests: one test binary, one module per feature.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers shared by tests panic on failure: that panic is the test report"
+)]
+
 mod api;
 mod bad_input;
 mod config;
