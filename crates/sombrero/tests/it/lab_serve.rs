@@ -49,6 +49,54 @@ fn get(url: &str, path: &str, token: &str) -> String {
     response
 }
 
+/// A plain HTTP/1.1 POST with a form body and a token; returns the raw response.
+fn post(url: &str, path: &str, token: &str, form: &str) -> String {
+    let address = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .expect("host:port");
+    let mut stream = TcpStream::connect(address).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let request = format!(
+        "POST /api2/json{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: PVEAPIToken={token}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{form}",
+        form.len()
+    );
+    stream.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read");
+    response
+}
+
+/// The `data` of a raw 200 response.
+fn data(response: &str) -> Value {
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split("\r\n\r\n").nth(1).expect("a body");
+    serde_json::from_str::<Value>(body).expect("JSON")["data"].clone()
+}
+
+/// Polls a task until it stops and returns its exit status.
+fn wait_task(url: &str, token: &str, upid: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = data(&get(
+            url,
+            &format!("/nodes/lloyd/tasks/{upid}/status"),
+            token,
+        ));
+        if status["status"] == "stopped" {
+            return status["exitstatus"]
+                .as_str()
+                .expect("exitstatus")
+                .to_owned();
+        }
+        assert!(Instant::now() < deadline, "task {upid} still running");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Sends SIGTERM and waits (at most 10 s) for the exit code.
 pub(crate) fn terminate(mut child: Child) -> (Option<i32>, String) {
     let status = Command::new("kill")
@@ -104,6 +152,61 @@ fn serves_with_the_printed_token_and_stops_cleanly() {
         !stderr.contains(token),
         "the token is printed on stdout only"
     );
+}
+
+/// The "done when": a plain HTTP client with only the printed token lists nodes,
+/// clones 1001 to 150, watches the clone task, starts the VM and reads its agent's
+/// interfaces.
+#[test]
+fn a_plain_client_clones_starts_and_reads_the_agent_with_the_printed_token() {
+    let (child, ready) = serve(&["--plain-http", "--with-template", "--guests", "state"]);
+    let url = ready["url"].as_str().expect("url");
+    let token = ready["token"].as_str().expect("token");
+    let nodes = data(&get(url, "/nodes", token));
+    assert_eq!(nodes[0]["node"], "lloyd", "{nodes}");
+    let clone = data(&post(
+        url,
+        "/nodes/lloyd/qemu/1001/clone",
+        token,
+        "newid=150&name=jump-man&full=1",
+    ));
+    let upid = clone.as_str().expect("a UPID");
+    assert!(upid.starts_with("UPID:lloyd:") && upid.contains(":qmclone:1001:root@pam!lab:"));
+    assert_eq!(wait_task(url, token, upid), "OK");
+    let config = data(&get(url, "/nodes/lloyd/qemu/150/config", token));
+    assert_eq!(config["name"], "jump-man", "{config}");
+    assert!(config.get("lock").is_none(), "{config}");
+    let start = data(&post(url, "/nodes/lloyd/qemu/150/status/start", token, ""));
+    assert_eq!(wait_task(url, token, start.as_str().expect("a UPID")), "OK");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let interfaces = loop {
+        let answer = get(
+            url,
+            "/nodes/lloyd/qemu/150/agent/network-get-interfaces",
+            token,
+        );
+        if answer.starts_with("HTTP/1.1 200") {
+            break data(&answer);
+        }
+        assert!(
+            answer.contains("QEMU guest agent is not running"),
+            "before boot the agent is just not running yet: {answer}"
+        );
+        assert!(Instant::now() < deadline, "the agent never came up");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let names: Vec<&str> = interfaces["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|interface| interface["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"lo") && names.contains(&"eth0"),
+        "{interfaces}"
+    );
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
 }
 
 #[test]
