@@ -15,6 +15,9 @@
 //! every fault, HTTP-level and task-level alike (an absent key means no such fault;
 //! `slow` defaults to 1); the seed is kept unless given, and both decision sequences
 //! restart from it. Tasks already running keep the fault they drew when they started.
+//!
+//! Both answers carry `injected`: `{"http5xx": N, "reset": N}`, the HTTP-level faults
+//! injected since the spec was last set, so a fault drill can prove faults happened.
 
 use http::Request;
 use hyper::body::Incoming;
@@ -26,8 +29,9 @@ use crate::router::read_body;
 use crate::server::{ResetConnection, Shared};
 use crate::wire::{self, LabResponse};
 
-fn spec_json(spec: &FaultSpec) -> serde_json::Value {
+fn spec_json(spec: &FaultSpec, injected: crate::faults::InjectedCounts) -> serde_json::Value {
     json!({
+        "injected": injected,
         "spec": spec.to_string(),
         "http5xx": spec.http_5xx,
         "reset": spec.reset,
@@ -89,7 +93,10 @@ async fn answer(
         )));
     }
     match method {
-        http::Method::GET => Ok(wire::success(spec_json(&shared.faults.spec()))),
+        http::Method::GET => Ok(wire::success(spec_json(
+            &shared.faults.spec(),
+            shared.faults.injected(),
+        ))),
         http::Method::PUT => {
             let body =
                 read_body(request.into_body(), 4096)
@@ -119,7 +126,7 @@ async fn answer(
             };
             shared.faults.set(spec);
             shared.node.set_task_faults(spec.task_faults());
-            Ok(wire::success(spec_json(&spec)))
+            Ok(wire::success(spec_json(&spec, shared.faults.injected())))
         }
         other => Err(Some(ApiError::new(
             501,

@@ -180,6 +180,22 @@ enum Stream {
 pub struct Faults {
     spec: RwLock<FaultSpec>,
     requests: AtomicU64,
+    injected_5xx: AtomicU64,
+    injected_resets: AtomicU64,
+}
+
+/// How many HTTP-level faults the lab injected since its spec was last set.
+///
+/// Why: a test that claims a client survives injected faults must be able to show that
+/// faults were injected while it ran; otherwise a lucky seed (or a broken injector) makes
+/// it pass without exercising a single retry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectedCounts {
+    /// Requests answered with an injected 5xx.
+    #[serde(rename = "http5xx")]
+    pub http_5xx: u64,
+    /// Connections reset instead of answering.
+    pub reset: u64,
 }
 
 /// splitmix64: a fast, well-distributed mix of (seed, stream, index) into 64 bits.
@@ -215,6 +231,16 @@ impl Faults {
         Self {
             spec: RwLock::new(spec),
             requests: AtomicU64::new(0),
+            injected_5xx: AtomicU64::new(0),
+            injected_resets: AtomicU64::new(0),
+        }
+    }
+
+    /// The HTTP-level faults injected since the spec was last set.
+    pub fn injected(&self) -> InjectedCounts {
+        InjectedCounts {
+            http_5xx: self.injected_5xx.load(Ordering::SeqCst),
+            reset: self.injected_resets.load(Ordering::SeqCst),
         }
     }
 
@@ -234,6 +260,8 @@ impl Faults {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = spec;
         self.requests.store(0, Ordering::SeqCst);
+        self.injected_5xx.store(0, Ordering::SeqCst);
+        self.injected_resets.store(0, Ordering::SeqCst);
     }
 
     /// The fault for the next API request, if any.
@@ -245,9 +273,11 @@ impl Faults {
         let index = self.requests.fetch_add(1, Ordering::SeqCst);
         let roll = draw(spec.seed, Stream::Request, index, 0);
         if roll < spec.reset {
+            self.injected_resets.fetch_add(1, Ordering::SeqCst);
             return Some(HttpFault::Reset);
         }
         if roll < spec.reset + spec.http_5xx {
+            self.injected_5xx.fetch_add(1, Ordering::SeqCst);
             let pick = mix(spec.seed ^ index.rotate_left(17)) % HTTP_ERRORS.len() as u64;
             let (status, message) = HTTP_ERRORS[usize::try_from(pick).unwrap_or(0)];
             return Some(HttpFault::Error {
@@ -321,9 +351,20 @@ mod tests {
             .count();
         assert!((60..140).contains(&resets), "{resets}");
         assert!((140..260).contains(&errors), "{errors}");
+        let counted = first.injected();
+        assert_eq!(
+            (counted.reset, counted.http_5xx),
+            (resets as u64, errors as u64)
+        );
         first.set("http5xx=0.2,reset=0.1,seed=8".parse().expect("a value"));
         let c: Vec<_> = (0..1000).map(|_| first.next_request()).collect();
         assert_ne!(a, c);
+        let since_set = first.injected();
+        assert_eq!(
+            since_set.reset + since_set.http_5xx,
+            c.iter().filter(|f| f.is_some()).count() as u64,
+            "counters restart with the spec"
+        );
     }
 
     #[test]

@@ -18,6 +18,6 @@ mod server;
 pub mod tls;
 pub mod wire;
 
-pub use faults::{FaultSpec, FaultSpecError, Faults, HttpFault};
+pub use faults::{FaultSpec, FaultSpecError, Faults, HttpFault, InjectedCounts};
 pub use schema::returns::{check_response, check_returns};
 pub use server::{Lab, LabError, LabHandle, LabOptions};

@@ -101,6 +101,20 @@ async fn control_endpoint_changes_http_faults_at_runtime() {
     assert_eq!(set.status(), 200);
     assert_eq!(Api::token(&lab).get("/version").await.status / 100, 5);
     assert!((lab.faults().spec().http_5xx - 1.0).abs() < f64::EPSILON);
+    let counted: Value = client
+        .get(&control)
+        .header("Authorization", lab.authorization())
+        .send()
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        counted["data"]["injected"],
+        serde_json::json!({"http5xx": 1, "reset": 0}),
+        "the one faulted /version call is counted; /lab itself never is: {counted}"
+    );
     let healed = client
         .put(&control)
         .header("Authorization", lab.authorization())

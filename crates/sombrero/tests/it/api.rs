@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::lab_serve::{serve, terminate};
+use crate::lab_serve::{lab_faults, serve, terminate};
 use crate::sandbox::Sandbox;
 
 /// A sandbox whose environment points at the lab that `ready` describes (HTTPS, pinned).
@@ -21,14 +21,25 @@ fn pointed_at(ready: &Value) -> Sandbox {
         .env("SOMBRERO_RETRY_DELAY_MS", "0")
 }
 
+/// The "done when". Plain HTTP so the test can read `GET /lab/faults` afterwards
+/// and prove that faults were injected while the 20 calls ran: without retries in the
+/// client at least one of the calls would have failed.
 #[test]
 fn cluster_resources_succeed_twenty_of_twenty_under_twenty_percent_faults() {
     let (child, ready) = serve(&[
+        "--plain-http",
+        "--guests",
+        "state",
         "--with-template",
         "--faults",
         "http5xx=0.2,reset=0.05,seed=11",
     ]);
-    let sandbox = pointed_at(&ready);
+    let url = ready["url"].as_str().expect("url");
+    let token = ready["token"].as_str().expect("token");
+    let sandbox = Sandbox::new()
+        .env("TF_VAR_pve_api_url", url)
+        .env("TF_VAR_pve_api_token", token)
+        .env("SOMBRERO_RETRY_DELAY_MS", "0");
     for attempt in 1..=20 {
         let outcome = sandbox.run(&["api", "get", "/cluster/resources", "--json"]);
         assert_eq!(
@@ -46,6 +57,13 @@ fn cluster_resources_succeed_twenty_of_twenty_under_twenty_percent_faults() {
             "attempt {attempt}: template 1001 missing from {data}"
         );
     }
+    let injected = lab_faults(url, token)["injected"].clone();
+    let faults =
+        injected["http5xx"].as_u64().expect("count") + injected["reset"].as_u64().expect("count");
+    assert!(
+        faults >= 3,
+        "the lab injected too few faults for this test to show anything: {injected}"
+    );
     let (code, _) = terminate(child);
     assert_eq!(code, Some(0));
 }

@@ -31,6 +31,17 @@ pub(crate) fn serve(args: &[&str]) -> (Child, Value) {
 
 /// A plain HTTP/1.1 GET with a token; returns the raw response.
 fn get(url: &str, path: &str, token: &str) -> String {
+    get_raw(url, &format!("/api2/json{path}"), token)
+}
+
+/// The `data` of `GET /lab/faults` (plain HTTP lab): the live spec and the `injected`
+/// counts.
+pub(crate) fn lab_faults(url: &str, token: &str) -> Value {
+    data(&get_raw(url, "/lab/faults", token))
+}
+
+/// A plain HTTP/1.1 GET of a server path (not below `/api2/json`) with a token.
+fn get_raw(url: &str, path: &str, token: &str) -> String {
     let address = url
         .trim_start_matches("http://")
         .split('/')
@@ -41,7 +52,7 @@ fn get(url: &str, path: &str, token: &str) -> String {
         .set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let request = format!(
-        "GET /api2/json{path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: PVEAPIToken={token}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nAuthorization: PVEAPIToken={token}\r\nConnection: close\r\n\r\n"
     );
     stream.write_all(request.as_bytes()).expect("write");
     let mut response = String::new();
