@@ -15,6 +15,7 @@ mod deploy_forward;
 mod deploy_outputs;
 mod history;
 mod history_fixture;
+mod history_lab;
 mod history_report;
 mod lab_serve;
 mod sandbox;
