@@ -227,3 +227,60 @@ async fn the_request_hook_sees_every_attempt_with_its_status() {
         .unwrap();
     assert_eq!(*seen.lock().unwrap(), vec![(1, Some(502)), (2, Some(200))]);
 }
+
+/// What a proxy in front of PVE, or a broken PVE, may send instead of PVE's JSON.
+fn raw(text: &str) -> Reply {
+    Reply::Respond(text.to_owned())
+}
+
+#[tokio::test]
+async fn odd_answers_are_errors_never_panics_and_transient_ones_are_retried() {
+    const NGINX_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n</html>\r\n";
+    let html = Reply::Respond(format!(
+        "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{NGINX_502}",
+        NGINX_502.len()
+    ));
+    let script = serve(vec![
+        html,
+        raw("HTTP/1.1 596 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+        http("200 OK", r#"{"data":{"version":"9.1.1"}}"#),
+    ])
+    .await;
+    let data = client(&script.base)
+        .execute(&Request::new(Method::Get, "/version".into()))
+        .await
+        .unwrap();
+    assert_eq!(data["version"], "9.1.1");
+    assert_eq!(script.connections.load(Ordering::SeqCst), 3);
+
+    // Each of these is answered once (no retry for a write) and must become an error.
+    let cases: [(Reply, &str); 5] = [
+        (
+            raw("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            "not JSON",
+        ),
+        (
+            http("200 OK", "<html><body>Welcome</body></html>"),
+            "not JSON",
+        ),
+        (
+            raw("HTTP/1.1 596 \r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            "596",
+        ),
+        (http("500 Internal Server Error", NGINX_502), "500"),
+        (
+            raw("SSH-2.0-OpenSSH_9.2\r\n"),
+            "/nodes/pve1/qemu/150/status/start",
+        ),
+    ];
+    for (reply, expected) in cases {
+        let script = serve(vec![reply]).await;
+        let request = Request::new(Method::Post, "/nodes/pve1/qemu/150/status/start".into())
+            .with_retry(RetryRule::NeverSentOnly);
+        let error = client(&script.base).execute(&request).await.unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(expected), "{expected}: {text}");
+        assert!(!text.contains("<html"), "no HTML in the message: {text}");
+        assert_eq!(script.connections.load(Ordering::SeqCst), 1, "{text}");
+    }
+}
