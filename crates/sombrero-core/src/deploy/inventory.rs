@@ -74,7 +74,8 @@ pub fn inventory(facts: &InventoryFacts<'_>) -> Value {
     host.insert("cores".into(), json!(facts.cores));
     host.insert("memory".into(), json!(facts.memory_mib));
     host.insert("disk_size".into(), json!(facts.disk_size));
-    host.insert("tags".into(), json!(facts.tags));
+    // Not `tags`: that is a reserved play keyword and Ansible warns about the variable.
+    host.insert("vm_tags".into(), json!(facts.tags));
     let known_hosts = shell_quote(&facts.known_hosts.display().to_string());
     json!({
         "all": {

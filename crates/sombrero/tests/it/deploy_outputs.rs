@@ -81,10 +81,19 @@ async fn outputs_follow_the_documented_schema_and_ansible_reads_the_inventory() 
         "{}",
         String::from_utf8_lossy(&listed.stderr)
     );
+    let warnings = String::from_utf8_lossy(&listed.stderr);
+    assert!(
+        !warnings.contains("WARNING"),
+        "ansible-inventory reads the inventory without warnings: {warnings}"
+    );
     let parsed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let vars = &parsed["_meta"]["hostvars"]["jump-man"];
     assert_eq!(vars["ansible_host"], host["ansible_host"]);
     assert_eq!(vars["vm_id"], 152);
+    assert_eq!(
+        vars["vm_tags"],
+        serde_json::json!(["jump-host", "sombrero", "staging"])
+    );
     assert_eq!(vars["ansible_ssh_common_args"], args);
     assert!(
         parsed["jump_hosts"]["hosts"]
