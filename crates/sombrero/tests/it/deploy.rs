@@ -100,11 +100,26 @@ pub async fn deploy_env(
     .await
 }
 
+/// The files of an environment's outputs directory: name -> content.
+fn env_files(dir: &Path, environment: &str) -> Vec<(String, String)> {
+    let mut files: Vec<(String, String)> = std::fs::read_dir(dir.join("outputs").join(environment))
+        .unwrap()
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&path).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 #[tokio::test]
 async fn each_environment_deploys_and_a_redeploy_writes_nothing() {
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
+    let mut kept = Vec::new();
     for (environment, vmid, address) in [
         ("production", 150, "192.168.10.250"),
         ("staging", 152, "192.168.10.252"),
@@ -166,6 +181,12 @@ async fn each_environment_deploys_and_a_redeploy_writes_nothing() {
             "a re-deploy must not write"
         );
         assert!(!again.host_key_changed);
+        kept.push((environment, env_files(dir.path(), environment)));
+    }
+    // Deploying the later environments left the earlier ones' files byte for byte intact.
+    for (environment, files) in &kept {
+        assert_eq!(files.len(), 3, "{environment}: {files:?}");
+        assert_eq!(&env_files(dir.path(), environment), files, "{environment}");
     }
     // Every environment kept its own outputs.
     for environment in ["production", "staging", "development"] {
