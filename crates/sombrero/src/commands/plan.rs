@@ -285,4 +285,110 @@ mod tests {
         };
         assert!(hint(&offline).is_some_and(|text| text.contains("lloyd")));
     }
+
+    fn api_error(status: u16, reason: &str) -> pve::Error {
+        pve::Error::Api(Box::new(pve::ApiError {
+            method: pve::Method::Post,
+            path: "/nodes/lloyd/qemu/1001/clone".into(),
+            status,
+            reason: reason.into(),
+            message: None,
+            errors: std::collections::BTreeMap::new(),
+        }))
+    }
+
+    /// Issue 5's seven errors: each exits 1 (the operation failed, the input was valid)
+    /// and carries a hint naming the fix.
+    #[test]
+    fn each_stage_two_error_exits_one_with_a_hint() {
+        let cases = [
+            (
+                DeployError::TemplateMissing {
+                    id: Some(1001),
+                    node: "lloyd".into(),
+                    chosen_by: None,
+                    tags: vec![],
+                },
+                "sombrero build",
+            ),
+            (
+                DeployError::ForeignVm {
+                    vmid: 152,
+                    node: "lloyd".into(),
+                    name: None,
+                    environment: "staging".into(),
+                    other: None,
+                    template: false,
+                },
+                "sombrero adopt 152",
+            ),
+            (
+                DeployError::AddressInUse {
+                    address: [192, 168, 10, 250].into(),
+                    vmid: 150,
+                    name: "jump-man".into(),
+                    node: "lloyd".into(),
+                },
+                "destroy VM 150",
+            ),
+            (
+                DeployError::StorageMissing {
+                    storage: "ceph-pool".into(),
+                    problem: "does not exist".into(),
+                    node: "lloyd".into(),
+                    available: vec!["local-lvm".into()],
+                },
+                "local-lvm",
+            ),
+            (
+                DeployError::BridgeMissing {
+                    bridge: "vmbr9".into(),
+                    node: "lloyd".into(),
+                    available: vec!["vmbr0".into()],
+                },
+                "vmbr0",
+            ),
+            (
+                DeployError::NodeOffline {
+                    node: "lloyd".into(),
+                    status: "offline".into(),
+                },
+                "online",
+            ),
+            (
+                DeployError::PermissionDenied {
+                    doing: "clone".into(),
+                    privilege: Some("VM.Clone".into()),
+                    path: Some("/vms/1001".into()),
+                    source: Box::new(api_error(
+                        403,
+                        "Permission check failed (/vms/1001, VM.Clone)",
+                    )),
+                },
+                "VM.Clone on /vms/1001",
+            ),
+            (
+                DeployError::Tls {
+                    url: "https://127.0.0.1:8006".into(),
+                    source: Box::new(api_error(596, "tls")),
+                },
+                "fingerprint",
+            ),
+        ];
+        for (error, fix) in cases {
+            let message = error.to_string();
+            let hint_text = hint(&error);
+            let chain = anyhow::Error::new(error);
+            assert_eq!(
+                crate::exit::status_for(&chain),
+                crate::exit::ExitStatus::Failure,
+                "{message}"
+            );
+            assert_eq!(crate::exit::hint_for(&chain), hint_text, "{message}");
+            assert!(
+                hint_text.as_deref().is_some_and(|text| text.contains(fix)),
+                "{message}: {hint_text:?} should name {fix:?}"
+            );
+        }
+    }
 }

@@ -173,3 +173,58 @@ async fn an_offline_node_is_named() {
         "{error:?}"
     );
 }
+
+/// Through the binary (`--lab`): each error is a message naming what and where, a `hint:`
+/// line with the fix, exit code 1, and nothing on stdout.
+#[test]
+fn the_binary_prints_message_and_hint_and_exits_one() {
+    use crate::sandbox::Sandbox;
+    use std::time::Duration;
+    let template = Sandbox::new().env("SOMBRERO_LAB_TIME_SCALE", "0.02");
+    let outcome = template
+        .run(&["plan", "--lab", "--env", "staging", "--template", "4242"])
+        .expect_code(1)
+        .stderr_has("template 4242 does not exist on node lloyd")
+        .stderr_has("hint: build one with `sombrero build`");
+    assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
+    Sandbox::replacing("bridge = \"vmbr0\"", "bridge = \"vmbr9\"")
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+        .run(&["plan", "--lab", "--env", "staging"])
+        .expect_code(1)
+        .stderr_has("bridge vmbr9 does not exist on node lloyd")
+        .stderr_has("hint: set bridge in sombrero.toml to one of: vmbr0");
+    Sandbox::replacing(
+        "disk_storage = \"local-lvm\"",
+        "disk_storage = \"ceph-pool\"",
+    )
+    .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+    .run(&["plan", "--lab", "--env", "staging"])
+    .expect_code(1)
+    .stderr_has("storage ceph-pool")
+    .stderr_has("hint: set disk_storage in sombrero.toml to one of:");
+    // Production deployed; then the configuration moves production to another address
+    // and gives staging production's old one, which VM 150 still has.
+    let clash = Sandbox::new()
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+        .timeout(Duration::from_secs(120));
+    clash
+        .run(&["deploy", "--lab", "--env", "production", "--yes"])
+        .expect_code(0);
+    let moved = crate::sandbox::SHIPPED_CONFIG
+        .replacen(
+            "ip = \"192.168.10.250/24\"",
+            "ip = \"192.168.10.249/24\"",
+            1,
+        )
+        .replacen(
+            "ip = \"192.168.10.252/24\"",
+            "ip = \"192.168.10.250/24\"",
+            1,
+        );
+    clash.write("sombrero.toml", &moved);
+    clash
+        .run(&["plan", "--lab", "--env", "staging"])
+        .expect_code(1)
+        .stderr_has("address 192.168.10.250 is already used by VM 150")
+        .stderr_has("hint: give this environment another ip");
+}
