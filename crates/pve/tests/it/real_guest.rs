@@ -164,6 +164,37 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
     assert!(text.contains("default via 192.168.10.1 dev eth0"), "{text}");
     assert!(text.contains("status: done"), "{text}");
 
+    // The golden-image packages are staged for an offline install: apt resolves every one
+    // (and its dependencies) from the image's local repository alone. A simulation, so the
+    // test stays cheap (a real install takes minutes under TCG).
+    let staged = staged_packages();
+    let output = ssh(
+        work.path(),
+        forward,
+        &format!(
+            "apt-get install -s -q -o Debug::NoLocking=1 {} && test -s {DOCKER_ARCHIVE} && echo archive-ok",
+            staged.join(" ")
+        ),
+    )
+    .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "offline install of {staged:?} does not resolve: {text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for package in &staged {
+        assert!(
+            text.contains(&format!("Inst {package} "))
+                || text.contains(&format!("{package} is already")),
+            "{package} is not installable offline: {text}"
+        );
+    }
+    assert!(
+        text.trim_end().ends_with("archive-ok"),
+        "no Docker archive: {text}"
+    );
+
     let boot = ssh_ready.duration_since(spawned).as_secs_f64();
     let deploy = ssh_ready.duration_since(deploy_started).as_secs_f64();
     eprintln!(
@@ -186,7 +217,52 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
         .await
         .unwrap();
     assert!(!guests.is_running(vmid));
+
+    // QEMU never outlives the lab: a running guest is gone once the lab is shut down.
+    client
+        .start_vm_and_wait(&node, VMID, Duration::from_secs(120), &pve::no_progress)
+        .await
+        .unwrap();
+    let pid = guests.pid(vmid).expect("QEMU runs again");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
     lab.shutdown().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+        assert!(Instant::now() < deadline, "QEMU {pid} outlived the lab");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!guests.is_running(vmid));
+}
+
+/// Where the image keeps the `docker load` archive.
+const DOCKER_ARCHIVE: &str = "/var/local/sombrero/images/busybox.tar";
+
+/// The packages the recipe stages (lab/packages-staged.txt, as compiled into the lab).
+fn staged_packages() -> Vec<String> {
+    let (_, text) = pve_lab::guest::image::RECIPE
+        .iter()
+        .find(|(name, _)| *name == "packages-staged.txt")
+        .expect("the recipe lists staged packages");
+    let packages: Vec<String> = text
+        .lines()
+        .map(|line| line.split('#').next().unwrap_or_default().trim())
+        .filter(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        packages.iter().any(|package| package == "docker.io"),
+        "{packages:?}"
+    );
+    packages
+}
+
+/// Whether `pid` is a zombie (killed, not yet reaped by its parent).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// The SSH forward's port, from `GET /lab/vms/{vmid}/ssh` over plain HTTP.
