@@ -76,7 +76,9 @@ pub struct FileRead {
 }
 
 /// Interface name prefixes that never carry the VM's reachable address.
-const SKIPPED_PREFIXES: [&str; 6] = ["docker", "br-", "veth", "virbr", "cni", "flannel"];
+const SKIPPED_PREFIXES: [&str; 9] = [
+    "docker", "br-", "veth", "virbr", "lxcbr", "cni", "flannel", "podman", "cali",
+];
 
 /// Whether an interface is loopback or a container/bridge interface.
 pub fn is_skipped_interface(name: &str) -> bool {
@@ -95,19 +97,25 @@ fn usable(address: &GuestAddress) -> Option<IpAddr> {
     (!unusable).then_some(ip)
 }
 
-/// Picks the VM's address: the interface with MAC `mac` (when given and reported) else
-/// any interface that is not skipped; IPv4 before IPv6; `None` while nothing usable is
-/// reported. If no interface reports `mac` at all (some guests hide it), every
-/// non-skipped interface is considered.
+/// Picks the VM's address: the interface with MAC `mac`; IPv4 before IPv6; `None` while
+/// nothing usable is reported. Without `mac`, or when no eligible interface reports a
+/// hardware address at all (some guests hide it), every non-skipped interface is
+/// considered; when interfaces do report MACs and none is `mac`, nothing is chosen (the
+/// address of another NIC is not the one net0 is reached on).
 pub fn select_address(interfaces: &[GuestInterface], mac: Option<&str>) -> Option<IpAddr> {
     let eligible: Vec<&GuestInterface> = interfaces
         .iter()
         .filter(|interface| !is_skipped_interface(&interface.name))
         .collect();
-    let matching: Vec<&GuestInterface> = match mac {
-        Some(mac) => eligible
-            .iter()
-            .copied()
+    let reports_macs = eligible.iter().any(|interface| {
+        interface
+            .hardware_address
+            .as_deref()
+            .is_some_and(|own| !own.is_empty() && own != "00:00:00:00:00:00")
+    });
+    let candidates: Vec<&GuestInterface> = match mac {
+        Some(mac) if reports_macs => eligible
+            .into_iter()
             .filter(|interface| {
                 interface
                     .hardware_address
@@ -115,12 +123,7 @@ pub fn select_address(interfaces: &[GuestInterface], mac: Option<&str>) -> Optio
                     .is_some_and(|own| own.eq_ignore_ascii_case(mac))
             })
             .collect(),
-        None => Vec::new(),
-    };
-    let candidates = if matching.is_empty() {
-        eligible
-    } else {
-        matching
+        _ => eligible,
     };
     let addresses: Vec<IpAddr> = candidates
         .iter()
@@ -183,6 +186,25 @@ mod tests {
         assert_eq!(
             select_address(&answer.result, Some("aa:aa:aa:aa:aa:aa")),
             None
+        );
+    }
+
+    #[test]
+    fn another_nic_is_never_net0_but_hidden_macs_fall_back() {
+        let two_nics = interfaces(
+            json!({"name": "eth1", "hardware-address": "aa:aa:aa:aa:aa:01",
+            "ip-addresses": [{"ip-address": "10.9.8.7", "ip-address-type": "ipv4", "prefix": 24}]}),
+        );
+        // net0's NIC has no address yet; eth1's address is not how net0 is reached.
+        assert_eq!(
+            select_address(&two_nics.result, Some("bc:24:11:2a:3b:4c")),
+            None
+        );
+        let hidden = interfaces(json!({"name": "eth0",
+            "ip-addresses": [{"ip-address": "192.168.10.20", "ip-address-type": "ipv4", "prefix": 24}]}));
+        assert_eq!(
+            select_address(&hidden.result, Some("bc:24:11:2a:3b:4c")),
+            Some("192.168.10.20".parse().unwrap())
         );
     }
 }
