@@ -11,25 +11,25 @@ use std::time::Duration;
 
 use crate::sandbox::{SSH_KEY, Sandbox};
 
-const TOKEN_SECRET: &str = "SECRET-TOKEN-VALUE-5ec7e7a1";
-const PASSWORD: &str = "SECRET-PASSWORD-VALUE-hunter2";
+pub(crate) const TOKEN_SECRET: &str = "SECRET-TOKEN-VALUE-5ec7e7a1";
+pub(crate) const PASSWORD: &str = "SECRET-PASSWORD-VALUE-hunter2";
 
 /// Commands that must not really run in a unit of the test suite; they still run with
 /// `--help`, and their arguments' parsing is covered by their own tests.
-const HELP_ONLY: &[&str] = &[
+pub(crate) const HELP_ONLY: &[&str] = &[
     // Builds the lab's guest image: minutes of work and package downloads.
     "lab image build",
 ];
 
 /// Commands that serve until stopped: they run for a few seconds, then are killed and
 /// their output so far is checked.
-const SERVERS: &[&str] = &["lab serve"];
+pub(crate) const SERVERS: &[&str] = &["lab serve"];
 
 /// A leaf command: its path and the arguments to give it.
 #[derive(Debug, Clone)]
-struct Leaf {
-    path: Vec<String>,
-    arguments: Vec<String>,
+pub(crate) struct Leaf {
+    pub(crate) path: Vec<String>,
+    pub(crate) arguments: Vec<String>,
 }
 
 fn sandbox() -> Sandbox {
@@ -118,7 +118,7 @@ fn required_arguments(help_text: &str, path: &[String], sandbox: &Sandbox) -> Ve
 }
 
 /// Every leaf command, found by walking `--help` from the top.
-fn leaves(sandbox: &Sandbox) -> Vec<(Leaf, String)> {
+pub(crate) fn leaves(sandbox: &Sandbox) -> Vec<(Leaf, String)> {
     let mut pending: Vec<Vec<String>> = vec![Vec::new()];
     let mut found = Vec::new();
     while let Some(path) = pending.pop() {
