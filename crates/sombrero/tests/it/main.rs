@@ -20,3 +20,4 @@ mod history_report;
 mod lab_serve;
 mod sandbox;
 mod secrets;
+mod secrets_files;
