@@ -13,6 +13,7 @@ mod deploy_cli;
 mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
+mod deploy_real_guest;
 mod history;
 mod history_fixture;
 mod history_lab;
