@@ -1,8 +1,8 @@
 //! Issue 7's "done when", through the binary: `sombrero lab serve --guests qemu
 //! --with-template` plus `sombrero deploy --env development --yes` leave a real guest that
 //! answers `ssh`, reached exactly as the outputs' inventory says (host, port, user, key and
-//! the pinned `known_hosts` with `StrictHostKeyChecking=yes`), with hostname `jump-man`; a
-//! second deploy changes nothing; and when the lab is killed (SIGKILL, no chance to clean
+//! the pinned `known_hosts` with `StrictHostKeyChecking=yes`), with hostname `jump-man` and
+//! the disk grown to the configured size; a second deploy changes nothing; and when the lab is killed (SIGKILL, no chance to clean
 //! up) its QEMU goes with it.
 //!
 //! Runs wherever QEMU and the lab image are (`sombrero lab doctor` says); skipped with a
@@ -165,7 +165,7 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     let output = ssh_as_the_inventory_says(
         inventory,
         "jump-man",
-        "hostname; ip -4 -o addr show dev eth0",
+        "hostname; ip -4 -o addr show dev eth0; echo disk-sectors $(cat /sys/block/vda/size)",
     )
     .output()
     .expect("ssh runs");
@@ -177,6 +177,11 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     );
     assert_eq!(text.lines().next(), Some("jump-man"), "{text}");
     assert!(text.contains("inet 192.168.10.251/24"), "{text}");
+    // The deploy grew the disk to the configured 32G, and the guest sees the new size.
+    assert!(
+        text.contains(&format!("disk-sectors {}", 32_u64 << 30 >> 9)),
+        "{text}"
+    );
 
     // The inventory file itself is what `ansible -i` reads: same host, port and options.
     if which("ansible-inventory").is_some() {
