@@ -44,13 +44,29 @@ pub const SOMBRERO_OUTPUTS_DIR: &str = "SOMBRERO_OUTPUTS_DIR";
 /// File holding the SSH public key, used when `TF_VAR_ci_ssh_key` is unset.
 pub const SOMBRERO_SSH_PUBLIC_KEY_FILE: &str = "SOMBRERO_SSH_PUBLIC_KEY_FILE";
 
+/// Scales the in-process lab's task durations for `--lab` (`0.01` in tests); unset:
+/// realistic durations. Read by the binary's lab mode only, from the process environment.
+pub const SOMBRERO_LAB_TIME_SCALE: &str = "SOMBRERO_LAB_TIME_SCALE";
+/// Cache directory of the lab's guest images (`sombrero lab image build`, `lab doctor`,
+/// `lab serve --guests`); default `$XDG_CACHE_HOME/sombrero/lab-images`. Read by `pve-lab`.
+pub const SOMBRERO_LAB_IMAGES: &str = "SOMBRERO_LAB_IMAGES";
+/// Debian mirror for `sombrero lab image build`; default: this machine's apt sources. Read
+/// by `lab/build-image.sh`.
+pub const SOMBRERO_DEBIAN_MIRROR: &str = "SOMBRERO_DEBIAN_MIRROR";
+/// First API retry delay in milliseconds (`0` turns the delays off; tests). Read by `pve`.
+pub const SOMBRERO_RETRY_DELAY_MS: &str = "SOMBRERO_RETRY_DELAY_MS";
+
 /// Who defined a variable's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// The runbook (Terraform, Packer, mise tasks): honoured by its exact name.
     Runbook,
-    /// sombrero itself.
+    /// sombrero itself: a setting, resolved with its source like every other.
     Sombrero,
+    /// sombrero itself, but not a setting: a knob of the lab or of the API client, read
+    /// from the process environment by the code it tunes (so it never shows in
+    /// `config show`), declared here so every name sombrero reads is in one list.
+    Knob,
 }
 
 /// One environment variable and what it means.
@@ -160,6 +176,30 @@ pub const ALL: &[EnvVar] = &[
         false,
         "file holding the SSH public key",
     ),
+    var(
+        SOMBRERO_LAB_TIME_SCALE,
+        Origin::Knob,
+        false,
+        "scale of the --lab task durations",
+    ),
+    var(
+        SOMBRERO_LAB_IMAGES,
+        Origin::Knob,
+        false,
+        "cache directory of the lab's guest images",
+    ),
+    var(
+        SOMBRERO_DEBIAN_MIRROR,
+        Origin::Knob,
+        false,
+        "Debian mirror for the lab image build",
+    ),
+    var(
+        SOMBRERO_RETRY_DELAY_MS,
+        Origin::Knob,
+        false,
+        "first API retry delay in milliseconds",
+    ),
 ];
 
 /// The names of the variables whose values are secrets.
@@ -177,7 +217,7 @@ mod tests {
         names.sort_unstable();
         names.dedup();
         assert_eq!(names.len(), ALL.len());
-        for var in ALL.iter().filter(|var| var.origin == Origin::Sombrero) {
+        for var in ALL.iter().filter(|var| var.origin != Origin::Runbook) {
             assert!(var.name.starts_with("SOMBRERO_"), "{}", var.name);
         }
         let secrets: Vec<&str> = super::secret_names().collect();
@@ -185,5 +225,10 @@ mod tests {
             secrets,
             ["TF_VAR_pve_api_token", "PKR_VAR_proxmox_password"]
         );
+    }
+
+    #[test]
+    fn knobs_read_by_other_crates_have_the_names_declared_here() {
+        assert_eq!(pve::retry::RETRY_DELAY_ENV, super::SOMBRERO_RETRY_DELAY_MS);
     }
 }

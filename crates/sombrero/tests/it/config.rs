@@ -282,3 +282,68 @@ fn validate_problems_snapshot_with_temp_paths_filtered() {
         insta::assert_snapshot!("validate_problems", outcome.stderr);
     });
 }
+
+/// Every `SOMBRERO_*` name in `text` (a name starts with a letter after the prefix).
+fn sombrero_names(text: &str) -> Vec<String> {
+    text.match_indices("SOMBRERO_")
+        .filter_map(|(start, prefix)| {
+            let rest = &text[start + prefix.len()..];
+            let length = rest
+                .find(|c: char| !(c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            let name = rest[..length].trim_end_matches('_');
+            let starts_with_letter = name.starts_with(|c: char| c.is_ascii_uppercase());
+            starts_with_letter.then(|| format!("SOMBRERO_{name}"))
+        })
+        .collect()
+}
+
+/// The shipped sources (`crates/*/src`, without their test modules) and the lab's scripts.
+fn shipped_sources(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut pending = vec![root.join("crates"), root.join("lab")];
+    let mut found = Vec::new();
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                if !matches!(name.as_str(), "tests" | "benches" | "target") {
+                    pending.push(path);
+                }
+            } else if (name.ends_with(".rs") && !name.ends_with("tests.rs"))
+                || name.ends_with(".sh")
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_sombrero_variable_read_anywhere_is_declared_and_documented() {
+    use sombrero_core::settings::env_vars;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let documentation = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    let declared: Vec<&str> = env_vars::ALL.iter().map(|var| var.name).collect();
+    for var in env_vars::ALL {
+        assert!(
+            documentation.contains(&format!("| `{}` |", var.name)),
+            "{} has a row in docs/configuration.md",
+            var.name
+        );
+    }
+    let mut seen = 0;
+    for path in shipped_sources(&root) {
+        let text = std::fs::read_to_string(&path).unwrap();
+        for name in sombrero_names(&text) {
+            seen += 1;
+            assert!(
+                declared.contains(&name.as_str()),
+                "{name} (read in {}) is declared in settings/env_vars.rs",
+                path.display()
+            );
+        }
+    }
+    assert!(seen >= 10, "the scan found the names: {seen}");
+}
