@@ -310,9 +310,11 @@ fn shipped_sources(root: &std::path::Path) -> Vec<std::path::PathBuf> {
                 if !matches!(name.as_str(), "tests" | "benches" | "target") {
                     pending.push(path);
                 }
-            } else if (name.ends_with(".rs") && !name.ends_with("tests.rs"))
-                || name.ends_with(".sh")
-            {
+            } else if match path.extension().and_then(|ext| ext.to_str()) {
+                Some("rs") => !name.ends_with("tests.rs"),
+                Some("sh") => true,
+                _ => false,
+            } {
                 found.push(path);
             }
         }
