@@ -31,6 +31,14 @@ pub enum GrowOutcome {
     Grown(DiskSize),
 }
 
+/// What a retried create/clone found at its target VMID after "already exists".
+enum Found {
+    /// The VM is the one this request asked for.
+    Ours,
+    /// Nothing is there any more: the earlier attempt failed and cleaned up.
+    Gone,
+}
+
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
@@ -40,26 +48,62 @@ impl Client {
         tokio::time::sleep(self.retry_policy().delay(attempt)).await;
     }
 
-    /// Proves that an existing VM is the one a retried create/clone asked for: same name
-    /// (and description, when one was given).
-    async fn verify_own_vm(
+    /// The target's config once no creation is in progress on it: PVE 9 writes a clone's
+    /// or create's target as a bare `lock: clone` / `lock: create` file and only writes the
+    /// real config (name included) when the task ends, so a VM cannot be recognised while
+    /// that lock is on it. `None` when the VM does not exist (any more).
+    async fn settled_config(
         &self,
         node: &str,
         vmid: u64,
+        deadline: Instant,
+        progress: Progress<'_>,
+    ) -> Result<Option<VmConfig>, Error> {
+        let mut poller = crate::wait::Poller::new(remaining(deadline));
+        loop {
+            let Some(config) = self.vm_config_opt(node, vmid).await? else {
+                return Ok(None);
+            };
+            match config.lock() {
+                Some(lock) if lock == "clone" || lock == "create" => {
+                    progress(&WaitEvent::Locked {
+                        vmid,
+                        lock: lock.clone(),
+                        elapsed: poller.elapsed(),
+                    });
+                    if !poller.next().await {
+                        return Err(poller.deadline_error(
+                            format!("the creation of VM {vmid} to end, to recognise it"),
+                            Some(format!("lock: {lock}")),
+                        ));
+                    }
+                }
+                _ => return Ok(Some(config)),
+            }
+        }
+    }
+
+    /// Proves that an existing VM is the one a retried create/clone asked for: same name
+    /// (and description, when one was given), after any creation on it has ended.
+    /// [`Found::Gone`] when the VM vanished meanwhile (the earlier attempt failed and
+    /// cleaned up), so dispatching again is right.
+    async fn verify_own_vm(
+        &self,
+        target: (&str, u64),
         name: Option<&str>,
         description: Option<&str>,
-    ) -> Result<(), Error> {
+        deadline: Instant,
+        progress: Progress<'_>,
+    ) -> Result<Found, Error> {
+        let (node, vmid) = target;
         let Some(name) = name else {
             return Err(Error::Conflict {
                 vmid,
                 reason: "no name was given, so the VM cannot be recognised".into(),
             });
         };
-        let Some(config) = self.vm_config_opt(node, vmid).await? else {
-            return Err(Error::Conflict {
-                vmid,
-                reason: "it vanished while being checked".into(),
-            });
+        let Some(config) = self.settled_config(node, vmid, deadline, progress).await? else {
+            return Ok(Found::Gone);
         };
         if config.name().as_deref() != Some(name) {
             return Err(Error::Conflict {
@@ -75,7 +119,7 @@ impl Client {
                 reason: "its description differs".into(),
             });
         }
-        Ok(())
+        Ok(Found::Ours)
     }
 
     /// Dispatches a create/clone request and waits for its task, retrying lock timeouts
@@ -111,9 +155,13 @@ impl Client {
                     error
                 }
                 Err(error) if error.is_already_exists() && may_have_run => {
-                    self.verify_own_vm(target_node, vmid, marker.0, marker.1)
-                        .await?;
-                    return Ok(());
+                    match self
+                        .verify_own_vm((target_node, vmid), marker.0, marker.1, deadline, progress)
+                        .await?
+                    {
+                        Found::Ours => return Ok(()),
+                        Found::Gone => error,
+                    }
                 }
                 Err(error) if error.is_lock_timeout() || error.is_locked() => error,
                 Err(error) => return Err(error),

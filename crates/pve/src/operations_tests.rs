@@ -39,11 +39,13 @@ fn data(value: &str) -> Reply {
 
 #[tokio::test]
 async fn already_exists_after_a_lost_answer_is_success_when_the_vm_is_ours() {
+    // PVE 9 writes the target as a bare `lock: clone` file while the clone runs and the
+    // real config (with the name) only at its end: recognise the VM after that.
     let script = serve(vec![
         Reply::Hangup,
         http(EXISTS, r#"{"data":null}"#),
-        data(r#"{"name":"jump-01","lock":"clone"}"#),
-        data(r#"{"name":"jump-01","lock":"clone"}"#),
+        data(r#"{"lock":"clone","digest":"1"}"#),
+        data(r#"{"lock":"clone","digest":"1"}"#),
         data(r#"{"name":"jump-01","digest":"abc"}"#),
     ])
     .await;
@@ -58,11 +60,49 @@ async fn already_exists_after_a_lost_answer_is_success_when_the_vm_is_ours() {
         .await
         .unwrap();
     assert_eq!(config.lock(), None);
-    assert_eq!(script.connections.load(Ordering::SeqCst), 5);
+    assert_eq!(config.name().as_deref(), Some("jump-01"));
+    // 2 dispatches, 3 reads until the clone lock is gone, 1 final read.
+    assert_eq!(script.connections.load(Ordering::SeqCst), 6);
     let requests = script.requests.lock().await;
     assert!(requests[0].starts_with("POST /api2/json/nodes/pve1/qemu/9000/clone"));
     assert!(requests[1].starts_with("POST /api2/json/nodes/pve1/qemu/9000/clone"));
     assert!(requests[2].starts_with("GET /api2/json/nodes/pve1/qemu/150/config"));
+}
+
+#[tokio::test]
+async fn already_exists_then_vanished_means_the_earlier_clone_failed_and_is_sent_again() {
+    let script = serve(vec![
+        Reply::Hangup,
+        http(EXISTS, r#"{"data":null}"#),
+        data(r#"{"lock":"clone"}"#),
+        http(
+            "500 Configuration file 'nodes/pve1/qemu-server/150.conf' does not exist",
+            r#"{"data":null}"#,
+        ),
+        data(&format!(r#""{UPID}""#)),
+        data(&format!(
+            r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"OK"}}"#
+        )),
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+    ])
+    .await;
+    let config = client(&script.base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(config.name().as_deref(), Some("jump-01"));
+    let requests = script.requests.lock().await;
+    let posts = requests
+        .iter()
+        .filter(|request| request.starts_with("POST /api2/json/nodes/pve1/qemu/9000/clone"))
+        .count();
+    assert_eq!(posts, 3, "{requests:#?}");
 }
 
 #[tokio::test]
