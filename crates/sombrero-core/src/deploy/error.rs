@@ -112,6 +112,9 @@ pub enum DeployError {
         #[source]
         source: std::io::Error,
     },
+    /// Stage 1's handoff (`packer-outputs.json`) exists but does not name a template id.
+    #[error("{} is not a usable stage-1 handoff: {reason}", path.display())]
+    Handoff { path: PathBuf, reason: String },
     /// The VM's SSH host key read through the agent is not a public key line.
     #[error("the host key VM {vmid} reported is not an SSH public key: {reason}")]
     BadHostKey { vmid: u32, reason: String },
@@ -175,7 +178,7 @@ impl DeployError {
     /// Whether the problem is in the input (configuration, arguments) rather than a failed
     /// operation: the binary exits 2 for these.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::WrongVmid { .. })
+        matches!(self, Self::WrongVmid { .. } | Self::Handoff { .. })
     }
 }
 

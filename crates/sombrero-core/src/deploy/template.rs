@@ -38,39 +38,67 @@ pub enum TemplateRequest {
 }
 
 /// `template_id` from `packer-outputs.json` (a string in the runbook's example, a number
-/// is accepted too). `None` when the file does not exist or carries no id.
-pub fn handoff_template(outputs_dir: &Path) -> Option<u32> {
-    let text = std::fs::read_to_string(outputs_dir.join("packer-outputs.json")).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    match value.get("template_id")? {
-        serde_json::Value::String(text) => text.trim().parse().ok(),
-        serde_json::Value::Number(number) => number.as_u64().and_then(|n| u32::try_from(n).ok()),
-        _ => None,
+/// is accepted too). `None` when the file does not exist or carries no `template_id`.
+///
+/// # Errors
+/// [`DeployError::Handoff`] when the file exists but cannot be read, is not JSON, or its
+/// `template_id` is not a VM id: silently falling back to another template would deploy
+/// something stage 1 did not hand over.
+pub fn handoff_template(outputs_dir: &Path) -> DeployResult<Option<u32>> {
+    let path = outputs_dir.join("packer-outputs.json");
+    let bad = |reason: String| DeployError::Handoff {
+        path: path.clone(),
+        reason,
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(bad(error.to_string())),
+    };
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| bad(format!("not JSON ({error})")))?;
+    let id = match value.get("template_id") {
+        None | Some(serde_json::Value::Null) => return Ok(None),
+        Some(serde_json::Value::String(text)) => text.trim().parse::<u32>().ok(),
+        Some(serde_json::Value::Number(number)) => {
+            number.as_u64().and_then(|n| u32::try_from(n).ok())
+        }
+        Some(_) => None,
+    };
+    match id {
+        Some(id) if (100..=999_999_999).contains(&id) => Ok(Some(id)),
+        _ => Err(bad(format!(
+            "template_id {} is not a VM id (100 to 999999999)",
+            value["template_id"]
+        ))),
     }
 }
 
 /// What the settings (and the stage-1 handoff) ask for.
-pub fn request(settings: &Settings) -> TemplateRequest {
+///
+/// # Errors
+/// A `packer-outputs.json` that exists but names no usable template id.
+pub fn request(settings: &Settings) -> DeployResult<TemplateRequest> {
     let template = &settings.vm.template_id;
     match &template.source {
         Source::Flag(_) | Source::Env(_) | Source::Mise { .. } => {
-            return TemplateRequest::Explicit {
+            return Ok(TemplateRequest::Explicit {
                 id: template.value,
                 chosen_by: template.source.to_string(),
-            };
+            });
         }
         _ => {}
     }
-    if let Some(id) = handoff_template(&settings.paths.outputs_dir.value) {
-        return TemplateRequest::Explicit {
+    if let Some(id) = handoff_template(&settings.paths.outputs_dir.value)? {
+        return Ok(TemplateRequest::Explicit {
             id,
             chosen_by: "deployments/outputs/packer-outputs.json".to_owned(),
-        };
+        });
     }
-    TemplateRequest::Newest {
+    Ok(TemplateRequest::Newest {
         tags: TEMPLATE_TAGS.iter().map(|tag| (*tag).to_owned()).collect(),
         fallback: Some((template.value, template.source.to_string())),
-    }
+    })
 }
 
 async fn verify(
@@ -190,13 +218,34 @@ mod tests {
     #[test]
     fn reads_the_stage_one_handoff_as_string_or_number() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(handoff_template(dir.path()), None);
+        assert_eq!(handoff_template(dir.path()).unwrap(), None);
         let file = dir.path().join("packer-outputs.json");
         std::fs::write(&file, r#"{"template_id": "1002", "template_name": "x"}"#).unwrap();
-        assert_eq!(handoff_template(dir.path()), Some(1002));
+        assert_eq!(handoff_template(dir.path()).unwrap(), Some(1002));
         std::fs::write(&file, r#"{"template_id": 1003}"#).unwrap();
-        assert_eq!(handoff_template(dir.path()), Some(1003));
-        std::fs::write(&file, "not json").unwrap();
-        assert_eq!(handoff_template(dir.path()), None);
+        assert_eq!(handoff_template(dir.path()).unwrap(), Some(1003));
+        std::fs::write(&file, r#"{"template_name": "x"}"#).unwrap();
+        assert_eq!(handoff_template(dir.path()).unwrap(), None);
+    }
+
+    #[test]
+    fn a_broken_handoff_is_an_error_naming_the_file_not_a_silent_fallback() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("packer-outputs.json");
+        for (text, says) in [
+            ("not json", "not JSON"),
+            (r#"{"template_id": "abc"}"#, "\"abc\" is not a VM id"),
+            (r#"{"template_id": 42}"#, "42 is not a VM id"),
+            (r#"{"template_id": [1001]}"#, "is not a VM id"),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            let error = handoff_template(dir.path()).unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains("packer-outputs.json") && message.contains(says),
+                "{text}: {message}"
+            );
+            assert!(error.is_bad_input(), "{message}");
+        }
     }
 }

@@ -64,7 +64,7 @@ impl Stage2 {
             tls: settings.tls_mode(),
             authorization,
         };
-        let request = deploy::template::request(&settings);
+        let request = deploy::template::request(&settings)?;
         Ok(Self {
             settings,
             desired,
@@ -164,6 +164,9 @@ pub fn hint(error: &DeployError) -> Option<String> {
                 tags.join(", ")
             }
         ),
+        DeployError::Handoff { .. } => "fix or delete it (`sombrero build` writes it), or \
+             name the template with --template ID or TEMPLATE_ID"
+            .into(),
         DeployError::NotATemplate { .. } => {
             "pass the id of a template (qm list shows templates), or run `sombrero build`".into()
         }

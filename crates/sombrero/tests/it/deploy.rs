@@ -399,7 +399,7 @@ async fn the_stage_one_handoff_picks_the_template_and_linked_clones_work() {
         r#"{"template_id": "1002", "template_name": "golden-2"}"#,
     )
     .unwrap();
-    let request = template::request(&settings("staging", dir.path()));
+    let request = template::request(&settings("staging", dir.path())).unwrap();
     assert!(
         matches!(&request, template::TemplateRequest::Explicit { id: 1002, chosen_by } if chosen_by.contains("packer-outputs.json")),
         "{request:?}"
