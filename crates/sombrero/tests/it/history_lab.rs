@@ -192,3 +192,44 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
     }
     assert!(!text.contains("- **Duration**: n/a"), "{text}");
 }
+
+#[test]
+fn api_writes_are_recorded_with_their_failures_and_reads_are_not() {
+    let (child, ready) = crate::lab_serve::serve(&["--plain-http", "--with-template"]);
+    let sandbox = Sandbox::new()
+        .env("TF_VAR_pve_api_url", ready["url"].as_str().unwrap())
+        .env("TF_VAR_pve_api_token", ready["token"].as_str().unwrap())
+        .env("SOMBRERO_RETRY_DELAY_MS", "0");
+    sandbox.run(&["api", "get", "/version"]).expect_code(0);
+    assert!(
+        !sandbox.path().join("deployments/sombrero.db").exists(),
+        "a read records nothing"
+    );
+    sandbox
+        .run(&["api", "post", "/nodes/lloyd/qemu", "vmid=170", "name=probe"])
+        .expect_code(0);
+    sandbox
+        .run(&["api", "delete", "/nodes/lloyd/qemu/999", "--env", "staging"])
+        .expect_code(1);
+    let _ = crate::lab_serve::terminate(child);
+
+    let store = Store::open_existing(sandbox.path().join("deployments/sombrero.db")).unwrap();
+    let runs = store.runs(None, None).unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let failed = store.run_detail(Some(&runs[0].id)).unwrap();
+    assert_eq!(failed.run.command, "api");
+    assert_eq!(failed.run.environment, "staging");
+    assert_eq!(failed.run.status, RunStatus::Failed);
+    let error = failed.run.error.as_deref().unwrap_or_default();
+    assert!(error.contains("DELETE /nodes/lloyd/qemu/999"), "{error}");
+    assert_eq!(failed.phases.len(), 1);
+    assert_eq!(failed.phases[0].name, "delete");
+    assert_eq!(failed.phases[0].status, RunStatus::Failed);
+    let created = store.run_detail(Some(&runs[1].id)).unwrap();
+    assert_eq!(created.run.status, RunStatus::Success);
+    assert_eq!(created.phases[0].name, "post");
+    assert_eq!(
+        created.phases[0].detail.as_deref(),
+        Some("/nodes/lloyd/qemu")
+    );
+}
