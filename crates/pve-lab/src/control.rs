@@ -16,7 +16,7 @@
 //! `slow` defaults to 1); the seed is kept unless given, and both decision sequences
 //! restart from it. Tasks already running keep the fault they drew when they started.
 //!
-//! Both answers carry `injected`: `{"http5xx": N, "reset": N}`, the HTTP-level faults
+//! Both answers carry `injected`: `{"http5xx": N, "reset": N, "lost": N}`, the HTTP-level faults
 //! injected since the spec was last set, so a fault drill can prove faults happened.
 
 use http::Request;
@@ -35,6 +35,7 @@ fn spec_json(spec: &FaultSpec, injected: crate::faults::InjectedCounts) -> serde
         "spec": spec.to_string(),
         "http5xx": spec.http_5xx,
         "reset": spec.reset,
+        "lost": spec.lost,
         "lock-timeout": spec.lock_timeout,
         "task-fail": spec.task_fail,
         "slow": spec.slow,

@@ -27,8 +27,13 @@ pub struct FaultSpec {
     /// Probability per API request of a 5xx answer instead of the real one.
     #[serde(rename = "http5xx")]
     pub http_5xx: f64,
-    /// Probability per API request of the connection being reset without an answer.
+    /// Probability per API request of the connection being reset without an answer,
+    /// before the request is handled.
     pub reset: f64,
+    /// Probability per API request of a lost answer: the request IS handled (a clone
+    /// starts, a config changes), then the connection is reset instead of answering. The
+    /// case a client must not blindly repeat.
+    pub lost: f64,
     /// Probability per task of failing with `can't lock file ... - got timeout`.
     pub lock_timeout: f64,
     /// Probability per task of failing with an injected error.
@@ -46,6 +51,7 @@ impl Default for FaultSpec {
         Self {
             http_5xx: 0.0,
             reset: 0.0,
+            lost: 0.0,
             lock_timeout: 0.0,
             task_fail: 0.0,
             slow: 1.0,
@@ -60,7 +66,7 @@ impl Default for FaultSpec {
 #[non_exhaustive]
 pub enum FaultSpecError {
     #[error(
-        "unknown fault '{0}' (known: http5xx, reset, lock-timeout, task-fail, slow, agent-never, seed)"
+        "unknown fault '{0}' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, seed)"
     )]
     UnknownKey(String),
     #[error("fault '{0}' needs a value, as in '{0}=0.1'")]
@@ -89,6 +95,7 @@ impl FaultSpec {
     pub fn is_quiet(&self) -> bool {
         self.http_5xx == 0.0
             && self.reset == 0.0
+            && self.lost == 0.0
             && self.lock_timeout == 0.0
             && self.task_fail == 0.0
             && (self.slow - 1.0).abs() < f64::EPSILON
@@ -123,6 +130,7 @@ impl FromStr for FaultSpec {
             match key {
                 "http5xx" => spec.http_5xx = probability(key, value)?,
                 "reset" => spec.reset = probability(key, value)?,
+                "lost" => spec.lost = probability(key, value)?,
                 "lock-timeout" => spec.lock_timeout = probability(key, value)?,
                 "task-fail" => spec.task_fail = probability(key, value)?,
                 "agent-never" => spec.agent_never = probability(key, value)?,
@@ -148,9 +156,10 @@ impl fmt::Display for FaultSpec {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             formatter,
-            "http5xx={},reset={},lock-timeout={},task-fail={},slow={},agent-never={},seed={}",
+            "http5xx={},reset={},lost={},lock-timeout={},task-fail={},slow={},agent-never={},seed={}",
             self.http_5xx,
             self.reset,
+            self.lost,
             self.lock_timeout,
             self.task_fail,
             self.slow,
@@ -167,6 +176,8 @@ pub enum HttpFault {
     Error { status: u16, message: String },
     /// Close the connection without an answer (the client sees a reset or EOF).
     Reset,
+    /// Handle the request, then close the connection without sending the answer.
+    Lost,
 }
 
 /// Independent streams of decisions: a request does not shift the task stream.
@@ -182,6 +193,7 @@ pub struct Faults {
     requests: AtomicU64,
     injected_5xx: AtomicU64,
     injected_resets: AtomicU64,
+    injected_lost: AtomicU64,
 }
 
 /// How many HTTP-level faults the lab injected since its spec was last set.
@@ -196,6 +208,8 @@ pub struct InjectedCounts {
     pub http_5xx: u64,
     /// Connections reset instead of answering.
     pub reset: u64,
+    /// Requests handled whose answer was then dropped.
+    pub lost: u64,
 }
 
 /// splitmix64: a fast, well-distributed mix of (seed, stream, index) into 64 bits.
@@ -233,6 +247,7 @@ impl Faults {
             requests: AtomicU64::new(0),
             injected_5xx: AtomicU64::new(0),
             injected_resets: AtomicU64::new(0),
+            injected_lost: AtomicU64::new(0),
         }
     }
 
@@ -241,6 +256,7 @@ impl Faults {
         InjectedCounts {
             http_5xx: self.injected_5xx.load(Ordering::SeqCst),
             reset: self.injected_resets.load(Ordering::SeqCst),
+            lost: self.injected_lost.load(Ordering::SeqCst),
         }
     }
 
@@ -262,12 +278,13 @@ impl Faults {
         self.requests.store(0, Ordering::SeqCst);
         self.injected_5xx.store(0, Ordering::SeqCst);
         self.injected_resets.store(0, Ordering::SeqCst);
+        self.injected_lost.store(0, Ordering::SeqCst);
     }
 
     /// The fault for the next API request, if any.
     pub fn next_request(&self) -> Option<HttpFault> {
         let spec = self.spec();
-        if spec.http_5xx == 0.0 && spec.reset == 0.0 {
+        if spec.http_5xx == 0.0 && spec.reset == 0.0 && spec.lost == 0.0 {
             return None;
         }
         let index = self.requests.fetch_add(1, Ordering::SeqCst);
@@ -284,6 +301,10 @@ impl Faults {
                 status,
                 message: message.to_owned(),
             });
+        }
+        if roll < spec.reset + spec.http_5xx + spec.lost {
+            self.injected_lost.fetch_add(1, Ordering::SeqCst);
+            return Some(HttpFault::Lost);
         }
         None
     }
@@ -324,6 +345,7 @@ mod tests {
             ("reset=x", "fault 'reset': 'x'"),
             ("slow=0", "'0' is not a positive multiplier"),
             ("seed=-1", "'-1' is not a non-negative integer"),
+            ("lost=1.5", "fault 'lost': '1.5' is not a probability"),
             ("reset", "fault 'reset' needs a value"),
         ];
         for (text, expected) in cases {
@@ -365,6 +387,24 @@ mod tests {
             c.iter().filter(|f| f.is_some()).count() as u64,
             "counters restart with the spec"
         );
+    }
+
+    #[test]
+    fn lost_answers_are_drawn_after_resets_and_5xx_and_counted() {
+        let faults = Faults::new("lost=0.3,seed=5".parse().expect("a value"));
+        let drawn: Vec<_> = (0..1000).map(|_| faults.next_request()).collect();
+        let lost = drawn
+            .iter()
+            .filter(|f| **f == Some(HttpFault::Lost))
+            .count();
+        assert!((220..380).contains(&lost), "{lost}");
+        assert_eq!(
+            drawn.iter().flatten().count(),
+            lost,
+            "nothing but lost answers"
+        );
+        assert_eq!(faults.injected().lost, lost as u64);
+        assert!(!"lost=0.1".parse::<FaultSpec>().expect("a value").is_quiet());
     }
 
     #[test]

@@ -49,11 +49,13 @@ pub(crate) async fn handle(
     if path.starts_with("/lab/") {
         return crate::control::handle(shared, request).await;
     }
+    let mut lose_answer = false;
     match shared.faults.next_request() {
         Some(HttpFault::Reset) => return Err(ResetConnection),
         Some(HttpFault::Error { status, message }) => {
             return Ok(wire::error(&ApiError::new(status, message)));
         }
+        Some(HttpFault::Lost) => lose_answer = true,
         None => {}
     }
     let started = std::time::Instant::now();
@@ -73,6 +75,10 @@ pub(crate) async fn handle(
         micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         "api request"
     );
+    if lose_answer {
+        // Handled (a task may be running now), but the client never hears of it.
+        return Err(ResetConnection);
+    }
     Ok(response)
 }
 

@@ -112,7 +112,7 @@ async fn control_endpoint_changes_http_faults_at_runtime() {
         .expect("JSON");
     assert_eq!(
         counted["data"]["injected"],
-        serde_json::json!({"http5xx": 1, "reset": 0}),
+        serde_json::json!({"http5xx": 1, "reset": 0, "lost": 0}),
         "the one faulted /version call is counted; /lab itself never is: {counted}"
     );
     let healed = client

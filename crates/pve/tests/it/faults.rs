@@ -100,3 +100,64 @@ async fn lock_timeouts_inside_clone_tasks_are_retried() {
         events.all()
     );
 }
+
+/// Lost answers: the lab handles the request (the clone starts) and then resets the
+/// connection. The client must neither fail nor create a second VM: it re-sends, meets
+/// "already exists", waits for the target's `lock: clone` to clear and recognises its VM.
+#[tokio::test]
+async fn lost_answers_to_clone_and_start_neither_fail_nor_duplicate() {
+    let lab = lab(|options| {
+        options.faults = "lost=0.3,seed=4".parse().unwrap();
+    })
+    .await;
+    let client = client(&lab);
+    let node = node(&lab);
+    let events = Events::default();
+    let progress = |event: &WaitEvent| events.record(event);
+    let newids: Vec<u64> = (500..506).collect();
+    for &newid in &newids {
+        let options = CloneOptions {
+            newid,
+            name: Some(format!("lost-{newid}")),
+            ..CloneOptions::default()
+        };
+        let config = client
+            .clone_vm_and_wait(&node, TEMPLATE, &options, DEADLINE, &progress)
+            .await
+            .unwrap();
+        assert_eq!(config.name(), Some(format!("lost-{newid}")));
+        client
+            .start_vm_and_wait(&node, newid, DEADLINE, &progress)
+            .await
+            .unwrap();
+    }
+    let injected = lab.faults().injected();
+    assert!(injected.lost > 0, "{injected:?}");
+    let resent_clones = events
+        .all()
+        .into_iter()
+        .filter(
+            |event| matches!(event, WaitEvent::Retrying { what, .. } if what.starts_with("clone")),
+        )
+        .count();
+    assert!(
+        resent_clones > 0,
+        "the seed must lose at least one clone answer: {:?}",
+        events.all()
+    );
+    lab.faults().set(pve_lab::FaultSpec::default());
+    let mut vms: Vec<(u64, String)> = client
+        .cluster_resources(Some(ResourceType::Vm))
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|vm| Some((vm.vmid?, vm.status.clone()?)))
+        .filter(|(vmid, _)| *vmid != TEMPLATE)
+        .collect();
+    vms.sort();
+    let expected: Vec<(u64, String)> = newids
+        .iter()
+        .map(|&vmid| (vmid, "running".to_owned()))
+        .collect();
+    assert_eq!(vms, expected, "one running VM per clone, nothing else");
+}
