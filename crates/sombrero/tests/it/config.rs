@@ -349,3 +349,46 @@ fn every_sombrero_variable_read_anywhere_is_declared_and_documented() {
     }
     assert!(seen >= 10, "the scan found the names: {seen}");
 }
+
+#[test]
+fn completions_cover_the_commands_and_bash_loads_them() {
+    let sandbox = Sandbox::new();
+    for shell in ["bash", "zsh", "fish"] {
+        let script = sandbox.run(&["completions", shell]).expect_code(0).stdout;
+        for word in ["deploy", "destroy", "metrics", "history", "validate"] {
+            assert!(script.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let bash = sandbox.write(
+        "sombrero.bash",
+        &sandbox.run(&["completions", "bash"]).stdout,
+    );
+    // Loading the script and asking for the words after `sombrero de` must offer deploy
+    // and destroy (and not fail on a syntax error).
+    let probe = format!(
+        "source {}; COMP_WORDS=(sombrero de); COMP_CWORD=1; COMP_LINE='sombrero de'; \
+         COMP_POINT=11; _sombrero sombrero de sombrero; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        bash.display()
+    );
+    let output = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &probe])
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{offered}{:?}", output.stderr);
+    let words: Vec<&str> = offered.lines().collect();
+    assert!(
+        words.contains(&"deploy") && words.contains(&"destroy"),
+        "{words:?}"
+    );
+    assert!(
+        !sandbox
+            .run(&["completions", "powershell"])
+            .stdout
+            .is_empty()
+    );
+    sandbox
+        .run(&["completions", "tcsh"])
+        .expect_code(2)
+        .stderr_has("invalid value 'tcsh'");
+}
