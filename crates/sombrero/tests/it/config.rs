@@ -392,3 +392,33 @@ fn completions_cover_the_commands_and_bash_loads_them() {
         .expect_code(2)
         .stderr_has("invalid value 'tcsh'");
 }
+
+#[test]
+fn every_configuration_key_has_a_row_in_the_documentation() {
+    use sombrero_core::settings::document::{API_KEYS, PATHS_KEYS, VM_KEYS};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let documentation = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
+    for (table, keys) in [
+        ("[api]", API_KEYS),
+        ("[paths]", PATHS_KEYS),
+        ("[defaults]", VM_KEYS),
+    ] {
+        let section = documentation
+            .split(&format!("### `{table}`"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("a section for {table}"));
+        let section = section.split("\n### ").next().unwrap();
+        for key in keys {
+            let row = section
+                .lines()
+                .find(|line| line.starts_with(&format!("| `{key}` |")))
+                .unwrap_or_else(|| panic!("{table} {key} has a row"));
+            // Key, type, default, variable, example: every cell filled but the variable.
+            let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 7, "{row}");
+            for (index, cell) in cells[1..6].iter().enumerate() {
+                assert!(index == 3 || !cell.is_empty(), "{table} {key}: {row}");
+            }
+        }
+    }
+}
