@@ -8,6 +8,7 @@
 mod api;
 mod bad_input;
 mod config;
+mod config_docs;
 mod deploy;
 mod deploy_cli;
 mod deploy_errors;
