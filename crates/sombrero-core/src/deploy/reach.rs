@@ -4,14 +4,15 @@
 //! inside its own network. Against a lab, SSH is forwarded to a port on 127.0.0.1 and the
 //! lab says which (`GET /lab/vms/{vmid}/ssh`); sombrero must use that and never the VM's
 //! private address. The safety rule is enforced here, in one function with a test: when
-//! the API itself is on a loopback address, sombrero connects to loopback addresses only,
+//! the API itself is on this host (a loopback or unspecified address, or a name resolving
+//! to one), sombrero connects to loopback addresses only,
 //! and without a forward it skips the SSH step and says why. Only against a real cluster
 //! (a non-loopback API) does it connect to `vm_ip:22`.
 //!
 //! "SSH answers" means a TCP connection that sends an `SSH-2.0-` banner; real logins come
 //! with stage 3.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs as _};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -55,16 +56,52 @@ pub enum LabAnswer {
     NotALab,
 }
 
-/// Whether the API URL's host is a loopback address (127.0.0.0/8, `::1`, `localhost`).
+/// Whether `address` is this host: loopback, unspecified (`0.0.0.0` and `::` reach the
+/// local host), or the IPv4-mapped IPv6 form of those (`::ffff:127.0.0.1`).
+fn is_this_host(address: IpAddr) -> bool {
+    let address = match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    };
+    address.is_loopback() || address.is_unspecified()
+}
+
+/// Whether the API URL's host is this host (127.0.0.0/8, `::1`, `0.0.0.0`, their
+/// IPv4-mapped forms, `localhost`, or a name that resolves to any of those).
+///
+/// A name is resolved the way the client connecting to the API resolves it (the system
+/// resolver, `/etc/hosts` first); a name that does not resolve counts as this host, so
+/// the rule fails safe.
 pub fn api_is_loopback(api: &Url) -> bool {
+    api_is_loopback_with(api, |name, port| {
+        (name, port)
+            .to_socket_addrs()
+            .ok()
+            .map(|addresses| addresses.map(|address| address.ip()).collect())
+    })
+}
+
+/// [`api_is_loopback`] with the name resolution given (tests never touch DNS).
+pub(crate) fn api_is_loopback_with(
+    api: &Url,
+    resolve: impl Fn(&str, u16) -> Option<Vec<IpAddr>>,
+) -> bool {
     match api.host() {
-        Some(url::Host::Ipv4(address)) => address.is_loopback(),
-        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(url::Host::Ipv4(address)) => is_this_host(address.into()),
+        Some(url::Host::Ipv6(address)) => is_this_host(address.into()),
         Some(url::Host::Domain(name)) => {
-            name.eq_ignore_ascii_case("localhost")
-                || name.to_ascii_lowercase().ends_with(".localhost")
+            let name = name.to_ascii_lowercase();
+            let name = name.trim_end_matches('.');
+            if name == "localhost" || name.ends_with(".localhost") {
+                return true;
+            }
+            let port = api.port_or_known_default().unwrap_or(443);
+            match resolve(name, port) {
+                Some(addresses) if !addresses.is_empty() => addresses.into_iter().any(is_this_host),
+                _ => true,
+            }
         }
-        None => false,
+        None => true,
     }
 }
 

@@ -48,11 +48,55 @@ fn a_loopback_api_never_leads_to_a_private_address() {
             SshRoute::Skipped { .. }
         ));
     }
-    let cluster = url("https://lloyd.example.internal:8006/api2/json");
+    // A cluster by address (no name: tests never resolve names through DNS).
+    let cluster = url("https://10.20.30.40:8006/api2/json");
     assert_eq!(
         choose_route(&cluster, &LabAnswer::NotALab, vm).target(),
         Some(SocketAddr::new(vm, 22))
     );
+}
+
+#[test]
+fn every_spelling_of_this_host_counts_as_a_loopback_api() {
+    use super::api_is_loopback_with;
+    let vm: IpAddr = VM.parse().unwrap();
+    let no_dns = |name: &str, _: u16| -> Option<Vec<IpAddr>> { panic!("resolved {name}") };
+    for api in [
+        "http://0.0.0.0:8006/api2/json",
+        "https://[::]:8006/api2/json",
+        "https://[::ffff:127.0.0.1]:8006/api2/json",
+        "https://[::ffff:0.0.0.0]:8006/api2/json",
+        "https://LOCALHOST.:8006/api2/json",
+        "https://lab.localhost:8006/api2/json",
+    ] {
+        let api = url(api);
+        assert!(api_is_loopback_with(&api, no_dns), "{api}");
+        assert!(!may_connect(&api, vm), "{api}");
+        assert!(
+            matches!(
+                choose_route(&api, &LabAnswer::NotALab, vm),
+                SshRoute::Skipped { .. }
+            ),
+            "{api}"
+        );
+    }
+    // Names: what they resolve to decides; a name that does not resolve fails safe.
+    let named = url("https://pve.lab.example:8006/api2/json");
+    let to = |addresses: &'static [&'static str]| {
+        move |name: &str, port: u16| {
+            assert_eq!((name, port), ("pve.lab.example", 8006));
+            Some(addresses.iter().map(|a| a.parse().unwrap()).collect())
+        }
+    };
+    assert!(api_is_loopback_with(&named, to(&["127.0.1.1"])));
+    assert!(api_is_loopback_with(&named, to(&["10.0.0.5", "::1"])));
+    assert!(api_is_loopback_with(&named, |_, _| None));
+    assert!(api_is_loopback_with(&named, to(&[])));
+    assert!(!api_is_loopback_with(&named, to(&["10.0.0.5"])));
+    assert!(!api_is_loopback_with(
+        &url("https://10.0.0.5:8006/api2/json"),
+        no_dns
+    ));
 }
 
 #[test]
