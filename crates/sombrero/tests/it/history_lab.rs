@@ -191,6 +191,17 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
         );
     }
     assert!(!text.contains("- **Duration**: n/a"), "{text}");
+
+    // The report of the same runs: four charts, a bar segment per phase of the last run.
+    sandbox
+        .run(&["report", "--html", "report.html"])
+        .expect_code(0);
+    let html = std::fs::read_to_string(sandbox.path().join("report.html")).unwrap();
+    assert_eq!(html.matches("<svg ").count(), 4, "four charts");
+    for phase in &details[0].phases {
+        let label = format!("{} {}: ", details[0].run.id, phase.name);
+        assert!(html.contains(&label), "a bar segment {label}");
+    }
 }
 
 #[test]
