@@ -81,10 +81,12 @@ async fn outputs_follow_the_documented_schema_and_ansible_reads_the_inventory() 
         "{}",
         String::from_utf8_lossy(&listed.stderr)
     );
+    // No warning about the inventory (e.g. a host variable with a reserved name); other
+    // warnings (an interpreter deprecation) are not the inventory's business.
     let warnings = String::from_utf8_lossy(&listed.stderr);
     assert!(
-        !warnings.contains("WARNING"),
-        "ansible-inventory reads the inventory without warnings: {warnings}"
+        !warnings.contains("reserved name") && !warnings.contains(&*inventory.to_string_lossy()),
+        "ansible-inventory warns about the inventory: {warnings}"
     );
     let parsed: Value = serde_json::from_slice(&listed.stdout).unwrap();
     let vars = &parsed["_meta"]["hostvars"]["jump-man"];
