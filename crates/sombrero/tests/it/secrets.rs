@@ -43,6 +43,8 @@ fn sandbox() -> Sandbox {
         .env("PKR_VAR_proxmox_username", "root@pam")
         .env("PKR_VAR_proxmox_password", PASSWORD)
         .env("TF_VAR_ci_ssh_key", SSH_KEY)
+        // The closed port is retried with the same attempts, without the waits.
+        .env("SOMBRERO_RETRY_DELAY_MS", "0")
         .timeout(Duration::from_secs(20))
 }
 
