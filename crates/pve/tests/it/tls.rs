@@ -37,3 +37,30 @@ async fn pinned_fingerprint_connects_and_a_wrong_one_is_refused() {
     let _ = client.version().await;
     assert_eq!(client.metrics().total(), 1);
 }
+
+/// `TlsMode::CaFile` with the lab's certificate file (what an operator does with
+/// `/etc/pve/pve-root-ca.pem`): trusted; system roots (the default) refuse the lab.
+#[tokio::test]
+async fn ca_file_mode_trusts_the_lab_certificate_and_system_roots_do_not() {
+    let state = tempfile::tempdir().unwrap();
+    let lab = lab(|options| {
+        options.tls = true;
+        options.state_dir = Some(state.path().to_owned());
+    })
+    .await;
+    let token = lab.token();
+    let build = |mode: TlsMode| {
+        Client::builder(lab.url())
+            .token(token.parse().unwrap())
+            .tls(mode)
+            .retry(RetryPolicy::default().without_delays())
+            .build()
+            .unwrap()
+    };
+    build(TlsMode::CaFile(state.path().join("pve-ssl.pem")))
+        .version()
+        .await
+        .unwrap();
+    let error = build(TlsMode::SystemRoots).version().await.unwrap_err();
+    assert!(matches!(error, Error::Setup { .. }), "{error:?}");
+}
