@@ -60,6 +60,8 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
         .unwrap();
     assert!(keygen.success());
     let public_key = std::fs::read_to_string(work.path().join("id.pub")).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(image.manifest()).unwrap()).unwrap();
     let guests = Arc::new(
         QemuGuests::new(QemuOptions {
             image,
@@ -194,6 +196,24 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
         text.trim_end().ends_with("archive-ok"),
         "no Docker archive: {text}"
     );
+
+    // uv and mise run offline when the build could stage them (the manifest says which).
+    for (tool, command) in [
+        ("uv", "uv --version"),
+        ("mise", "MISE_OFFLINE=1 mise --version"),
+    ] {
+        if manifest[tool] != true {
+            eprintln!("{tool}: absent in this image (the build could not fetch it)");
+            continue;
+        }
+        let output = ssh(work.path(), forward, command).unwrap();
+        let version = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && !version.trim().is_empty(),
+            "{tool}: {version}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
 
     let boot = ssh_ready.duration_since(spawned).as_secs_f64();
     let deploy = ssh_ready.duration_since(deploy_started).as_secs_f64();
