@@ -39,6 +39,13 @@ enum Found {
     Gone,
 }
 
+/// `checksum mismatch (file change by other user?)`, at dispatch or inside the task.
+fn is_checksum_mismatch(error: &Error) -> bool {
+    const TEXT: &str = "checksum mismatch";
+    error.mentions(TEXT)
+        || matches!(error, Error::TaskFailed(failure) if failure.message.contains(TEXT))
+}
+
 fn remaining(deadline: Instant) -> Duration {
     deadline.saturating_duration_since(Instant::now())
 }
@@ -403,36 +410,60 @@ impl Client {
                 .map_err(|error| Error::InvalidInput(format!("VM {vmid} {disk}: {error}")))?
                 .unwrap_or_default())
         };
-        let config = self.vm_config(node, vmid).await?;
-        let before = current(&config)?;
-        if before >= size {
-            return Ok(GrowOutcome::AlreadyLarge(before));
-        }
-        let digest = config.digest();
-        let result = self
-            .vm_resize(
-                node,
-                vmid,
-                disk,
-                ResizeTo::Absolute(size),
-                digest.as_deref(),
-            )
-            .await;
-        match result {
-            Ok(Some(upid)) => {
-                self.wait_task(&upid, remaining(deadline), progress).await?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let config = self.vm_config(node, vmid).await?;
+            let before = current(&config)?;
+            if before >= size {
+                // Also the end of a retry whose first attempt went through.
+                return Ok(if attempt == 1 {
+                    GrowOutcome::AlreadyLarge(before)
+                } else {
+                    GrowOutcome::Grown(before)
+                });
             }
-            Ok(None) => {}
-            // A repeated resize whose first attempt went through sees a new digest.
-            Err(error) if error.mentions("checksum mismatch") => {
-                let after = current(&self.vm_config(node, vmid).await?)?;
-                if after < size {
-                    return Err(error);
+            let digest = config.digest();
+            let result = self
+                .vm_resize(
+                    node,
+                    vmid,
+                    disk,
+                    ResizeTo::Absolute(size),
+                    digest.as_deref(),
+                )
+                .await;
+            let failure = match result {
+                Ok(Some(upid)) => {
+                    match self.wait_task(&upid, remaining(deadline), progress).await {
+                        Ok(_) => return Ok(GrowOutcome::Grown(size)),
+                        // PVE >= 8 checks the digest inside the resize task.
+                        Err(error) if error.is_lock_timeout() || is_checksum_mismatch(&error) => {
+                            error
+                        }
+                        Err(error) => return Err(error),
+                    }
                 }
+                Ok(None) => return Ok(GrowOutcome::Grown(size)),
+                // A lost answer: the resize may be running. An absolute size makes sending
+                // it again safe (PVE does nothing when the size is already reached); the
+                // config is read first, so a finished resize is not sent again at all.
+                Err(error) if error.retry_safety() == RetrySafety::MayHaveReachedServer => error,
+                // A repeated resize whose first attempt went through sees a new digest.
+                Err(error) if is_checksum_mismatch(&error) => error,
+                Err(error) if error.is_lock_timeout() || error.is_locked() => error,
+                Err(error) => return Err(error),
+            };
+            if attempt >= DISPATCH_ATTEMPTS || Instant::now() >= deadline {
+                return Err(failure);
             }
-            Err(error) => return Err(error),
+            progress(&WaitEvent::Retrying {
+                what: format!("resize of VM {vmid} {disk}"),
+                attempt,
+                reason: failure.to_string(),
+            });
+            self.pause_before_retry(attempt - 1).await;
         }
-        Ok(GrowOutcome::Grown(size))
     }
 
     /// Deletes the VM (with purge) and waits; `Ok(false)` when it did not exist.

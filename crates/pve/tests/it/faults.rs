@@ -161,3 +161,50 @@ async fn lost_answers_to_clone_and_start_neither_fail_nor_duplicate() {
         .collect();
     assert_eq!(vms, expected, "one running VM per clone, nothing else");
 }
+
+/// A lost answer to a resize: the disk may be growing. `grow_disk` reads the size again
+/// and sends the same absolute size only while it is not reached, so every disk ends at
+/// the size asked for, never larger, and no call fails.
+#[tokio::test]
+async fn lost_answers_to_resize_still_grow_each_disk_exactly_once() {
+    let lab = lab(|_| {}).await;
+    let client = client(&lab);
+    let node = node(&lab);
+    let newids: Vec<u64> = (600..606).collect();
+    for &newid in &newids {
+        let options = CloneOptions {
+            newid,
+            name: Some(format!("grow-{newid}")),
+            ..CloneOptions::default()
+        };
+        client
+            .clone_vm_and_wait(&node, TEMPLATE, &options, DEADLINE, &no_progress)
+            .await
+            .unwrap();
+    }
+    lab.faults().set("lost=0.4,seed=2".parse().unwrap());
+    let events = Events::default();
+    let progress = |event: &WaitEvent| events.record(event);
+    let target = pve::DiskSize::from_gib(40);
+    for &newid in &newids {
+        let outcome = client
+            .grow_disk(&node, newid, "scsi0", target, DEADLINE, &progress)
+            .await
+            .unwrap();
+        assert_eq!(outcome, pve::GrowOutcome::Grown(target));
+    }
+    assert!(lab.faults().injected().lost > 0);
+    assert!(
+        events.all().iter().any(
+            |event| matches!(event, WaitEvent::Retrying { what, .. } if what.starts_with("resize"))
+        ),
+        "the seed must lose at least one resize answer: {:?}",
+        events.all()
+    );
+    lab.faults().set(pve_lab::FaultSpec::default());
+    for &newid in &newids {
+        let config = client.vm_config(&node, newid).await.unwrap();
+        let size = config.disk("scsi0").unwrap().unwrap().size().unwrap();
+        assert_eq!(size, Some(target), "VM {newid}");
+    }
+}
