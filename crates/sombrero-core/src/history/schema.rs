@@ -96,8 +96,15 @@ pub(crate) fn open(path: &Path) -> Result<Connection, HistoryError> {
     let sqlite = |source| HistoryError::sqlite(path, source);
     connection.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
     // Reading the header first: a text file fails here with NOTADB, before any write.
-    let (application_id, version) = identity(&connection).map_err(sqlite)?;
-    check_identity(&connection, path, application_id, version)?;
+    // All three reads (application id, version, tables) in one read transaction: one
+    // snapshot. Read one by one, another process's migration could commit in between,
+    // and its tables without its application id look like a foreign database.
+    {
+        let snapshot = connection.unchecked_transaction().map_err(sqlite)?;
+        let (application_id, version) = identity(&snapshot).map_err(sqlite)?;
+        check_identity(&snapshot, path, application_id, version)?;
+        snapshot.commit().map_err(sqlite)?;
+    }
     if connection.is_readonly(rusqlite::MAIN_DB).map_err(sqlite)? {
         return Err(HistoryError::Unwritable {
             path: path.to_path_buf(),
@@ -107,9 +114,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection, HistoryError> {
             ),
         });
     }
-    connection
-        .pragma_update(None, "journal_mode", "WAL")
-        .map_err(sqlite)?;
+    enable_wal(&connection).map_err(sqlite)?;
     connection
         .pragma_update(None, "synchronous", "NORMAL")
         .map_err(sqlite)?;
@@ -117,6 +122,25 @@ pub(crate) fn open(path: &Path) -> Result<Connection, HistoryError> {
         .pragma_update(None, "foreign_keys", "ON")
         .map_err(sqlite)?;
     migrate(connection, path)
+}
+
+/// Switches the file to WAL. The switch needs the file to itself, and `SQLite` answers
+/// `BUSY` at once, without calling the busy handler, when another connection is opening
+/// or switching it at that moment; so this retries until the busy timeout. WAL is
+/// persistent: once one opener has switched, the others' switch is a no-op.
+fn enable_wal(connection: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(error, _))
+                if error.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            other => return other,
+        }
+    }
 }
 
 fn identity(connection: &Connection) -> rusqlite::Result<(i64, i64)> {
@@ -186,4 +210,36 @@ fn migrate(mut connection: Connection, path: &Path) -> Result<Connection, Histor
         .map_err(sqlite)?;
     transaction.commit().map_err(sqlite)?;
     Ok(connection)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+
+    /// Many connections opening one new file at the same instant: each must see either an
+    /// empty file or a finished sombrero schema, never another opener's half-way state
+    /// (tables created, `application_id` not yet visible), which would be refused as a
+    /// foreign database. Separate connections lock the file like separate processes.
+    #[test]
+    fn openers_racing_on_a_new_file_all_succeed() {
+        let openers = 8;
+        for round in 0..25 {
+            let directory = tempfile::tempdir().unwrap();
+            let path = Arc::new(directory.path().join(format!("history-{round}.db")));
+            let barrier = Arc::new(Barrier::new(openers));
+            let threads: Vec<_> = (0..openers)
+                .map(|_| {
+                    let (path, barrier) = (Arc::clone(&path), Arc::clone(&barrier));
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        super::open(&path).map(drop)
+                    })
+                })
+                .collect();
+            for thread in threads {
+                let result = thread.join().unwrap();
+                assert!(result.is_ok(), "round {round}: {result:?}");
+            }
+        }
+    }
 }
