@@ -325,3 +325,29 @@ fn completions_cover_the_commands_and_bash_loads_them() {
         .expect_code(2)
         .stderr_has("invalid value 'tcsh'");
 }
+
+#[test]
+fn validate_and_config_show_send_nothing_to_the_configured_api() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("https://{}/api2/json", listener.local_addr().unwrap());
+    let sandbox = Sandbox::new()
+        .env("TF_VAR_pve_api_url", &url)
+        .env("TF_VAR_pve_api_token", "terraform@pve!token=0e1f2a3b")
+        .env("TF_VAR_ci_ssh_key", SSH_KEY);
+    sandbox.run(&["validate"]).expect_code(0);
+    sandbox.run(&["validate", "--json"]).expect_code(0);
+    sandbox.run(&["config", "show"]).expect_code(0);
+    match listener.accept() {
+        Err(error) if error.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("something connected to the API address: {other:?}"),
+    }
+    // The check itself works: a command that does use the API connects (the listener
+    // never answers, so the call is cut short).
+    let _ = Sandbox::new()
+        .env("TF_VAR_pve_api_url", &url)
+        .env("TF_VAR_pve_api_token", "terraform@pve!token=0e1f2a3b")
+        .timeout(std::time::Duration::from_secs(2))
+        .run(&["api", "get", "/version"]);
+    assert!(listener.accept().is_ok(), "the control call connected");
+}
