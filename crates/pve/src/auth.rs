@@ -31,12 +31,15 @@ pub enum Credentials {
 pub(crate) struct Ticket {
     pub(crate) value: Secret,
     pub(crate) csrf: Secret,
-    pub(crate) obtained: Instant,
+    /// When to log in again ([`TICKET_RENEW_AFTER`] after the login). A deadline rather
+    /// than the login time, so tests can make a ticket stale without an `Instant` from
+    /// before the machine booted.
+    pub(crate) renew_at: Instant,
 }
 
 impl Ticket {
     pub(crate) fn is_fresh(&self) -> bool {
-        self.obtained.elapsed() < TICKET_RENEW_AFTER
+        Instant::now() < self.renew_at
     }
 }
 
@@ -94,7 +97,7 @@ mod tests {
         let ticket = Ticket {
             value: Secret::new("PVE:root@pam:ABC::sig"),
             csrf: Secret::new("csrf-value"),
-            obtained: Instant::now(),
+            renew_at: Instant::now() + TICKET_RENEW_AFTER,
         };
         assert!(ticket.is_fresh());
         let read = AuthHeaders::for_ticket(&ticket, false);
@@ -106,12 +109,10 @@ mod tests {
             Some("PVEAuthCookie=PVE:root@pam:ABC::sig")
         );
         assert!(!format!("{write:?}").contains("csrf-value"));
-        if let Some(old) = Instant::now().checked_sub(TICKET_RENEW_AFTER) {
-            let stale = Ticket {
-                obtained: old,
-                ..ticket
-            };
-            assert!(!stale.is_fresh());
-        }
+        let stale = Ticket {
+            renew_at: Instant::now(),
+            ..ticket
+        };
+        assert!(!stale.is_fresh());
     }
 }

@@ -170,7 +170,7 @@ impl Client {
         Ok(Ticket {
             value: Secret::new(answer.ticket),
             csrf: Secret::new(answer.csrf),
-            obtained: Instant::now(),
+            renew_at: Instant::now() + crate::auth::TICKET_RENEW_AFTER,
         })
     }
 

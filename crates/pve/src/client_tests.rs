@@ -284,3 +284,47 @@ async fn odd_answers_are_errors_never_panics_and_transient_ones_are_retried() {
         assert_eq!(script.connections.load(Ordering::SeqCst), 1, "{text}");
     }
 }
+
+#[tokio::test]
+async fn a_ticket_older_than_the_renewal_age_is_renewed_before_the_next_request() {
+    let login = |ticket: &str| {
+        http(
+            "200 OK",
+            &format!(
+                r#"{{"data":{{"ticket":"{ticket}","CSRFPreventionToken":"csrf-{ticket}","username":"root@pam"}}}}"#
+            ),
+        )
+    };
+    let version = http("200 OK", r#"{"data":{"version":"9.1.1"}}"#);
+    let script = serve(vec![
+        login("PVE:first"),
+        version.clone(),
+        login("PVE:second"),
+        version,
+    ])
+    .await;
+    let client = Client::builder(&script.base)
+        .password("root@pam", crate::secret::Secret::new("pw"))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let request = Request::new(Method::Get, "/version".into());
+    client.execute(&request).await.unwrap();
+    {
+        let mut slot = client.inner.auth.ticket.lock().await;
+        let ticket = slot.as_mut().unwrap();
+        // As if TICKET_RENEW_AFTER had passed since the login.
+        ticket.renew_at = std::time::Instant::now();
+    }
+    client.execute(&request).await.unwrap();
+    let requests = script.requests.lock().await;
+    assert_eq!(requests.len(), 4, "{requests:#?}");
+    assert!(requests[0].starts_with("POST /api2/json/access/ticket"));
+    assert!(requests[1].contains("PVEAuthCookie=PVE:first"));
+    assert!(requests[2].starts_with("POST /api2/json/access/ticket"));
+    assert!(
+        requests[3].contains("PVEAuthCookie=PVE:second"),
+        "{}",
+        requests[3]
+    );
+}
