@@ -166,6 +166,32 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
     assert!(text.contains("default via 192.168.10.1 dev eth0"), "{text}");
     assert!(text.contains("status: done"), "{text}");
 
+    // The agent endpoints talk to the real guest agent: ping, and exec + exec-status
+    // running a command inside the guest (nothing faked in qemu mode).
+    client.agent_ping(&node, VMID).await.unwrap();
+    let pid = client
+        .agent_exec(
+            &node,
+            VMID,
+            &["/bin/sh", "-c", "cat /etc/hostname; exit 3"],
+            None,
+        )
+        .await
+        .unwrap();
+    let status = loop {
+        let status = client.agent_exec_status(&node, VMID, pid).await.unwrap();
+        if status.exited {
+            break status;
+        }
+        assert!(
+            spawned.elapsed() < Duration::from_secs(300),
+            "exec never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status.exitcode, Some(3), "{status:?}");
+    assert_eq!(status.out_data.as_deref(), Some("jump-man\n"), "{status:?}");
+
     // The golden-image packages are staged for an offline install: apt resolves every one
     // (and its dependencies) from the image's local repository alone. A simulation, so the
     // test stays cheap (a real install takes minutes under TCG).
