@@ -221,3 +221,64 @@ async fn waits_end_at_their_deadline() {
     // Adaptive polling: a handful of polls in 300 ms, not one every few milliseconds.
     assert!(script.connections.load(Ordering::SeqCst) <= 6);
 }
+
+const NET0_CONFIG: &str =
+    r#"{"name":"jump-01","net0":"virtio=BC:24:11:2A:3B:4C,bridge=vmbr0","digest":"d"}"#;
+
+#[tokio::test]
+async fn agent_wait_treats_not_running_and_timeouts_as_not_yet_and_skips_docker() {
+    let interfaces = r#"{"result":[
+        {"name":"lo","hardware-address":"00:00:00:00:00:00","ip-addresses":[{"ip-address":"127.0.0.1","ip-address-type":"ipv4","prefix":8}]},
+        {"name":"docker0","hardware-address":"02:42:ac:11:00:01","ip-addresses":[{"ip-address":"172.17.0.1","ip-address-type":"ipv4","prefix":16}]},
+        {"name":"eth0","hardware-address":"bc:24:11:2a:3b:4c","ip-addresses":[{"ip-address":"192.168.10.20","ip-address-type":"ipv4","prefix":24}]}]}"#;
+    let script = serve(vec![
+        data(NET0_CONFIG),
+        http("500 QEMU guest agent is not running", r#"{"data":null}"#),
+        http(
+            "500 VM 150 qmp command 'guest-network-get-interfaces' failed - got timeout",
+            r#"{"data":null}"#,
+        ),
+        data(&interfaces.replace('\n', "")),
+    ])
+    .await;
+    let events = Mutex::new(Vec::new());
+    let progress = |event: &WaitEvent| events.lock().unwrap().push(event.clone());
+    let address = client(&script.base)
+        .wait_agent_address("pve1", 150, Duration::from_secs(5), &progress)
+        .await
+        .unwrap();
+    assert_eq!(
+        address,
+        "192.168.10.20".parse::<std::net::IpAddr>().unwrap()
+    );
+    let not_ready = events
+        .into_inner()
+        .unwrap()
+        .into_iter()
+        .filter(|event| matches!(event, WaitEvent::AgentNotReady { .. }))
+        .count();
+    // "not running" is a definite answer (a wait event); the agent timeout is a transient
+    // 500 the transport already repeats.
+    assert_eq!(not_ready, 1);
+    assert_eq!(script.connections.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn agent_wait_ends_at_once_on_403() {
+    let script = serve(vec![
+        data(NET0_CONFIG),
+        http(
+            "403 Permission check failed (/vms/150, VM.GuestAgent.Audit)",
+            r#"{"data":null}"#,
+        ),
+    ])
+    .await;
+    let started = std::time::Instant::now();
+    let error = client(&script.base)
+        .wait_agent_address("pve1", 150, Duration::from_secs(30), &no_progress)
+        .await
+        .unwrap_err();
+    assert_eq!(error.status(), Some(403), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+}
