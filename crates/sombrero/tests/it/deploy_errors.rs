@@ -239,3 +239,29 @@ fn the_binary_prints_message_and_hint_and_exits_one() {
         .stderr_has("address 192.168.10.250 is already used by VM 150")
         .stderr_has("hint: give this environment another ip");
 }
+
+/// Through the binary against `lab serve` (HTTPS): a pinned fingerprint that is not the
+/// server's is exit 1 with the TLS message and the hint, and nothing is sent past TLS.
+#[test]
+fn the_binary_names_a_tls_fingerprint_mismatch() {
+    use crate::lab_serve::{serve, terminate};
+    use crate::sandbox::{SSH_KEY, Sandbox};
+    let (child, ready) = serve(&["--with-template"]);
+    let url = ready["url"].as_str().expect("url");
+    assert!(url.starts_with("https://"), "{url}");
+    let wrong = vec!["00"; 32].join(":");
+    assert_ne!(ready["fingerprint"].as_str(), Some(wrong.as_str()));
+    Sandbox::new()
+        .env("TF_VAR_pve_api_url", url)
+        .env(
+            "TF_VAR_pve_api_token",
+            ready["token"].as_str().expect("token"),
+        )
+        .env("SOMBRERO_PVE_FINGERPRINT", &wrong)
+        .env("TF_VAR_ci_ssh_key", SSH_KEY)
+        .run(&["plan", "--env", "staging"])
+        .expect_code(1)
+        .stderr_has("is not the one configured")
+        .stderr_has("hint: compare the pinned fingerprint");
+    terminate(child);
+}
