@@ -11,6 +11,7 @@ mod config;
 mod config_docs;
 mod deploy;
 mod deploy_cli;
+mod deploy_destroy;
 mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
