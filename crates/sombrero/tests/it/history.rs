@@ -305,53 +305,6 @@ fn a_damaged_history_is_refused_untouched() {
 }
 
 #[test]
-fn prometheus_textfile_is_written_atomically_with_env_labels() {
-    let workspace = Workspace::new();
-    let target = workspace.path("textfile/sombrero.prom");
-    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-    std::fs::write(&target, "old content\n").unwrap();
-    workspace
-        .sombrero(&["metrics", "--prometheus", target.to_str().unwrap()])
-        .assert()
-        .success();
-    let text = std::fs::read_to_string(&target).unwrap();
-    let production_ok = workspace
-        .runs
-        .iter()
-        .filter(|run| run.environment == "production" && run.succeeded())
-        .count();
-    assert!(text.contains("# TYPE sombrero_runs_total counter"));
-    assert!(
-        text.contains(&format!(
-            "sombrero_runs_total{{env=\"production\",status=\"success\"}} {production_ok}\n"
-        )),
-        "{text}"
-    );
-    assert!(text.contains(
-        "sombrero_phase_duration_seconds{env=\"staging\",phase=\"configure\",statistic=\"p95\"}"
-    ));
-    for line in text.lines().filter(|line| !line.starts_with('#')) {
-        assert!(
-            line.starts_with("sombrero_") && line.contains("{env=\""),
-            "{line}"
-        );
-        let value = line.rsplit(' ').next().unwrap();
-        assert!(value.parse::<f64>().is_ok(), "{line}");
-    }
-    let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
-        .unwrap()
-        .collect();
-    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
-
-    let missing = workspace.path("no-such-dir/sombrero.prom");
-    workspace
-        .sombrero(&["metrics", "--prometheus", missing.to_str().unwrap()])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("no-such-dir/sombrero.prom"));
-}
-
-#[test]
 fn issue_add_prompts_for_missing_fields_on_a_terminal() {
     // `script` (util-linux) runs the command on a pseudo-terminal fed from our stdin.
     if std::process::Command::new("script")

@@ -1,4 +1,5 @@
-//! `sombrero report --html`: the file is self-contained, and it really renders.
+//! `sombrero report --html`: the file is self-contained, and it really renders. Also the
+//! other export, `sombrero metrics --prometheus`: written atomically, parseable.
 //!
 //! Why a browser in the test: an HTML file that parses can still draw nothing (an SVG with
 //! a zero-size viewBox, a misplaced stylesheet). Headless Chromium renders the page to a
@@ -172,4 +173,51 @@ fn the_report_renders_its_charts_in_chromium() {
     if let Some(example) = std::env::var_os("SOMBRERO_REPORT_EXAMPLE") {
         std::fs::copy(&screenshot, example).unwrap();
     }
+}
+
+#[test]
+fn prometheus_textfile_is_written_atomically_with_env_labels() {
+    let workspace = Workspace::new();
+    let target = workspace.path("textfile/sombrero.prom");
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, "old content\n").unwrap();
+    workspace
+        .sombrero(&["metrics", "--prometheus", target.to_str().unwrap()])
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&target).unwrap();
+    let production_ok = workspace
+        .runs
+        .iter()
+        .filter(|run| run.environment == "production" && run.succeeded())
+        .count();
+    assert!(text.contains("# TYPE sombrero_runs_total counter"));
+    assert!(
+        text.contains(&format!(
+            "sombrero_runs_total{{env=\"production\",status=\"success\"}} {production_ok}\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains(
+        "sombrero_phase_duration_seconds{env=\"staging\",phase=\"configure\",statistic=\"p95\"}"
+    ));
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        assert!(
+            line.starts_with("sombrero_") && line.contains("{env=\""),
+            "{line}"
+        );
+        let value = line.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+        .unwrap()
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+
+    let missing = workspace.path("no-such-dir/sombrero.prom");
+    workspace
+        .sombrero(&["metrics", "--prometheus", missing.to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("no-such-dir/sombrero.prom"));
 }
