@@ -37,6 +37,7 @@ pub mod api;
 pub mod auth;
 pub mod builder;
 pub mod client;
+mod creation;
 pub mod endpoints;
 pub mod error;
 pub mod lenient;
