@@ -1,7 +1,8 @@
 //! The documentation of the configuration cannot fall behind the code: every
 //! `sombrero.toml` key and every `SOMBRERO_*` variable the shipped sources read has a row
-//! in docs/configuration.md, and every such variable is declared in `env_vars.rs`
-//! (issue 2: "all declared in one documented module"; decision 016).
+//! in docs/configuration.md, every such variable is declared in `env_vars.rs` (issue 2:
+//! "all declared in one documented module"; decision 016), and every setting variable
+//! really sets the setting the documentation's table says, with itself as the source.
 
 /// Every `SOMBRERO_*` name in `text` (a name starts with a letter after the prefix).
 fn sombrero_names(text: &str) -> Vec<String> {
@@ -97,5 +98,107 @@ fn every_configuration_key_has_a_row_in_the_documentation() {
                 assert!(index == 3 || !cell.is_empty(), "{table} {key}: {row}");
             }
         }
+    }
+}
+
+#[test]
+fn every_setting_variable_sets_what_the_documentation_says() {
+    use crate::sandbox::{SSH_KEY, Sandbox};
+    // (variable, value, pointer into `config show --json`, expected value).
+    let fingerprint = ["AB"; 32].join(":");
+    let cases: &[(&str, &str, &str, serde_json::Value)] = &[
+        (
+            "TF_VAR_pve_api_url",
+            "https://pve.example:8006",
+            "/api/url",
+            "https://pve.example:8006/api2/json".into(),
+        ),
+        (
+            "PKR_VAR_proxmox_url",
+            "https://pve.example:8006",
+            "/api/url",
+            "https://pve.example:8006/api2/json".into(),
+        ),
+        (
+            "TF_VAR_pve_api_token",
+            "terraform@pve!token=abc",
+            "/api/token",
+            "terraform@pve!token=[redacted]".into(),
+        ),
+        (
+            "TF_VAR_proxmox_insecure",
+            "yes",
+            "/api/insecure",
+            true.into(),
+        ),
+        (
+            "TF_VAR_ci_ssh_key",
+            SSH_KEY,
+            "/vm/ssh_public_key",
+            SSH_KEY.into(),
+        ),
+        (
+            "PKR_VAR_proxmox_username",
+            "root@pam",
+            "/api/username",
+            "root@pam".into(),
+        ),
+        (
+            "PKR_VAR_proxmox_password",
+            "pw",
+            "/api/password",
+            "[redacted]".into(),
+        ),
+        ("PKR_VAR_proxmox_node", "n2", "/vm/node", "n2".into()),
+        ("ENV", "staging", "/environment", "staging".into()),
+        ("TEMPLATE_ID", "1002", "/vm/template_id", 1002.into()),
+        (
+            "SOMBRERO_PVE_FINGERPRINT",
+            &fingerprint,
+            "/api/fingerprint",
+            fingerprint.as_str().into(),
+        ),
+        (
+            "SOMBRERO_PVE_CA_FILE",
+            "ca.pem",
+            "/api/ca_file",
+            "ca.pem".into(),
+        ),
+        ("SOMBRERO_HISTORY", "h.db", "/paths/history", "h.db".into()),
+        (
+            "SOMBRERO_OUTPUTS_DIR",
+            "out",
+            "/paths/outputs_dir",
+            "out".into(),
+        ),
+        (
+            "SOMBRERO_SSH_PUBLIC_KEY_FILE",
+            "key.pub",
+            "/vm/ssh_public_key",
+            serde_json::json!({ "file": "key.pub" }),
+        ),
+    ];
+    // Every setting variable is covered (SOMBRERO_CONFIG names the file: config.rs).
+    for var in sombrero_core::settings::env_vars::ALL {
+        let setting = var.origin != sombrero_core::settings::env_vars::Origin::Knob;
+        if setting && var.name != "SOMBRERO_CONFIG" {
+            assert!(
+                cases.iter().any(|case| case.0 == var.name),
+                "{} has a case",
+                var.name
+            );
+        }
+    }
+    for (name, value, pointer, expected) in cases {
+        let outcome = Sandbox::new()
+            .env(name, value)
+            .run(&["config", "show", "--json"])
+            .expect_code(0);
+        let document: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+        let setting = document
+            .pointer(pointer)
+            .unwrap_or_else(|| panic!("{pointer} in {document}"));
+        assert_eq!(&setting["value"], expected, "{name}: {setting}");
+        assert_eq!(setting["source"], format!("env {name}"), "{name}");
     }
 }
