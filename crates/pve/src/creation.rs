@@ -24,6 +24,11 @@ enum Found {
     Gone,
 }
 
+/// A create/clone task that failed because its target VMID was taken meanwhile.
+fn task_says_already_exists(error: &Error) -> bool {
+    matches!(error, Error::TaskFailed(failure) if failure.message.contains("already exists"))
+}
+
 impl Client {
     /// The target's config once no creation is in progress on it: PVE 9 writes a clone's
     /// or create's target as a bare `lock: clone` / `lock: create` file and only writes the
@@ -124,6 +129,23 @@ impl Client {
                     match self.wait_task(&upid, remaining(deadline), progress).await {
                         Ok(_) => return Ok(()),
                         Err(error) if error.is_lock_timeout() => error,
+                        // PVE checks the target again inside the task, after its locks: an
+                        // earlier attempt of ours that was still starting got there first.
+                        Err(error) if may_have_run && task_says_already_exists(&error) => {
+                            match self
+                                .verify_own_vm(
+                                    (target_node, vmid),
+                                    marker.0,
+                                    marker.1,
+                                    deadline,
+                                    progress,
+                                )
+                                .await?
+                            {
+                                Found::Ours => return Ok(()),
+                                Found::Gone => error,
+                            }
+                        }
                         Err(error) => return Err(error),
                     }
                 }

@@ -282,3 +282,30 @@ async fn agent_wait_ends_at_once_on_403() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(script.connections.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn already_exists_inside_the_task_after_a_lost_answer_is_success_when_the_vm_is_ours() {
+    let failure = "unable to create VM 150: config file already exists";
+    let script = serve(vec![
+        Reply::Hangup,
+        data(&format!(r#""{UPID}""#)),
+        data(&format!(
+            r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"{failure}"}}"#
+        )),
+        data(&format!(r#"[{{"n":1,"t":"TASK ERROR: {failure}"}}]"#)),
+        data(r#"{"lock":"clone"}"#),
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+    ])
+    .await;
+    let config = client(&script.base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(config.name().as_deref(), Some("jump-01"));
+}
