@@ -7,6 +7,7 @@ mod common;
 
 mod auth;
 mod faults;
+mod fuzz;
 mod guests;
 mod lab;
 mod node_flow;
