@@ -31,8 +31,10 @@ fn node_memory_used(shared: &Shared) -> u64 {
             .values()
             .filter(|vm| vm.run.is_some())
             .map(|vm| memory_bytes(&vm.config))
-            .sum();
-        (2 * 1024 * 1024 * 1024 + guests).min(NODE_MEMORY)
+            .fold(0_u64, u64::saturating_add);
+        guests
+            .saturating_add(2 * 1024 * 1024 * 1024)
+            .min(NODE_MEMORY)
     })
 }
 

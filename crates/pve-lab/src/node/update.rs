@@ -220,7 +220,7 @@ fn precheck(
             .get("balloon")
             .and_then(|value| value.parse().ok())
             .unwrap_or(0);
-        if balloon > 0 && balloon * 1024 * 1024 > memory_bytes(&merged) {
+        if balloon > 0 && balloon.saturating_mul(1024 * 1024) > memory_bytes(&merged) {
             return Err(internal(
                 "balloon value too large (must be smaller than assigned memory)".into(),
             ));

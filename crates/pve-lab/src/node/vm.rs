@@ -30,7 +30,7 @@ pub(crate) fn memory_bytes(config: &BTreeMap<String, String>) -> u64 {
                 .and_then(|(_, current)| current.parse::<u64>().ok())
         })
         .unwrap_or(512)
-        * MIB
+        .saturating_mul(MIB)
 }
 
 /// Number of vCPUs: `vcpus`, else `sockets * cores`.

@@ -6,6 +6,7 @@
 //! connection". The garbage tests in `wire.rs` break the HTTP framing; this one reaches
 //! the validators, the property-string parsers and the handlers behind them.
 
+use pve_lab::api::Method;
 use pve_lab::schema::{Schema, method_name};
 use serde_json::Value;
 
@@ -29,11 +30,11 @@ fn hostile_values() -> Vec<String> {
     ]
 }
 
-/// A concrete path for a template: the seeded node, template and storage.
-fn concrete(template: &str) -> String {
+/// A concrete path for a template: the seeded node and storage, VM `vmid`.
+fn concrete(template: &str, vmid: u32) -> String {
     template
         .replace("{node}", "lloyd")
-        .replace("{vmid}", "1001")
+        .replace("{vmid}", &vmid.to_string())
         .replace("{storage}", "local")
         .replace(
             "{upid}",
@@ -47,12 +48,55 @@ fn concrete(template: &str) -> String {
 
 #[tokio::test]
 async fn hostile_values_for_every_parameter_are_answered() {
-    let lab = start_with(|options| options.node.with_template = true).await;
+    let lab = start_with(|options| {
+        options.node.with_template = true;
+        options.node.agent_boot_delay = std::time::Duration::ZERO;
+    })
+    .await;
     let api = Api::token(&lab);
+    // The template, and a running full clone (other handlers: hotplug, agent, pending).
+    let clone = api
+        .call(
+            "POST",
+            "/nodes/lloyd/qemu/1001/clone",
+            &[("newid", "150"), ("name", "fuzz"), ("full", "1")],
+        )
+        .await;
+    assert_eq!(clone.status, 200, "{}", clone.body);
+    wait_until_unlocked(&api, 150).await;
+    let start = api
+        .call("POST", "/nodes/lloyd/qemu/150/status/start", &[])
+        .await;
+    assert_eq!(start.status, 200, "{}", start.body);
+    let mut answered = 0_usize;
+    for vmid in [1001, 150] {
+        answered += fuzz_forms(&api, vmid).await;
+        fuzz_json(&api, vmid).await;
+    }
+    assert!(answered > 2000, "only {answered} requests were made");
+    // Still serving afterwards.
+    let version = api.get("/version").await;
+    assert_eq!(version.status, 200);
+    assert!(matches!(version.data(), Value::Object(_)));
+}
+
+async fn wait_until_unlocked(api: &Api, vmid: u32) {
+    for _ in 0..500 {
+        let config = api.get(&format!("/nodes/lloyd/qemu/{vmid}/config")).await;
+        if config.status == 200 && config.data().get("lock").is_none() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("VM {vmid} stayed locked");
+}
+
+/// Form values for every parameter; returns the number of requests.
+async fn fuzz_forms(api: &Api, vmid: u32) -> usize {
     let values = hostile_values();
     let mut answered = 0_usize;
     for endpoint in Schema::get().endpoints() {
-        let path = concrete(&endpoint.template);
+        let path = concrete(&endpoint.template, vmid);
         let verb = method_name(endpoint.method);
         let properties = endpoint.parameters["properties"]
             .as_object()
@@ -85,9 +129,50 @@ async fn hostile_values_for_every_parameter_are_answered() {
             }
         }
     }
-    assert!(answered > 1000, "only {answered} requests were made");
-    // Still serving afterwards.
-    let version = api.get("/version").await;
-    assert_eq!(version.status, 200);
-    assert!(matches!(version.data(), Value::Object(_)));
+    answered
+}
+
+/// JSON values of every type for every parameter of every POST/PUT endpoint.
+async fn fuzz_json(api: &Api, vmid: u32) {
+    // JSON bodies carry types a form cannot: objects, nested arrays, null, floats.
+    let json_values = [
+        serde_json::json!({"a": {"b": 1}}),
+        serde_json::json!([[1], {"x": null}]),
+        Value::Null,
+        serde_json::json!(true),
+        serde_json::json!(1.5),
+        serde_json::json!(-9_223_372_036_854_775_808_i64),
+        serde_json::json!(u64::MAX),
+    ];
+    for endpoint in Schema::get().endpoints() {
+        if !matches!(endpoint.method, Method::Post | Method::Put) {
+            continue;
+        }
+        let path = concrete(&endpoint.template, vmid);
+        let verb = method_name(endpoint.method);
+        let properties = endpoint.parameters["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        for name in properties.keys() {
+            let key = name.replace("[n]", "0");
+            for value in &json_values {
+                let body = serde_json::json!({ key.clone(): value }).to_string();
+                let reply = api
+                    .raw_call(
+                        verb,
+                        &path,
+                        "",
+                        Some(("application/json", body.into_bytes())),
+                    )
+                    .await;
+                assert!(
+                    matches!(reply.status, 200 | 400 | 403 | 404 | 500 | 501),
+                    "{verb} {path} {key}={value}: {} {}",
+                    reply.status,
+                    reply.body
+                );
+            }
+        }
+    }
 }
