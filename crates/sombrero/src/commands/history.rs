@@ -9,9 +9,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use sombrero_core::history::{self, MetricsFilter, RunRecord, RunStart, Store, clock};
+use sombrero_core::history::{self, MetricsFilter, RunRecord, Store, clock};
 
-use crate::cli::{ApiArgs, GlobalArgs, HistoryArgs};
+use crate::cli::{GlobalArgs, HistoryArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
@@ -60,69 +60,6 @@ pub fn filter(
         since_ms,
         command: command.map(ToOwned::to_owned),
     })
-}
-
-/// `sombrero api` with a write method (post, put, delete) changes the cluster, so it is
-/// recorded like `deploy`: a run `api` with one phase named after the method (`post`,
-/// `put`, `delete`; one name per method keeps the per-phase metrics meaningful) whose
-/// detail is the path (parameters are left out, they may hold a password), failures with
-/// their error. Reads are not recorded. When the request or the settings are invalid, or
-/// no API URL or credentials are set, nothing can have been sent: `api` runs unrecorded
-/// and reports the problem itself.
-///
-/// # Errors
-/// Whatever `sombrero api` fails with.
-pub fn api_recorded(
-    args: &ApiArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let call = || super::api::run(args, global, printer);
-    let Ok(request) = super::api::build_request(args) else {
-        return call();
-    };
-    if request.method == pve::Method::Get {
-        return call();
-    }
-    let env = crate::context::process_env();
-    let Ok(settings) = crate::context::resolve_with(global, None, &env) else {
-        return call();
-    };
-    let credentials = settings.api.token.is_some()
-        || (settings.api.username.is_some() && settings.api.password.is_some());
-    if settings.require_api_url().is_err() || !credentials {
-        return call();
-    }
-    let store = super::deploy::open_history(&settings, printer);
-    let mut start = RunStart::new(
-        "api",
-        &settings.environment.value,
-        env!("CARGO_PKG_VERSION"),
-    );
-    start.working_directory = settings.config_file.parent().map(ToOwned::to_owned);
-    let run = store
-        .as_ref()
-        .and_then(|store| match store.start_run(&start) {
-            Ok(run) => Some(run),
-            Err(error) => {
-                printer.warn(&format!("the run is not recorded: {error}"));
-                None
-            }
-        });
-    let result = match &run {
-        Some(run) => {
-            let phase = run.begin_phase(&request.method.as_str().to_ascii_lowercase());
-            let result = call();
-            match &result {
-                Ok(_) => phase.succeed(Some(&request.path)),
-                Err(error) => phase.fail(error),
-            }
-            result
-        }
-        None => call(),
-    };
-    super::deploy::finish_run(run, &result, printer);
-    result
 }
 
 /// The `--json` shape of `sombrero history`.

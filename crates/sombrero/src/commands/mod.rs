@@ -3,6 +3,7 @@
 
 mod adopt;
 mod api;
+mod api_recorded;
 mod checklist;
 mod completions;
 mod config;
@@ -39,7 +40,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::Report(args) => report::run(&args, &cli.global, printer),
         Command::Checklist(args) => checklist::run(&args, &cli.global, printer),
         Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
-        Command::Api(args) => history::api_recorded(&args, &cli.global, printer),
+        Command::Api(args) => api_recorded::run(&args, &cli.global, printer),
         Command::Lab(command) => lab::run(&command, printer),
         Command::Plan(args) => plan::run(&args, &cli.global, printer),
         Command::Deploy(args) => deploy::run(&args, &cli.global, printer),

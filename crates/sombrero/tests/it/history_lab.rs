@@ -16,6 +16,7 @@ use sombrero_core::history::{RunDetail, RunStatus, Store};
 use crate::sandbox::{Outcome, Sandbox};
 
 const HISTORY: &str = "state/history.db";
+const DEFAULT_HISTORY: &str = "deployments/sombrero.db";
 
 fn json(outcome: &Outcome) -> Value {
     serde_json::from_str(&outcome.stdout).unwrap_or_else(|error| {
@@ -35,8 +36,8 @@ fn nearest_rank(sorted: &[i64], percent: usize) -> i64 {
     sorted[(sorted.len() * percent).div_ceil(100).max(1) - 1]
 }
 
-fn recorded(sandbox: &Sandbox) -> Vec<RunDetail> {
-    let store = Store::open_existing(sandbox.path().join(HISTORY)).unwrap();
+fn recorded(sandbox: &Sandbox, database: &str) -> Vec<RunDetail> {
+    let store = Store::open_existing(sandbox.path().join(database)).unwrap();
     let runs = store.runs(None, None).unwrap();
     runs.iter()
         .map(|run| store.run_detail(Some(&run.id)).unwrap())
@@ -63,11 +64,11 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
     assert!(failing.stderr.contains("999"), "{}", failing.stderr);
     sandbox.run(&["deploy", "--lab", "--yes"]).expect_code(0);
     assert!(
-        !sandbox.path().join("deployments/sombrero.db").exists(),
+        !sandbox.path().join(DEFAULT_HISTORY).exists(),
         "SOMBRERO_HISTORY is honoured by the recording commands"
     );
 
-    let details = recorded(&sandbox);
+    let details = recorded(&sandbox, HISTORY);
     let commands: Vec<&str> = details.iter().map(|d| d.run.command.as_str()).collect();
     assert_eq!(
         commands,
@@ -243,4 +244,51 @@ fn api_writes_are_recorded_with_their_failures_and_reads_are_not() {
         created.phases[0].detail.as_deref(),
         Some("/nodes/lloyd/qemu")
     );
+}
+
+#[test]
+fn api_with_the_lab_flag_talks_to_the_deploy_lab_and_never_to_the_configured_url() {
+    let sandbox = Sandbox::new()
+        .timeout(Duration::from_secs(60))
+        .env("TF_VAR_pve_api_url", "https://127.0.0.1:9/api2/json")
+        .env("TF_VAR_pve_api_token", "terraform@pve!token=unused")
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+        .env("SOMBRERO_RETRY_DELAY_MS", "0");
+    sandbox.run(&["deploy", "--lab", "--yes"]).expect_code(0);
+    let resources = sandbox
+        .run(&[
+            "api",
+            "get",
+            "/cluster/resources",
+            "type=vm",
+            "--lab",
+            "--json",
+        ])
+        .expect_code(0);
+    let resources = json(&resources);
+    let vmids: Vec<i64> = resources
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|vm| vm["vmid"].as_i64())
+        .collect();
+    assert!(
+        vmids.contains(&150) && vmids.contains(&1001),
+        "the VM deploy --lab created and the template: {resources}"
+    );
+    sandbox
+        .run(&["api", "delete", "/nodes/lloyd/qemu/999", "--lab"])
+        .expect_code(1)
+        .stderr_has("999");
+    // Without the flag the call goes to the configured (closed) port and fails.
+    sandbox
+        .run(&["api", "get", "/version"])
+        .expect_code(1)
+        .stderr_has("127.0.0.1:9");
+
+    let details = recorded(&sandbox, DEFAULT_HISTORY);
+    let commands: Vec<&str> = details.iter().map(|d| d.run.command.as_str()).collect();
+    assert_eq!(commands, ["api", "deploy"], "the lab write is recorded");
+    assert_eq!(details[0].run.status, RunStatus::Failed);
+    assert_eq!(details[0].phases[0].name, "delete");
 }
