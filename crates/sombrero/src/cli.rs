@@ -106,7 +106,9 @@ pub enum Command {
         long_about = "A raw Proxmox VE API call through sombrero's client, like pvesh.\n\n\
             Uses the resolved settings (API URL, token, TLS fingerprint or CA) and the same \
             retry policy as every stage. Prints the answer's data as text, or as JSON with \
-            --json. API errors print their status and reason and exit 1.",
+            --json. API errors print their status and reason and exit 1. With --lab the call \
+            goes to the in-process lab of `deploy --lab`. Writes (post, put, delete) are \
+            recorded in the history.",
         after_help = "Examples:\n  sombrero api get /version\n  sombrero api get /cluster/resources type=vm --json\n  \
             sombrero api post /nodes/pve1/qemu/150/agent/exec command=cat command=/etc/hostname"
     )]
