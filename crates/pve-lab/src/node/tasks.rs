@@ -302,7 +302,16 @@ where
     };
     tokio::spawn(async move {
         let finisher = context.clone();
-        let result = body(context).await;
+        // The body runs as its own tokio task, so a bug that panics in it ends the task
+        // like a PVE worker that died (`unexpected status`) and releases its locks, instead
+        // of leaving a task `running` and its VM locked forever.
+        let result = match tokio::spawn(body(context)).await {
+            Ok(result) => result,
+            Err(error) => {
+                tracing::error!(upid = %finisher.upid, %error, "task worker died");
+                Err("unexpected status".to_owned())
+            }
+        };
         finish(&finisher, result);
     });
     upid

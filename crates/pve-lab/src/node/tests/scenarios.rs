@@ -272,3 +272,47 @@ fn absurd_time_factors_never_panic() {
     assert_eq!(multiply(second, 1e300), LONGEST_WAIT);
     assert_eq!(multiply(second, 0.5), Duration::from_millis(500));
 }
+
+#[tokio::test]
+async fn a_panicking_task_ends_with_unexpected_status_and_releases_its_locks() {
+    use crate::node::locks::{self, LockMode};
+    use crate::node::tasks::{self, TaskContext, TaskSpec};
+    let node = Node::in_memory(fast_options());
+    let shared = std::sync::Arc::clone(&node.shared);
+    let spec = TaskSpec {
+        kind: "qmstart",
+        id: "150".into(),
+        user: "root@pam".into(),
+        duration: Duration::ZERO,
+    };
+    let upid = shared.write(|state| {
+        tasks::spawn(&shared, state, spec, |context: TaskContext| async move {
+            context
+                .acquire(&locks::vm_lock(150), LockMode::Exclusive)
+                .await?;
+            assert!(context.upid.is_empty(), "a bug in a task body");
+            Ok(())
+        })
+    });
+    let status = wait(&node, &json!(upid)).await;
+    assert_eq!(status["exitstatus"], "unexpected status");
+    let log = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/tasks/{upid}/log",
+        json!({"upid": upid}),
+    )
+    .await;
+    assert_eq!(
+        log.as_array()
+            .and_then(|lines| lines.last())
+            .map(|line| line["t"].clone()),
+        Some(json!("TASK ERROR: unexpected status"))
+    );
+    assert!(
+        shared
+            .locks
+            .try_acquire(&locks::vm_lock(150), LockMode::Exclusive),
+        "the dead task's lock is released"
+    );
+}
