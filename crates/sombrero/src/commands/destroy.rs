@@ -3,7 +3,8 @@
 //!
 //! Why it asks: deleting a VM cannot be undone. On a terminal it asks unless `--yes`;
 //! without one it refuses (exit 2) unless `--yes`. A VM without sombrero's marker is
-//! refused before anything is touched (the core checks; the hint says how to adopt it).
+//! refused before anything is touched (the core checks; the hint says how to adopt it),
+//! and that refusal is recorded as a failed run; a cancelled confirmation is not a run.
 
 use sombrero_core::deploy::{self, DestroyReport, Timeouts};
 
@@ -26,7 +27,18 @@ pub fn run(
 ) -> anyhow::Result<ExitStatus> {
     runtime()?.block_on(async {
         let stage = Stage2::prepare(global, None, false, printer).await?;
-        let target = deploy::destroy_target(&stage.client, &stage.desired).await?;
+        let store = open_history(&stage.settings, printer);
+        let target = match deploy::destroy_target(&stage.client, &stage.desired).await {
+            Ok(target) => target,
+            Err(error) => {
+                // Refused (a foreign VM) or unreachable: still a destroy that failed, so
+                // the history shows it like any other failed run.
+                let failed: Result<(), _> = Err(&error);
+                let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
+                finish_run(run, &failed, printer);
+                return Err(error.into());
+            }
+        };
         if let Some((name, running)) = &target
             && !args.yes
         {
@@ -40,7 +52,6 @@ pub fn run(
                 return Ok(ExitStatus::Failure);
             }
         }
-        let store = open_history(&stage.settings, printer);
         let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
         let result: Option<Result<DestroyReport, deploy::DeployError>> = {
             let mut progress = Progress::new(printer);

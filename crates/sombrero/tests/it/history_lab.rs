@@ -292,3 +292,46 @@ fn api_with_the_lab_flag_talks_to_the_deploy_lab_and_never_to_the_configured_url
     assert_eq!(details[0].run.status, RunStatus::Failed);
     assert_eq!(details[0].phases[0].name, "delete");
 }
+
+#[test]
+fn a_refused_destroy_of_a_foreign_vm_is_recorded_as_failed() {
+    let sandbox = Sandbox::new()
+        .timeout(Duration::from_secs(60))
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+        .env("SOMBRERO_RETRY_DELAY_MS", "0");
+    // VM 150 (production's id) made by hand, not by sombrero: no ownership marker.
+    sandbox
+        .run(&[
+            "api",
+            "post",
+            "/nodes/lloyd/qemu",
+            "vmid=150",
+            "name=hand-made",
+            "--lab",
+        ])
+        .expect_code(0);
+    let refused = sandbox.run(&["destroy", "--lab", "--yes"]).expect_code(1);
+    assert!(refused.stderr.contains("150"), "{}", refused.stderr);
+
+    let details = recorded(&sandbox, DEFAULT_HISTORY);
+    let commands: Vec<&str> = details.iter().map(|d| d.run.command.as_str()).collect();
+    assert_eq!(commands, ["destroy", "api"], "newest first");
+    assert_eq!(details[0].run.status, RunStatus::Failed);
+    let error = details[0].run.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("150"),
+        "the refusal is the recorded error: {error}"
+    );
+    // Nothing was deleted: the hand-made VM is still there (its config still answers; the
+    // per-command lab stopped before the create task ended, so only its lock is set).
+    let config = sandbox
+        .run(&[
+            "api",
+            "get",
+            "/nodes/lloyd/qemu/150/config",
+            "--lab",
+            "--json",
+        ])
+        .expect_code(0);
+    assert!(json(&config)["digest"].is_string(), "{}", config.stdout);
+}
