@@ -92,3 +92,42 @@ fn api_errors_exit_one_with_the_reason_and_bad_input_exits_two() {
     let (code, _) = terminate(child);
     assert_eq!(code, Some(0));
 }
+
+/// A raw write whose answer is lost is not sent again: the clone may be running, and only
+/// the user can tell whether to repeat it. With `lost=1` every answer is dropped, so a
+/// retry would show as a second lost answer in the lab's count.
+#[test]
+fn a_raw_write_whose_answer_was_lost_is_sent_once_and_reported() {
+    let (child, ready) = serve(&[
+        "--plain-http",
+        "--guests",
+        "state",
+        "--with-template",
+        "--faults",
+        "lost=1,seed=1",
+    ]);
+    let url = ready["url"].as_str().expect("url");
+    let token = ready["token"].as_str().expect("token");
+    let sandbox = Sandbox::new()
+        .env("TF_VAR_pve_api_url", url)
+        .env("TF_VAR_pve_api_token", token)
+        .env("SOMBRERO_RETRY_DELAY_MS", "0");
+    let outcome = sandbox.run(&[
+        "api",
+        "post",
+        "/nodes/lloyd/qemu/1001/clone",
+        "newid=150",
+        "name=once",
+    ]);
+    assert_eq!(outcome.code, Some(1), "stderr:\n{}", outcome.stderr);
+    assert!(
+        outcome.stderr.contains("/nodes/lloyd/qemu/1001/clone")
+            && outcome.stderr.contains("may have reached the server"),
+        "the error names the request and the doubt:\n{}",
+        outcome.stderr
+    );
+    let injected = lab_faults(url, token)["injected"].clone();
+    assert_eq!(injected["lost"], 1, "sent exactly once: {injected}");
+    let (code, _) = terminate(child);
+    assert_eq!(code, Some(0));
+}
