@@ -352,7 +352,18 @@ async fn serve_connection<Io>(
         let shared = Arc::clone(&shared);
         let reset = Arc::clone(&reset);
         async move {
-            let outcome = crate::router::handle(&shared, request).await;
+            // Each request is its own tokio task so that a bug that panics in a handler
+            // becomes a 500 naming the lab (as PVE answers 500 when a handler dies), not a
+            // connection dropped without a word.
+            let handled =
+                tokio::spawn(async move { crate::router::handle(&shared, request).await }).await;
+            let outcome = handled.unwrap_or_else(|error| {
+                tracing::error!(%error, "request handler died");
+                Ok(crate::wire::error(&crate::api::ApiError::new(
+                    500,
+                    "internal error: the lab panicked handling this request (a lab bug)",
+                )))
+            });
             if outcome.is_err() {
                 reset.store(true, Ordering::SeqCst);
             }
