@@ -79,6 +79,9 @@ pub fn run(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Re
     result
 }
 
+/// How long `api --lab` waits for a task it started before the lab stops.
+const LAB_TASK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The call against the in-process lab (state in `deployments/lab/`, like `deploy --lab`).
 fn on_lab(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let request = super::api::build_request(args)?;
@@ -87,6 +90,20 @@ fn on_lab(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Res
         let _lab = crate::lab_mode::start(&mut settings, printer).await?;
         let client = super::api::client_from_settings(&settings, printer)?;
         let data = client.execute(&request).await?;
+        // The in-process lab lives only as long as this command: let a task it started
+        // finish first, as it would on a cluster that keeps running after `api` returns.
+        if let Some(upid) = data
+            .as_str()
+            .and_then(|text| text.parse::<pve::Upid>().ok())
+        {
+            printer.info(&format!(
+                "lab: waiting for task {} to end before the in-process lab stops",
+                upid.task_type()
+            ));
+            if let Err(error) = client.wait_task(&upid, LAB_TASK_DEADLINE, &|_| {}).await {
+                printer.warn(&format!("lab: the task did not succeed: {error}"));
+            }
+        }
         if printer.json_mode() {
             printer.json(&data)?;
         } else {

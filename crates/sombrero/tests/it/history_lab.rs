@@ -322,8 +322,8 @@ fn a_refused_destroy_of_a_foreign_vm_is_recorded_as_failed() {
         error.contains("150"),
         "the refusal is the recorded error: {error}"
     );
-    // Nothing was deleted: the hand-made VM is still there (its config still answers; the
-    // per-command lab stopped before the create task ended, so only its lock is set).
+    // Nothing was touched: the hand-made VM is still there, complete (`api --lab` let the
+    // create task finish before its in-process lab stopped).
     let config = sandbox
         .run(&[
             "api",
@@ -333,5 +333,7 @@ fn a_refused_destroy_of_a_foreign_vm_is_recorded_as_failed() {
             "--json",
         ])
         .expect_code(0);
-    assert!(json(&config)["digest"].is_string(), "{}", config.stdout);
+    let config = json(&config);
+    assert_eq!(config["name"], "hand-made", "{config}");
+    assert!(config.get("lock").is_none(), "{config}");
 }
