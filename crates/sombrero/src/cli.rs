@@ -370,7 +370,8 @@ pub struct LabServeArgs {
     /// Which guests to run.
     #[arg(long, value_enum, default_value_t = GuestsMode::Auto)]
     pub guests: GuestsMode,
-    /// Faults to inject, e.g. http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
+    /// Faults to inject (probabilities per request or task; `lost`: handled, answer dropped),
+    /// e.g. http5xx=0.2,reset=0.05,lost=0.02,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
     /// Also create template 1001, ready to clone.
