@@ -106,35 +106,19 @@ pub fn render(detail: &RunDetail) -> String {
         let _ = writeln!(text, "- **Phase**: {}", issue.phase);
         let _ = writeln!(text, "- **Time**: {}", record.recorded_at);
         let _ = writeln!(text, "- **Description**: {}", issue.description);
-        let _ = writeln!(
-            text,
-            "- **Symptoms**: {}",
-            or_unknown(issue.symptoms.as_deref())
-        );
-        let _ = writeln!(
-            text,
-            "- **Root Cause**: {}",
-            or_unknown(issue.root_cause.as_deref())
-        );
-        let _ = writeln!(
-            text,
-            "- **Resolution**: {}",
-            or_unknown(issue.resolution.as_deref())
-        );
         let resolve = issue
             .time_to_resolve_ms
             .map_or_else(|| "n/a".to_owned(), clock::duration);
-        let _ = writeln!(text, "- **Time to Resolve**: {resolve}");
-        let _ = writeln!(
-            text,
-            "- **Impact**: {}",
-            or_unknown(issue.impact.as_deref())
-        );
-        let _ = writeln!(
-            text,
-            "- **Prevention**: {}",
-            or_unknown(issue.prevention.as_deref())
-        );
+        for (label, value) in [
+            ("Symptoms", or_unknown(issue.symptoms.as_deref())),
+            ("Root Cause", or_unknown(issue.root_cause.as_deref())),
+            ("Resolution", or_unknown(issue.resolution.as_deref())),
+            ("Time to Resolve", &resolve),
+            ("Impact", or_unknown(issue.impact.as_deref())),
+            ("Prevention", or_unknown(issue.prevention.as_deref())),
+        ] {
+            let _ = writeln!(text, "- **{label}**: {value}");
+        }
     }
 
     let _ = writeln!(
