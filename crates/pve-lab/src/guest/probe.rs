@@ -277,8 +277,13 @@ mod tests {
         let run = dir.path().join("run");
         std::fs::create_dir_all(&run).expect("mkdir");
         // A leftover "QEMU": its command line names the run dir, like -qmp unix:RUN/...
-        let mut leftover = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", &run.join("150.qmp").display().to_string()])
+        // It runs `sleep` through a link inside the run dir, so argv[0] names the dir for
+        // its whole life (a `sh -c` wrapper may exec `sleep` and lose its arguments).
+        let fake_qemu = run.join("qemu-system-x86_64");
+        std::os::unix::fs::symlink(which("sleep").expect("sleep on PATH"), &fake_qemu)
+            .expect("symlink");
+        let mut leftover = std::process::Command::new(&fake_qemu)
+            .arg("30")
             .spawn()
             .expect("spawn");
         // A process that reused some pid: not ours, never killed.
