@@ -51,7 +51,7 @@ fn desired(outputs: &std::path::Path) -> Desired {
     })
     .unwrap();
     let key = settings.ssh_public_key(|_| Ok(String::new())).unwrap();
-    Desired::from_settings(&settings, &key, false)
+    Desired::from_settings(&settings, Some(&key), false)
 }
 
 /// When a fixed-interval poller notices work that ends `done` after dispatch.

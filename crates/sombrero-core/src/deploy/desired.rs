@@ -60,8 +60,13 @@ pub struct Desired {
 }
 
 impl Desired {
-    /// The desired VM of the selected environment.
-    pub fn from_settings(settings: &Settings, ssh_key: &SshPublicKey, linked_clone: bool) -> Self {
+    /// The desired VM of the selected environment. `ssh_key` is `None` only for commands
+    /// that never write the VM's config (destroy): its `ssh_keys` are then empty.
+    pub fn from_settings(
+        settings: &Settings,
+        ssh_key: Option<&SshPublicKey>,
+        linked_clone: bool,
+    ) -> Self {
         let vm = &settings.vm;
         let environment = settings.environment.value.clone();
         let mut tags: Vec<String> = vm.tags.value.clone();
@@ -96,7 +101,10 @@ impl Desired {
             nameservers: vm.nameservers.value.clone(),
             searchdomain: vm.searchdomain.as_ref().map(|domain| domain.value.clone()),
             ciuser: vm.ciuser.value.clone(),
-            ssh_keys: vec![ssh_key.as_str().to_owned()],
+            ssh_keys: ssh_key
+                .map(|key| key.as_str().to_owned())
+                .into_iter()
+                .collect(),
             tags,
             linked_clone,
             outputs_dir: settings.paths.outputs_dir.value.clone(),

@@ -9,7 +9,7 @@
 use sombrero_core::deploy::{self, DestroyReport, Timeouts};
 
 use super::deploy::{confirm, finish_run, interrupted, open_history, start_run};
-use super::plan::{Stage2, runtime};
+use super::plan::{KeyUse, Stage2, runtime};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
@@ -26,7 +26,7 @@ pub fn run(
     printer: &Printer,
 ) -> anyhow::Result<ExitStatus> {
     runtime()?.block_on(async {
-        let stage = Stage2::prepare(global, None, false, printer).await?;
+        let stage = Stage2::prepare_with(global, None, false, KeyUse::Optional, printer).await?;
         let store = open_history(&stage.settings, printer);
         let target = match deploy::destroy_target(&stage.client, &stage.desired).await {
             Ok(target) => target,

@@ -17,6 +17,16 @@ use crate::context::resolve_settings;
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
+/// Whether a stage-2 command needs the VM's SSH public key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyUse {
+    /// It writes the key into the VM's config (plan, deploy, adopt) or compares it (status).
+    Required,
+    /// It never looks at the key (destroy): an operator tearing an environment down
+    /// should not have to provide one.
+    Optional,
+}
+
 /// Everything a stage-2 command works with.
 pub struct Stage2 {
     pub settings: Settings,
@@ -44,14 +54,32 @@ impl Stage2 {
         linked: bool,
         printer: &Printer,
     ) -> anyhow::Result<Self> {
+        Self::prepare_with(global, template, linked, KeyUse::Required, printer).await
+    }
+
+    /// [`Self::prepare`] for a command that may not need the VM's SSH public key.
+    ///
+    /// # Errors
+    /// As [`Self::prepare`]; with [`KeyUse::Optional`] a missing or unreadable key is not one.
+    pub async fn prepare_with(
+        global: &GlobalArgs,
+        template: Option<u32>,
+        linked: bool,
+        key_use: KeyUse,
+        printer: &Printer,
+    ) -> anyhow::Result<Self> {
         let mut settings = resolve_settings(global, template, printer)?;
         let lab = if global.lab {
             Some(crate::lab_mode::start(&mut settings, printer).await?)
         } else {
             None
         };
-        let key = settings.ssh_public_key(|path| std::fs::read_to_string(path))?;
-        let desired = Desired::from_settings(&settings, &key, linked);
+        let key = settings.ssh_public_key(|path| std::fs::read_to_string(path));
+        let key = match key_use {
+            KeyUse::Required => Some(key?),
+            KeyUse::Optional => key.ok(),
+        };
+        let desired = Desired::from_settings(&settings, key.as_ref(), linked);
         let client = super::api::client_from_settings(&settings, printer)?;
         let url = settings.require_api_url()?.clone();
         let authorization = settings

@@ -60,7 +60,7 @@ pub fn desired(environment: &str, dir: &Path) -> Desired {
     let key = settings
         .ssh_public_key(|_| unreachable!("inline key"))
         .expect("key");
-    Desired::from_settings(&settings, &key, false)
+    Desired::from_settings(&settings, Some(&key), false)
 }
 
 pub fn access(lab: &LabHandle, token: &str) -> ApiAccess {

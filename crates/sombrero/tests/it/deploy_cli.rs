@@ -74,10 +74,15 @@ fn deploy_redeploy_and_destroy_against_lab_serve() {
         .run(&["destroy", "--env", "staging"])
         .expect_code(2)
         .stderr_has("--yes");
-    sandbox
-        .run(&["destroy", "--env", "staging", "--yes"])
-        .expect_code(0)
-        .stderr_has("delete VM 152");
+    // Tearing down needs no SSH public key (decision 078).
+    let destroyed = sandbox
+        .command(&["destroy", "--env", "staging", "--yes"])
+        .env_remove("TF_VAR_ci_ssh_key")
+        .output()
+        .expect("run destroy");
+    let stderr = String::from_utf8_lossy(&destroyed.stderr);
+    assert_eq!(destroyed.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("delete VM 152"), "{stderr}");
     assert!(!sandbox.path().join("deployments/outputs/staging").exists());
     sandbox
         .run(&["outputs", "--env", "staging"])
