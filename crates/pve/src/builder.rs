@@ -16,6 +16,11 @@ use crate::secret::Secret;
 use crate::tls::{TlsMode, client_config, trust_nothing_config};
 use crate::token::ApiToken;
 
+/// The largest response body read by default: far above what a big cluster's
+/// `/cluster/resources` or a long task log returns, far below what would hurt the operator's
+/// machine if a proxy or a misbehaving endpoint streamed without end.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
+
 impl Client {
     /// Starts configuring a client for `base_url` (`https://HOST:8006`; a trailing
     /// `/api2/json` is accepted).
@@ -27,6 +32,7 @@ impl Client {
             retry: RetryPolicy::default(),
             request_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             hook: None,
         }
     }
@@ -41,6 +47,7 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     request_timeout: Duration,
     connect_timeout: Duration,
+    max_response_bytes: usize,
     hook: Option<RequestHook>,
 }
 
@@ -102,6 +109,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Largest response body accepted (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a longer
+    /// one is an [`Error::Decode`] and is never buffered whole.
+    #[must_use]
+    pub fn max_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_response_bytes = bytes;
+        self
+    }
+
     /// Called after every attempt of every request.
     #[must_use]
     pub fn on_request(mut self, hook: RequestHook) -> Self {
@@ -141,6 +156,7 @@ impl ClientBuilder {
                     ticket: tokio::sync::Mutex::new(None),
                 },
                 retry: self.retry,
+                max_response_bytes: self.max_response_bytes,
                 metrics: Metrics::default(),
                 hook: self.hook,
             }),

@@ -24,6 +24,7 @@ pub(crate) struct Inner {
     pub(crate) base: String,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
+    pub(crate) max_response_bytes: usize,
     pub(crate) metrics: Metrics,
     pub(crate) hook: Option<RequestHook>,
 }
@@ -254,11 +255,7 @@ impl Client {
             .map(|phrase| String::from_utf8_lossy(phrase.as_bytes()).into_owned())
             .or_else(|| status.canonical_reason().map(str::to_owned))
             .unwrap_or_default();
-        let body = response.bytes().await.map_err(|error| Error::MaybeSent {
-            method: request.method,
-            path: request.path.clone(),
-            source: error,
-        })?;
+        let body = self.read_body(request, response).await?;
         let parsed: Option<Value> = serde_json::from_slice(&body).ok();
         if status.is_success() {
             let envelope = parsed.ok_or_else(|| Error::Decode {
@@ -278,6 +275,40 @@ impl Client {
             reason,
             parsed,
         ))))
+    }
+
+    /// Reads the body chunk by chunk, refusing one longer than the configured limit
+    /// before it is buffered (an announced `Content-Length` is checked first).
+    async fn read_body(
+        &self,
+        request: &Request,
+        mut response: reqwest::Response,
+    ) -> Result<Vec<u8>, Error> {
+        let limit = self.inner.max_response_bytes;
+        let too_long = || Error::Decode {
+            method: request.method,
+            path: request.path.clone(),
+            reason: format!("the response body is longer than the {limit}-byte limit"),
+            source: None,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit as u64)
+        {
+            return Err(too_long());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|error| Error::MaybeSent {
+            method: request.method,
+            path: request.path.clone(),
+            source: error,
+        })? {
+            if body.len() + chunk.len() > limit {
+                return Err(too_long());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     fn transport_error(&self, request: &Request, error: reqwest::Error) -> Error {

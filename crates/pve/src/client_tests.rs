@@ -328,3 +328,43 @@ async fn a_ticket_older_than_the_renewal_age_is_renewed_before_the_next_request(
         requests[3]
     );
 }
+
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_announced_or_streamed() {
+    let data = format!(r#"{{"data":"{}"}}"#, "x".repeat(100));
+    let limited = |base: &str, bytes: usize| {
+        Client::builder(base)
+            .token("root@pam!lab=s3cret-value".parse().unwrap())
+            .retry(RetryPolicy {
+                attempts: 4,
+                ..RetryPolicy::none()
+            })
+            .max_response_bytes(bytes)
+            .build()
+            .unwrap()
+    };
+    let chunked = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{}\r\n{:x}\r\n{}\r\n0\r\n\r\n",
+        data.len() / 2,
+        &data[..data.len() / 2],
+        data.len() - data.len() / 2,
+        &data[data.len() / 2..],
+    );
+    for reply in [http("200 OK", &data), Reply::Respond(chunked)] {
+        let script = serve(vec![reply]).await;
+        let request = Request::new(Method::Get, "/version".into());
+        let error = limited(&script.base, data.len() - 1)
+            .execute(&request)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, Error::Decode { .. }), "{error:?}");
+        assert!(error.to_string().contains("longer than the"), "{error}");
+        // A too-long answer is not a transient failure: it is not asked again.
+        assert_eq!(script.connections.load(Ordering::SeqCst), 1);
+        let fits = limited(&script.base, data.len())
+            .execute(&request)
+            .await
+            .unwrap();
+        assert_eq!(fits.as_str().map(str::len), Some(100));
+    }
+}

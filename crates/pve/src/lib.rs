@@ -55,7 +55,7 @@ pub mod wait;
 mod test_server;
 
 pub use auth::Credentials;
-pub use builder::ClientBuilder;
+pub use builder::{ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES};
 pub use client::Client;
 pub use error::{ApiError, Error, Permission, RetrySafety};
 pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};
