@@ -9,7 +9,7 @@
 use sombrero_core::deploy;
 
 use super::deploy::{finish_run, open_history, start_run};
-use super::plan::{Stage2, runtime};
+use super::stage2::{Stage2, runtime};
 use crate::cli::{AdoptArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

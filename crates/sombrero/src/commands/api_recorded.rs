@@ -85,7 +85,7 @@ const LAB_TASK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60
 /// The call against the in-process lab (state in `deployments/lab/`, like `deploy --lab`).
 fn on_lab(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let request = super::api::build_request(args)?;
-    super::plan::runtime()?.block_on(async {
+    super::stage2::runtime()?.block_on(async {
         let mut settings = crate::context::resolve_settings(global, None, printer)?;
         let _lab = crate::lab_mode::start(&mut settings, printer).await?;
         let client = super::api::client_from_settings(&settings, printer)?;

@@ -12,7 +12,8 @@ use sombrero_core::deploy::{self, Action, DeployReport, Timeouts};
 use sombrero_core::history::{Run, RunStart, Store};
 use sombrero_core::settings::Settings;
 
-use super::plan::{Stage2, render, runtime};
+use super::plan::render;
+use super::stage2::{Stage2, runtime};
 use crate::cli::{DeployArgs, GlobalArgs};
 use crate::exit::{BadInput, ExitStatus};
 use crate::printer::Printer;

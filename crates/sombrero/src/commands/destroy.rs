@@ -9,7 +9,7 @@
 use sombrero_core::deploy::{self, DestroyReport, Timeouts};
 
 use super::deploy::{confirm, finish_run, interrupted, open_history, start_run};
-use super::plan::{KeyUse, Stage2, runtime};
+use super::stage2::{KeyUse, Stage2, runtime};
 use crate::cli::{DestroyArgs, GlobalArgs};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;

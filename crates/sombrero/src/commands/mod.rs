@@ -17,6 +17,7 @@ mod metrics;
 mod outputs;
 mod plan;
 mod report;
+mod stage2;
 mod status;
 mod validate;
 
@@ -24,7 +25,7 @@ use crate::cli::{Cli, Command, IssueCommand};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
-pub use plan::hint as stage_two_hint;
+pub use stage2::hint as stage_two_hint;
 
 /// Runs the parsed command line.
 ///

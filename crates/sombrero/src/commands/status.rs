@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use sombrero_core::deploy::{self, Status};
 
-use super::plan::{Stage2, runtime};
+use super::stage2::{Stage2, runtime};
 use crate::cli::GlobalArgs;
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
