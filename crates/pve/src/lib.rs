@@ -44,6 +44,7 @@ pub mod lenient;
 pub mod metrics;
 pub mod operations;
 pub mod request;
+mod response;
 pub mod retry;
 pub mod secret;
 pub mod tls;
