@@ -7,6 +7,7 @@
 //! parameter schema, permissions and `returns` shape; `validate` checks and coerces
 //! parameters, `formats` implements PVE's named formats, `returns` checks responses.
 
+mod checks;
 pub mod formats;
 pub mod returns;
 pub mod validate;
