@@ -9,6 +9,7 @@
 
 mod checks;
 pub mod formats;
+mod property_string;
 pub mod returns;
 pub mod validate;
 
