@@ -1,7 +1,7 @@
 //! `sombrero deploy`: executes a [`Plan`], then reaches the VM and writes the outputs.
 //!
 //! Why in this order: clone -> wait for the task AND the clone lock -> one config update
-//! -> grow-only resize -> start -> agent address -> host key pinned -> SSH answers. Each
+//! -> grow-only resize -> start -> agent address -> SSH answers -> host key pinned. Each
 //! step is one of the places other PVE clients fail (configuring a still-locked clone,
 //! losing the boot disk from the boot order, resizing down, hanging on the agent), and each
 //! wait uses the client's adaptive polling with a deadline, never a fixed sleep. Steps are
@@ -255,7 +255,7 @@ impl Runner<'_> {
 }
 
 /// Executes `plan` (made by [`super::plan::plan`] for `desired`), then waits for the
-/// agent's address, pins the host key, checks SSH and writes the outputs.
+/// agent's address, checks SSH, pins the host key and writes the outputs.
 ///
 /// # Errors
 /// The first failing step's [`DeployError`]; what was done before stays done (rerunning
@@ -315,17 +315,12 @@ pub async fn apply(
         .await
         .map_err(|error| DeployError::api("waiting for the guest agent's address", error))?;
     runner.finished(Step::Address, vm_ip.to_string());
-    let key = runner.host_key().await?;
     let authorization = access.authorization.as_ref().map(pve::Secret::expose);
     let answer = ask_lab(&access.url, &access.tls, authorization, desired.vmid).await;
     let route = choose_route(&access.url, &answer, vm_ip);
     let (connect_host, connect_port) = route
         .target()
         .map_or((vm_ip, 22), |target| (target.ip(), target.port()));
-    let layout = super::outputs::Layout::new(&desired.outputs_dir, &desired.environment);
-    let pattern = known_hosts::host_pattern(connect_host, connect_port);
-    let host_key_changed = known_hosts::pin(&layout.known_hosts(), &pattern, &key)?;
-    runner.finished(Step::HostKey, format!("pinned for {pattern}"));
     let ssh_banner = match (&route, route.target()) {
         (_, Some(target)) => {
             runner.started(Step::Ssh, format!("wait until SSH answers on {target}"));
@@ -342,6 +337,13 @@ pub async fn apply(
         }
         (_, None) => None,
     };
+    // Read after sshd answers: cloud-init replaces a template's stale host keys before
+    // sshd starts, so an earlier read could pin a key the VM no longer has.
+    let key = runner.host_key().await?;
+    let layout = super::outputs::Layout::new(&desired.outputs_dir, &desired.environment);
+    let pattern = known_hosts::host_pattern(connect_host, connect_port);
+    let host_key_changed = known_hosts::pin(&layout.known_hosts(), &pattern, &key)?;
+    runner.finished(Step::HostKey, format!("pinned for {pattern}"));
     runner.started(Step::Outputs, "write the stage outputs");
     let outputs =
         finish::write_outputs(desired, &plan, vm_ip, connect_host, connect_port, &layout)?;
