@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod auth;
+mod connection;
 mod control;
 pub mod faults;
 pub mod guest;
