@@ -291,6 +291,18 @@ mod tests {
             .arg("30")
             .spawn()
             .expect("spawn");
+        // posix_spawn returns once the child has dropped our memory, which is before the
+        // kernel has set up its new arguments: until then /proc/PID/cmdline reads empty.
+        for pid in [leftover.id(), stranger.id()] {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while std::fs::read(format!("/proc/{pid}/cmdline"))
+                .unwrap_or_default()
+                .is_empty()
+            {
+                assert!(Instant::now() < deadline, "{pid} never exec'd");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         std::fs::write(run.join("150.pid"), format!("{}\n", leftover.id())).expect("pidfile");
         std::fs::write(run.join("151.pid"), format!("{}\n", stranger.id())).expect("pidfile");
         assert_eq!(reap_leftovers(&run), 1);
