@@ -16,6 +16,7 @@ pub mod permissions;
 mod router;
 pub mod schema;
 mod server;
+pub mod testing;
 pub mod tls;
 pub mod wire;
 

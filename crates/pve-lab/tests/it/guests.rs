@@ -74,8 +74,9 @@ fn info(path: &std::path::Path) -> Value {
 #[tokio::test]
 async fn guest_disks_follow_clone_template_resize_and_destroy() {
     if pve_lab::guest::probe::which("qemu-img").is_none() {
-        eprintln!(
-            "SKIPPED guest_disks_follow_clone_template_resize_and_destroy: no qemu-img (apt-get install qemu-utils)"
+        pve_lab::testing::skip(
+            "guest_disks_follow_clone_template_resize_and_destroy",
+            "no qemu-img (apt-get install qemu-utils)",
         );
         return;
     }

@@ -42,15 +42,21 @@ async fn a_real_guest_comes_up_as_deploy_configured_it() {
     let store = ImageStore::default_location();
     let choice = choose_backend(GuestsRequest::Qemu, &store, &work.path().join("probe")).await;
     let Some((qemu, image, accelerator)) = choice.qemu else {
-        eprintln!(
-            "SKIPPED a_real_guest_comes_up_as_deploy_configured_it: {} (fix: {})",
-            choice.reasons.join("; "),
-            choice.fixes.join(" && ")
+        pve_lab::testing::skip(
+            "a_real_guest_comes_up_as_deploy_configured_it",
+            &format!(
+                "{} (fix: {})",
+                choice.reasons.join("; "),
+                choice.fixes.join(" && ")
+            ),
         );
         return;
     };
     if pve_lab::guest::probe::which("ssh").is_none() {
-        eprintln!("SKIPPED a_real_guest_comes_up_as_deploy_configured_it: no OpenSSH client");
+        pve_lab::testing::skip(
+            "a_real_guest_comes_up_as_deploy_configured_it",
+            "no OpenSSH client (apt-get install openssh-client)",
+        );
         return;
     }
     let keygen = Command::new("ssh-keygen")

@@ -187,7 +187,10 @@ fn on_a_terminal_deploy_asks_and_draws_one_line_per_step() {
         .output()
         .is_err()
     {
-        println!("skipped: `script` (util-linux) is not installed; no pseudo-terminal");
+        pve_lab::testing::skip(
+            "on_a_terminal_deploy_asks_and_draws_one_line_per_step",
+            "`script` (util-linux) is not installed; no pseudo-terminal",
+        );
         return;
     }
     let sandbox = Sandbox::new();

@@ -119,7 +119,10 @@ fn on_a_terminal_destroy_asks_and_no_changes_nothing() {
         .expect_code(0);
     let Some((code, transcript)) = on_a_terminal(&sandbox, "destroy --lab --env staging", "n\n")
     else {
-        println!("skipped: `script` (util-linux) is not installed; no pseudo-terminal");
+        pve_lab::testing::skip(
+            "on_a_terminal_destroy_asks_and_no_changes_nothing",
+            "`script` (util-linux) is not installed; no pseudo-terminal",
+        );
         return;
     };
     assert!(

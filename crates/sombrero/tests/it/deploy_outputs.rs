@@ -73,7 +73,10 @@ async fn outputs_follow_the_documented_schema_and_ansible_reads_the_inventory() 
         .env("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
         .output();
     let Ok(listed) = listed else {
-        println!("skipped: ansible-inventory is not installed (pip install ansible-core)");
+        pve_lab::testing::skip(
+            "outputs_follow_the_documented_schema_and_ansible_reads_the_inventory",
+            "ansible-inventory is not installed (pip install ansible-core)",
+        );
         return;
     };
     assert!(

@@ -89,9 +89,9 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     .filter_map(|(absent, why)| absent.then_some(why))
     .collect();
     if !missing.is_empty() {
-        eprintln!(
-            "SKIPPED a_deploy_against_qemu_guests_answers_ssh_through_the_inventory: {}",
-            missing.join("; ")
+        pve_lab::testing::skip(
+            "a_deploy_against_qemu_guests_answers_ssh_through_the_inventory",
+            &missing.join("; "),
         );
         return;
     }

@@ -312,7 +312,10 @@ fn issue_add_prompts_for_missing_fields_on_a_terminal() {
         .output()
         .is_err()
     {
-        eprintln!("SKIPPED: `script` (util-linux) is not installed; no pseudo-terminal");
+        pve_lab::testing::skip(
+            "issue_add_prompts_for_missing_fields_on_a_terminal",
+            "`script` (util-linux) is not installed; no pseudo-terminal",
+        );
         return;
     }
     let workspace = Workspace::new();

@@ -115,8 +115,9 @@ fn colour_census(png: &Path) -> (Vec<usize>, usize, usize) {
 #[test]
 fn the_report_renders_its_charts_in_chromium() {
     let Some(browser) = chromium() else {
-        eprintln!(
-            "SKIPPED: chromium is not installed (apt-get install chromium); report not rendered"
+        pve_lab::testing::skip(
+            "the_report_renders_its_charts_in_chromium",
+            "chromium is not installed (apt-get install chromium)",
         );
         return;
     };
