@@ -266,7 +266,8 @@ impl Client {
         }
     }
 
-    /// Deletes the VM (with purge) and waits; `Ok(false)` when it did not exist.
+    /// Deletes the VM (with purge) and waits; `Ok(false)` when it did not exist. After an
+    /// attempt whose answer was lost, success is the VM being gone, whatever a retry said.
     ///
     /// # Errors
     /// [`Error::TaskFailed`] (e.g. the VM is running), transport or API errors.
@@ -281,13 +282,20 @@ impl Client {
         if self.vm_config_opt(node, vmid).await?.is_none() {
             return Ok(false);
         }
-        match self.vm_delete(node, vmid, true).await {
-            Ok(upid) => {
+        let request = crate::endpoints::vm_delete(node, vmid, true);
+        let sent = self.send_tracked(&request).await;
+        match sent.result {
+            Ok(data) => {
+                let upid: Upid = crate::client::decode(&request, data)?;
                 self.wait_task(&upid, remaining(deadline), progress).await?;
                 Ok(true)
             }
-            Err(error) if error.retry_safety() == RetrySafety::MayHaveReachedServer => {
-                // The delete may be running: wait until the VM is gone.
+            // The delete may be running, or already done (a proxy's 502 after PVE started
+            // the task, then the retry's "does not exist"): wait until the VM is gone.
+            Err(error)
+                if error.retry_safety() == RetrySafety::MayHaveReachedServer
+                    || sent.earlier_attempt_may_have_run =>
+            {
                 let mut poller = crate::wait::Poller::new(remaining(deadline));
                 while self.vm_config_opt(node, vmid).await?.is_some() {
                     if !poller.next().await {

@@ -309,3 +309,40 @@ async fn already_exists_inside_the_task_after_a_lost_answer_is_success_when_the_
         .unwrap();
     assert_eq!(config.name().as_deref(), Some("jump-01"));
 }
+
+#[tokio::test]
+async fn a_delete_whose_answer_a_proxy_lost_is_success_once_the_vm_is_gone() {
+    let gone = "500 Configuration file 'nodes/pve1/qemu-server/150.conf' does not exist";
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        // PVE started the purge, the proxy in front answered 502; the retry finds no VM.
+        http("502 Bad Gateway", ""),
+        http(gone, r#"{"data":null}"#),
+        http(gone, r#"{"data":null}"#),
+    ])
+    .await;
+    let deleted = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(5), &no_progress)
+        .await
+        .unwrap();
+    assert!(deleted);
+    let requests = script.requests.lock().await;
+    assert!(requests[1].starts_with("DELETE /api2/json/nodes/pve1/qemu/150"));
+    assert!(requests[2].starts_with("DELETE /api2/json/nodes/pve1/qemu/150"));
+    assert!(requests[3].starts_with("GET /api2/json/nodes/pve1/qemu/150/config"));
+}
+
+#[tokio::test]
+async fn a_delete_refused_on_the_first_answer_is_an_error() {
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        http("500 VM 150 is running - destroy failed", r#"{"data":null}"#),
+    ])
+    .await;
+    let error = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(5), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("is running"), "{error}");
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+}
