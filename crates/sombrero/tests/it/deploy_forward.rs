@@ -15,7 +15,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::deploy::{access, desired, lab, newest};
-use sombrero_core::deploy::{self, DeployEvent, SshRoute, Timeouts};
+use pve_lab::LabHandle;
+use sombrero_core::deploy::{self, DeployEvent, DeployReport, SshRoute, Timeouts};
 
 /// A local "sshd": sends a banner to every connection, and notes that one came.
 async fn banner_listener(answered: Arc<AtomicBool>) -> u16 {
@@ -97,24 +98,23 @@ async fn front(
     address
 }
 
-#[tokio::test]
-async fn a_forwarded_vm_is_reached_and_pinned_on_the_loopback_port() {
-    let lab = lab().await;
-    let ssh_port = banner_listener(Arc::new(AtomicBool::new(false))).await;
-    let front = front(lab.address(), ssh_port, None).await;
+/// Plans and deploys the staging environment with every API request going through `front`.
+async fn deploy_staging_through(
+    lab: &LabHandle,
+    front: std::net::SocketAddr,
+    dir: &std::path::Path,
+) -> DeployReport {
     let url = format!("http://{front}/api2/json");
     let client = pve::Client::builder(&url)
         .token(lab.token().parse().unwrap())
         .build()
         .unwrap();
-    let direct = super::deploy::client(&lab, &lab.token());
-    let dir = tempfile::tempdir().unwrap();
-    let desired = desired("staging", dir.path());
+    let desired = desired("staging", dir);
     let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
-    let mut access = access(&lab, &lab.token());
+    let mut access = access(lab, &lab.token());
     access.url = url.parse().unwrap();
     let events = |_: &DeployEvent| {};
-    let report = deploy::apply(
+    deploy::apply(
         &client,
         &desired,
         plan,
@@ -123,7 +123,17 @@ async fn a_forwarded_vm_is_reached_and_pinned_on_the_loopback_port() {
         &events,
     )
     .await
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_forwarded_vm_is_reached_and_pinned_on_the_loopback_port() {
+    let lab = lab().await;
+    let ssh_port = banner_listener(Arc::new(AtomicBool::new(false))).await;
+    let front = front(lab.address(), ssh_port, None).await;
+    let direct = super::deploy::client(&lab, &lab.token());
+    let dir = tempfile::tempdir().unwrap();
+    let report = deploy_staging_through(&lab, front, dir.path()).await;
     assert_eq!(
         report.ssh,
         SshRoute::Forward {
@@ -175,27 +185,8 @@ async fn a_host_key_replaced_before_sshd_answers_is_not_pinned() {
         }),
     )
     .await;
-    let url = format!("http://{front}/api2/json");
-    let client = pve::Client::builder(&url)
-        .token(lab.token().parse().unwrap())
-        .build()
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let desired = desired("staging", dir.path());
-    let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
-    let mut access = access(&lab, &lab.token());
-    access.url = url.parse().unwrap();
-    let events = |_: &DeployEvent| {};
-    let report = deploy::apply(
-        &client,
-        &desired,
-        plan,
-        &access,
-        Timeouts::default(),
-        &events,
-    )
-    .await
-    .unwrap();
+    let report = deploy_staging_through(&lab, front, dir.path()).await;
     // The key the VM has now (read past the front), not the one it had before sshd ran.
     let direct = super::deploy::client(&lab, &lab.token());
     let current = direct
