@@ -44,12 +44,38 @@ pub fn is_alive(host: &str, pid: i64, token: Option<&str>) -> Option<bool> {
     Some(process_token(pid).as_deref() == Some(recorded))
 }
 
-/// Who is running sombrero: `USER` (or `USERNAME`), `unknown` otherwise.
+/// Who is running sombrero: `USER` (or `USERNAME`, `LOGNAME`); where none is set (cron,
+/// systemd units, CI runners, `env -i`), the account of the process's real uid from
+/// `/etc/passwd`, or `uid N`; `unknown` only where `/proc` has no answer.
 pub fn operator() -> String {
     ["USER", "USERNAME", "LOGNAME"]
         .iter()
         .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+        .or_else(|| {
+            let uid = real_uid(&std::fs::read_to_string("/proc/self/status").ok()?)?;
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            Some(account_of(&passwd, uid).unwrap_or_else(|| format!("uid {uid}")))
+        })
         .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// The real uid from `/proc/PID/status` text (`Uid: REAL EFFECTIVE SAVED FS`).
+fn real_uid(status: &str) -> Option<u32> {
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+}
+
+/// The account name of `uid` in `/etc/passwd` text (`name:x:uid:gid:...`).
+fn account_of(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id = fields.nth(1)?;
+        (id.parse() == Ok(uid) && !name.is_empty()).then(|| name.to_owned())
+    })
 }
 
 /// The git branch and commit of a working directory; both `None` outside a repository or
@@ -101,5 +127,19 @@ mod tests {
     fn outside_a_repository_git_gives_nothing() {
         let directory = tempfile::tempdir().unwrap();
         assert_eq!(git_revision(directory.path()), (None, None));
+    }
+
+    #[test]
+    fn the_operator_falls_back_to_the_uid_account() {
+        let status = "Name:\tsombrero\nUid:\t1000\t1000\t1000\t1000\nGid:\t1000\n";
+        assert_eq!(real_uid(status), Some(1000));
+        assert_eq!(real_uid("Name: x\n"), None);
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n\
+                      # a comment\n\
+                      ops:x:1000:1000:Ops,,,:/home/ops:/bin/bash\n\
+                      broken-line\n";
+        assert_eq!(account_of(passwd, 1000).as_deref(), Some("ops"));
+        assert_eq!(account_of(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(account_of(passwd, 4242), None);
     }
 }

@@ -86,9 +86,19 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
     assert_eq!(failed.phases[0].name, "plan");
     assert_eq!(failed.phases[0].status, RunStatus::Failed);
     assert!(!details[2].phases.is_empty(), "destroy records its phases");
+    // The sandbox clears USER/LOGNAME (like cron or a systemd unit): the operator is still
+    // the account running sombrero, not "unknown".
+    let account = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .unwrap_or_default();
     for detail in &details {
         assert!(detail.run.duration_ms.is_some(), "{:?}", detail.run);
         assert!(detail.run.vm_id.is_some(), "{:?}", detail.run);
+        if !account.is_empty() {
+            assert_eq!(detail.run.operator, account, "{:?}", detail.run);
+        }
     }
     let clone = details[0]
         .phases
