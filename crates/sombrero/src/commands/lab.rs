@@ -109,6 +109,10 @@ async fn guests(
 }
 
 fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
+    // Checked before anything else runs (the guest probe boots QEMU): bad input first.
+    if !args.listen.ip().is_loopback() {
+        return Err(not_loopback(&LabError::NotLoopback(args.listen)));
+    }
     let faults = match &args.faults {
         Some(text) => text.parse::<FaultSpec>().map_err(|error| BadInput {
             message: format!("invalid --faults: {error}"),
@@ -130,6 +134,14 @@ fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
     Ok(options)
 }
 
+fn not_loopback(error: &LabError) -> anyhow::Error {
+    BadInput {
+        message: error.to_string(),
+        hint: Some("use --listen 127.0.0.1:PORT".into()),
+    }
+    .into()
+}
+
 fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let mut options = options(args)?;
     let (work_dir, temporary) = guest_work_dir(args);
@@ -144,13 +156,7 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         options.node.set_guests(guests);
         let lab = match Lab::start(options).await {
             Ok(lab) => lab,
-            Err(error @ LabError::NotLoopback(_)) => {
-                return Err(BadInput {
-                    message: error.to_string(),
-                    hint: Some("use --listen 127.0.0.1:PORT".into()),
-                }
-                .into());
-            }
+            Err(error @ LabError::NotLoopback(_)) => return Err(not_loopback(&error)),
             Err(error) => return Err(anyhow::Error::new(error).context("the lab did not start")),
         };
         let ready = Ready {
