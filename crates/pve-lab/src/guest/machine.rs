@@ -25,7 +25,7 @@ use super::qga::{Agent, AgentError};
 use super::qmp::Qmp;
 use super::spec::{
     Accelerator, ExitNotice, GuestError, MachineSpec, QemuOptions, RunPaths, command_line,
-    free_port,
+    forward_port_taken, free_port,
 };
 
 /// One running QEMU process.
@@ -146,54 +146,23 @@ impl QemuGuests {
         if let Some(seed) = &spec.seed {
             super::seed_iso::write(seed, &paths.seed_dir, &paths.seed_iso).await?;
         }
-        let ssh_port = free_port()?;
-        let stderr = std::fs::File::create(&paths.stderr).map_err(|source| GuestError::Io {
-            what: format!("creating {}", paths.stderr.display()),
-            source,
-        })?;
-        // With util-linux's setpriv, QEMU also dies with the thread that started it,
-        // even when the lab is killed with SIGKILL (setpriv execs QEMU: same pid).
-        let mut command = match super::probe::which("setpriv") {
-            Some(setpriv) => {
-                let mut command = tokio::process::Command::new(setpriv);
-                command
-                    .args(["--pdeathsig", "KILL"])
-                    .arg(&self.options.qemu);
-                command
-            }
-            None => tokio::process::Command::new(&self.options.qemu),
-        };
-        let mut child = command
-            .args(command_line(&self.options, spec, &paths, ssh_port))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|source| GuestError::Io {
-                what: format!("starting {}", self.options.qemu.display()),
-                source,
-            })?;
-        let spawned = Instant::now();
-        let pid = child.id().unwrap_or(0);
-        let exited_early = |status: std::process::ExitStatus| GuestError::Exited {
-            vmid: spec.vmid,
-            message: format!(
-                "{status}: {}",
-                std::fs::read_to_string(&paths.stderr)
-                    .unwrap_or_default()
-                    .trim()
-            ),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let qmp = loop {
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(exited_early(status));
-            }
-            match Qmp::connect(&paths.qmp, Duration::from_secs(5)).await {
-                Ok(qmp) => break qmp,
-                Err(error) if Instant::now() > deadline => return Err(error.into()),
-                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        // The forward's port is chosen free, then released for QEMU to bind: another
+        // process can take it in between. QEMU then exits naming the forwarding rule, and
+        // the start is tried again on another port.
+        let mut attempt = 0;
+        let (mut child, pid, spawned, ssh_port, qmp) = loop {
+            attempt += 1;
+            let ssh_port = free_port()?;
+            match self.launch(spec, &paths, ssh_port).await {
+                Ok((child, pid, spawned, qmp)) => break (child, pid, spawned, ssh_port, qmp),
+                Err(error) if attempt < 3 && forward_port_taken(&error) => {
+                    tracing::warn!(
+                        vmid = spec.vmid,
+                        ssh_port,
+                        "SSH forward port taken; retrying"
+                    );
+                }
+                Err(error) => return Err(error),
             }
         };
         let mut qmp = qmp;
@@ -247,6 +216,65 @@ impl QemuGuests {
         });
         tracing::info!(vmid, pid, %machine.ssh, accelerator = self.options.accelerator.name(), "guest started");
         Ok(pid)
+    }
+
+    /// Spawns QEMU with the SSH forward on `ssh_port` and connects to its QMP socket.
+    async fn launch(
+        &self,
+        spec: &MachineSpec,
+        paths: &RunPaths,
+        ssh_port: u16,
+    ) -> Result<(tokio::process::Child, u32, Instant, Qmp), GuestError> {
+        let stderr = std::fs::File::create(&paths.stderr).map_err(|source| GuestError::Io {
+            what: format!("creating {}", paths.stderr.display()),
+            source,
+        })?;
+        // With util-linux's setpriv, QEMU also dies with the thread that started it,
+        // even when the lab is killed with SIGKILL (setpriv execs QEMU: same pid).
+        let mut command = match super::probe::which("setpriv") {
+            Some(setpriv) => {
+                let mut command = tokio::process::Command::new(setpriv);
+                command
+                    .args(["--pdeathsig", "KILL"])
+                    .arg(&self.options.qemu);
+                command
+            }
+            None => tokio::process::Command::new(&self.options.qemu),
+        };
+        let mut child = command
+            .args(command_line(&self.options, spec, paths, ssh_port))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| GuestError::Io {
+                what: format!("starting {}", self.options.qemu.display()),
+                source,
+            })?;
+        let spawned = Instant::now();
+        let pid = child.id().unwrap_or(0);
+        let exited_early = |status: std::process::ExitStatus| GuestError::Exited {
+            vmid: spec.vmid,
+            message: format!(
+                "{status}: {}",
+                std::fs::read_to_string(&paths.stderr)
+                    .unwrap_or_default()
+                    .trim()
+            ),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let qmp = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(exited_early(status));
+            }
+            match Qmp::connect(&paths.qmp, Duration::from_secs(5)).await {
+                Ok(qmp) => break qmp,
+                Err(error) if Instant::now() > deadline => return Err(error.into()),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        Ok((child, pid, spawned, qmp))
     }
 
     /// Waits until the machine's process has exited, at most `timeout`; true if it did.

@@ -228,9 +228,48 @@ pub(crate) fn free_port() -> Result<u16, GuestError> {
         })
 }
 
+/// Whether QEMU exited because it could not bind the SSH forward's port (another process
+/// took it after [`free_port`] released it), as QEMU says it: `Could not set up host
+/// forwarding rule 'tcp:127.0.0.1:PORT-...'`. Such a start is worth another port.
+pub(crate) fn forward_port_taken(error: &GuestError) -> bool {
+    matches!(error, GuestError::Exited { message, .. }
+        if message.contains("Could not set up host forwarding rule"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The real QEMU's words for a taken forward port, and for another early exit.
+    #[test]
+    fn a_taken_forward_port_is_told_apart_from_other_early_exits() {
+        let Some(qemu) = super::super::probe::which("qemu-system-x86_64") else {
+            crate::testing::skip(
+                "a_taken_forward_port_is_told_apart_from_other_early_exits",
+                "no qemu-system-x86_64 (apt-get install -t bookworm-backports qemu-system-x86)",
+            );
+            return;
+        };
+        let taken = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind");
+        let port = taken.local_addr().expect("address").port();
+        let exit = |netdev: String| {
+            let output = std::process::Command::new(&qemu)
+                .args(["-nodefaults", "-display", "none", "-S", "-netdev", &netdev])
+                .output()
+                .expect("run qemu");
+            assert!(!output.status.success());
+            GuestError::Exited {
+                vmid: 150,
+                message: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+        };
+        let refused = exit(format!(
+            "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"
+        ));
+        assert!(forward_port_taken(&refused), "{refused:?}");
+        let other = exit("user,id=n0,restrict=maybe".into());
+        assert!(!forward_port_taken(&other), "{other:?}");
+    }
 
     fn options(accelerator: Accelerator) -> QemuOptions {
         QemuOptions {
