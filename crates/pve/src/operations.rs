@@ -291,10 +291,11 @@ impl Client {
                 Ok(true)
             }
             // The delete may be running, or already done (a proxy's 502 after PVE started
-            // the task, then the retry's "does not exist"): wait until the VM is gone.
+            // the task, then the retry's "does not exist"): wait until the VM is gone. A
+            // retry that was refused for another reason (running, protected) is an error.
             Err(error)
                 if error.retry_safety() == RetrySafety::MayHaveReachedServer
-                    || sent.earlier_attempt_may_have_run =>
+                    || (sent.earlier_attempt_may_have_run && error.is_not_found()) =>
             {
                 let mut poller = crate::wait::Poller::new(remaining(deadline));
                 while self.vm_config_opt(node, vmid).await?.is_some() {

@@ -346,3 +346,20 @@ async fn a_delete_refused_on_the_first_answer_is_an_error() {
     assert!(error.to_string().contains("is running"), "{error}");
     assert_eq!(script.connections.load(Ordering::SeqCst), 2);
 }
+
+#[tokio::test]
+async fn a_retried_delete_refused_for_another_reason_fails_at_once() {
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        http("502 Bad Gateway", ""),
+        http("500 VM 150 is running - destroy failed", r#"{"data":null}"#),
+    ])
+    .await;
+    let error = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(30), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("is running"), "{error}");
+    // No polling for a VM that is not going away: the config read, the 502, the refusal.
+    assert_eq!(script.connections.load(Ordering::SeqCst), 3);
+}
