@@ -33,6 +33,19 @@ fn options() -> CloneOptions {
     }
 }
 
+/// Clones template 9000 on pve1 to VM 150 with [`options`], waiting at most 5 s.
+async fn clone_template(base: &str) -> Result<crate::types::VmConfig, Error> {
+    client(base)
+        .clone_vm_and_wait(
+            "pve1",
+            9000,
+            &options(),
+            Duration::from_secs(5),
+            &no_progress,
+        )
+        .await
+}
+
 fn data(value: &str) -> Reply {
     http("200 OK", &format!(r#"{{"data":{value}}}"#))
 }
@@ -49,16 +62,7 @@ async fn already_exists_after_a_lost_answer_is_success_when_the_vm_is_ours() {
         data(r#"{"name":"jump-01","digest":"abc"}"#),
     ])
     .await;
-    let config = client(&script.base)
-        .clone_vm_and_wait(
-            "pve1",
-            9000,
-            &options(),
-            Duration::from_secs(5),
-            &no_progress,
-        )
-        .await
-        .unwrap();
+    let config = clone_template(&script.base).await.unwrap();
     assert_eq!(config.lock(), None);
     assert_eq!(config.name().as_deref(), Some("jump-01"));
     // 2 dispatches, 3 reads until the clone lock is gone, 1 final read.
@@ -86,16 +90,7 @@ async fn already_exists_then_vanished_means_the_earlier_clone_failed_and_is_sent
         data(r#"{"name":"jump-01","digest":"abc"}"#),
     ])
     .await;
-    let config = client(&script.base)
-        .clone_vm_and_wait(
-            "pve1",
-            9000,
-            &options(),
-            Duration::from_secs(5),
-            &no_progress,
-        )
-        .await
-        .unwrap();
+    let config = clone_template(&script.base).await.unwrap();
     assert_eq!(config.name().as_deref(), Some("jump-01"));
     let requests = script.requests.lock().await;
     let posts = requests
@@ -113,16 +108,7 @@ async fn already_exists_after_a_lost_answer_is_a_conflict_when_the_vm_is_not_our
         data(r#"{"name":"someone-else"}"#),
     ])
     .await;
-    let error = client(&script.base)
-        .clone_vm_and_wait(
-            "pve1",
-            9000,
-            &options(),
-            Duration::from_secs(5),
-            &no_progress,
-        )
-        .await
-        .unwrap_err();
+    let error = clone_template(&script.base).await.unwrap_err();
     assert!(
         matches!(error, Error::Conflict { vmid: 150, .. }),
         "{error}"
@@ -132,16 +118,7 @@ async fn already_exists_after_a_lost_answer_is_a_conflict_when_the_vm_is_not_our
 #[tokio::test]
 async fn already_exists_on_the_first_attempt_is_an_error() {
     let script = serve(vec![http(EXISTS, r#"{"data":null}"#)]).await;
-    let error = client(&script.base)
-        .clone_vm_and_wait(
-            "pve1",
-            9000,
-            &options(),
-            Duration::from_secs(5),
-            &no_progress,
-        )
-        .await
-        .unwrap_err();
+    let error = clone_template(&script.base).await.unwrap_err();
     assert!(error.is_already_exists(), "{error}");
     assert_eq!(script.connections.load(Ordering::SeqCst), 1);
 }
@@ -297,16 +274,7 @@ async fn already_exists_inside_the_task_after_a_lost_answer_is_success_when_the_
         data(r#"{"name":"jump-01","digest":"abc"}"#),
     ])
     .await;
-    let config = client(&script.base)
-        .clone_vm_and_wait(
-            "pve1",
-            9000,
-            &options(),
-            Duration::from_secs(5),
-            &no_progress,
-        )
-        .await
-        .unwrap();
+    let config = clone_template(&script.base).await.unwrap();
     assert_eq!(config.name().as_deref(), Some("jump-01"));
 }
 
