@@ -42,6 +42,7 @@ fn desired(outputs: &std::path::Path) -> Desired {
     let cli = CliOverrides {
         environment: Some("staging".into()),
         template_id: None,
+        lab: None,
     };
     let settings = settings::resolve(Inputs {
         cli: &cli,

@@ -1,167 +1,261 @@
-//! Settings resolution glue: gathers flags, the process environment and both files, and
-//! calls the core resolver once.
+//! The invocation context: everything a command works with, built once by the dispatcher
+//! before the command runs.
 //!
-//! Why here and not in commands: commands receive validated [`Settings`] and never read a
-//! variable or a file themselves (ripgrep/uv style). This is also the only place the
-//! binary touches `std::env` for configuration, so tests can control everything through
-//! the child process's environment.
+//! Why: every command needs the same things (resolved settings, the printer, a Proxmox
+//! client, the history store and the run it records, the in-process lab of `--lab`, and
+//! soon the environment lock). Assembling them inside each command let settings be
+//! resolved twice and `--lab` rewrite them afterwards; here they are assembled in one
+//! order, once: start the lab (if asked), resolve with the lab as the highest layer, print
+//! the resolution warnings. Parts a command may not need (the client, the history
+//! database) are made on first use, so `config show` works without an API URL and reading
+//! commands never create a database; made once, they are shared by the whole command.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+use std::sync::OnceLock;
 
-use sombrero_core::settings::{
-    self, CliOverrides, ConfigFile, Inputs, MiseEnv, Settings, SettingsError, SettingsErrors,
-    env_vars,
-};
+use anyhow::Context as _;
+use pve::Client;
+use pve_lab::LabHandle;
+use sombrero_core::history::{self, MetricsFilter, Run, RunStart, Store, clock};
+use sombrero_core::settings::{Settings, SettingsErrors, env_vars};
 
 use crate::cli::GlobalArgs;
 use crate::printer::Printer;
+use crate::resolution::{self, Overrides};
 
-/// The configuration file used when neither `--config` nor `SOMBRERO_CONFIG` names one.
-pub const DEFAULT_CONFIG: &str = "sombrero.toml";
-
-/// The process environment as a map (variables that are not UTF-8 are skipped: none of
-/// sombrero's variables can be meaningful then).
-pub fn process_env() -> HashMap<String, String> {
-    std::env::vars_os()
-        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
-        .collect()
+/// The context of a command that works on an environment (everything but `completions`,
+/// `lab`, `validate` and the history readers).
+#[derive(Debug)]
+pub struct Context {
+    pub printer: Printer,
+    pub settings: Settings,
+    /// The in-process lab of `--lab`; it runs as long as the context lives.
+    lab: Option<LabHandle>,
+    client: OnceLock<Client>,
+    history: OnceLock<Option<Store>>,
 }
 
-/// The configuration file path: `--config`, else `SOMBRERO_CONFIG`, else `./sombrero.toml`.
-pub fn config_path(global: &GlobalArgs, env: &HashMap<String, String>) -> PathBuf {
-    global
-        .config
-        .clone()
-        .or_else(|| {
-            env.get(env_vars::SOMBRERO_CONFIG)
-                .filter(|value| !value.is_empty())
-                .map(PathBuf::from)
+impl Context {
+    /// Starts the lab for `--lab`, then resolves the settings (the lab as the highest
+    /// layer) and prints their warnings. `template` is the command's `--template`.
+    /// Call inside the runtime (the lab runs on it).
+    ///
+    /// # Errors
+    /// Configuration problems (exit 2); a lab that does not start.
+    pub async fn build(
+        global: &GlobalArgs,
+        printer: &Printer,
+        template: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        let env = resolution::process_env();
+        let mut overrides = Overrides {
+            template,
+            lab: None,
+        };
+        let mut lab = None;
+        if global.lab {
+            // Resolved without the lab only to find where the lab lives (node name and
+            // state directory); the settings the command sees come from the next call.
+            let located = resolution::resolve(global, overrides.clone(), &env)?;
+            let started = crate::lab_mode::start(&located, &env).await?;
+            printer.info(&format!(
+                "lab: in-process Proxmox VE API at {} (node {}, template 1001)",
+                started.handle.url(),
+                located.vm.node.value
+            ));
+            overrides.lab = Some(started.layer);
+            lab = Some(started.handle);
+        }
+        let settings = resolution::resolve(global, overrides, &env)?;
+        for warning in &settings.warnings {
+            printer.warn(warning);
+        }
+        Ok(Self {
+            printer: printer.clone(),
+            settings,
+            lab,
+            client: OnceLock::new(),
+            history: OnceLock::new(),
         })
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
-}
-
-/// Resolves the settings for a command, printing resolution warnings through `printer`.
-/// `template` is the value of a command's `--template` flag, if it has one.
-///
-/// # Errors
-/// Every configuration problem found (exit code 2).
-pub fn resolve_settings(
-    global: &GlobalArgs,
-    template: Option<u32>,
-    printer: &Printer,
-) -> Result<Settings, SettingsErrors> {
-    let env = process_env();
-    let settings = resolve_with(global, template, &env)?;
-    for warning in &settings.warnings {
-        printer.warn(warning);
     }
-    Ok(settings)
+
+    /// The in-process lab, when the command runs with `--lab`.
+    pub fn lab(&self) -> Option<&LabHandle> {
+        self.lab.as_ref()
+    }
+
+    /// The Proxmox client for the resolved API settings, made on first use.
+    ///
+    /// # Errors
+    /// No API URL or credentials (exit 2); client setup errors (a CA file that cannot be
+    /// read, ...).
+    pub fn client(&self) -> anyhow::Result<&Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = client_from_settings(&self.settings)?;
+        Ok(self.client.get_or_init(|| client))
+    }
+
+    /// The history store, opened on first use; `None` (with a warning, once) when it
+    /// cannot be opened: a run that cannot be recorded still runs.
+    pub fn history(&self) -> Option<&Store> {
+        self.history
+            .get_or_init(|| {
+                let path = &self.settings.paths.history.value;
+                Store::open(path)
+                    .inspect_err(|error| {
+                        self.printer.warn(&format!(
+                            "the run is not recorded: cannot open the history at {}: {error}",
+                            path.display()
+                        ));
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// Starts recording `command` for the selected environment (`None`, with a warning,
+    /// when the history is unavailable).
+    pub fn start_run(&self, command: &str) -> Option<Run<'_>> {
+        let mut start = RunStart::new(
+            command,
+            &self.settings.environment.value,
+            env!("CARGO_PKG_VERSION"),
+        );
+        start.vm_id = Some(i64::from(self.settings.vm.vmid.value));
+        start.working_directory = self.settings.config_file.parent().map(ToOwned::to_owned);
+        self.start_run_as(&start)
+    }
+
+    /// Starts recording a run described by `start` (commands that record no VM id).
+    pub fn start_run_as(&self, start: &RunStart) -> Option<Run<'_>> {
+        match self.history()?.start_run(start) {
+            Ok(run) => Some(run),
+            Err(error) => {
+                self.printer.warn(&format!("the run is not recorded: {error}"));
+                None
+            }
+        }
+    }
 }
 
-/// [`resolve_settings`] with an explicit environment map.
+/// A client from resolved settings: URL, token (or user and password), TLS trust.
 ///
 /// # Errors
-/// Every configuration problem found.
-pub fn resolve_with(
-    global: &GlobalArgs,
-    template: Option<u32>,
-    env: &HashMap<String, String>,
-) -> Result<Settings, SettingsErrors> {
-    let loaded = load(global, env)?;
-    let cli = overrides(global, template);
-    settings::resolve(loaded.inputs(&cli, env))
+/// [`sombrero_core::settings::SettingsError`] when the URL or credentials are missing
+/// (exit 2); client setup errors.
+fn client_from_settings(settings: &Settings) -> anyhow::Result<Client> {
+    let api = &settings.api;
+    let mut builder = Client::builder(settings.require_api_url()?.as_str());
+    // A token wins; user and password (ticket login) only when no token is set.
+    builder = if let (None, Some(user), Some(password)) = (&api.token, &api.username, &api.password)
+    {
+        builder.password(&user.value, password.value.clone())
+    } else {
+        builder.token(settings.require_api_token()?.clone())
+    };
+    // An insecure TLS mode is announced by the client itself (a tracing warning).
+    Ok(builder.tls(settings.tls_mode()).build()?)
 }
 
-/// For `validate`: like [`resolve_settings`], but when resolution fails the problems also
-/// list the pipeline values (API URL, token, SSH key) that nothing sets, so one run shows
-/// everything to fix.
-///
-/// # Errors
-/// Every problem found.
-pub fn resolve_for_validation(
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> Result<Settings, SettingsErrors> {
-    let env = process_env();
-    let loaded = load(global, &env)?;
-    let cli = overrides(global, None);
-    let inputs = loaded.inputs(&cli, &env);
-    match settings::resolve(inputs) {
-        Ok(settings) => {
+/// The context of `history`, `metrics`, `report`, `checklist` and `issue add`: they read
+/// (or append to) the history and work without a configuration file.
+#[derive(Debug)]
+pub struct HistoryContext {
+    pub printer: Printer,
+    pub global: GlobalArgs,
+    /// The history database: the resolved `paths.history` when a configuration file
+    /// exists, else `SOMBRERO_HISTORY`, else the default.
+    pub path: PathBuf,
+}
+
+impl HistoryContext {
+    /// Finds the history database.
+    ///
+    /// # Errors
+    /// Configuration problems in an existing configuration file (exit 2).
+    pub fn build(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Self> {
+        let env = resolution::process_env();
+        let path = if resolution::config_path(global, &env).exists() {
+            let settings = resolution::resolve(global, Overrides::default(), &env)?;
             for warning in &settings.warnings {
                 printer.warn(warning);
             }
-            Ok(settings)
-        }
-        Err(mut errors) => {
-            errors.0.extend(settings::missing_pipeline_values(inputs));
-            Err(errors)
-        }
+            settings.paths.history.value
+        } else {
+            env.get(env_vars::SOMBRERO_HISTORY)
+                .filter(|value| !value.is_empty())
+                .map_or_else(history::default_path, PathBuf::from)
+        };
+        Ok(Self {
+            printer: printer.clone(),
+            global: global.clone(),
+            path,
+        })
+    }
+
+    /// Opens the history for reading (an empty one if the file does not exist yet).
+    ///
+    /// # Errors
+    /// A [`history::HistoryError`] naming the path.
+    pub fn open_for_reading(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_existing(&self.path)?)
+    }
+
+    /// The metrics filter from `--env`, `--since` and `--command`.
+    ///
+    /// # Errors
+    /// [`history::HistoryError::BadTime`] for an unreadable `--since`.
+    pub fn filter(
+        &self,
+        since: Option<&str>,
+        command: Option<&str>,
+    ) -> anyhow::Result<MetricsFilter> {
+        let since_ms = since
+            .map(|text| clock::parse_since(text, clock::now_ms()))
+            .transpose()?;
+        Ok(MetricsFilter {
+            environment: self.global.env.clone(),
+            since_ms,
+            command: command.map(ToOwned::to_owned),
+        })
     }
 }
 
-fn overrides(global: &GlobalArgs, template: Option<u32>) -> CliOverrides {
-    CliOverrides {
-        environment: global.env.clone(),
-        template_id: template,
-    }
+/// `validate`'s context: the resolution itself is what it reports on.
+#[derive(Debug)]
+pub struct ValidationContext {
+    pub printer: Printer,
+    /// The settings, or every problem found (including pipeline values nothing sets).
+    pub resolved: Result<Settings, SettingsErrors>,
 }
 
-/// Both files, parsed.
-struct Loaded {
-    file: ConfigFile,
-    mise: Option<MiseEnv>,
-}
-
-impl Loaded {
-    fn inputs<'a>(&'a self, cli: &'a CliOverrides, env: &'a HashMap<String, String>) -> Inputs<'a> {
-        Inputs {
-            cli,
-            env,
-            mise: self.mise.as_ref(),
-            file: &self.file,
-        }
-    }
-}
-
-/// Reads and parses the configuration file and the `.mise.local.toml` next to it,
-/// reporting the problems of both together.
-fn load(global: &GlobalArgs, env: &HashMap<String, String>) -> Result<Loaded, SettingsErrors> {
-    let path = config_path(global, env);
-    let text = std::fs::read_to_string(&path).map_err(|source| SettingsError::ReadFile {
-        what: "configuration file",
-        path: path.clone(),
-        source,
-    })?;
-    let mise_path = path
-        .parent()
-        .unwrap_or(Path::new(""))
-        .join(MiseEnv::FILE_NAME);
-    let mise_text = match std::fs::read_to_string(&mise_path) {
-        Ok(text) => Some(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(SettingsError::ReadFile {
-                what: "mise file",
-                path: mise_path,
-                source,
+impl ValidationContext {
+    /// Resolves for validation, printing the warnings of a successful resolution.
+    pub fn build(global: &GlobalArgs, printer: &Printer) -> Self {
+        let env = resolution::process_env();
+        let resolved = resolution::resolve_for_validation(global, &env);
+        if let Ok(settings) = &resolved {
+            for warning in &settings.warnings {
+                printer.warn(warning);
             }
-            .into());
         }
-    };
-    let file = ConfigFile::parse(&path, text);
-    let mise = mise_text
-        .map(|text| MiseEnv::parse(&mise_path, &text, env))
-        .transpose();
-    match (file, mise) {
-        (Ok(file), Ok(mise)) => Ok(Loaded { file, mise }),
-        (file, mise) => {
-            let mut problems = Vec::new();
-            for errors in [file.err(), mise.err()].into_iter().flatten() {
-                problems.extend(errors.0);
-            }
-            Err(SettingsErrors(problems))
+        Self {
+            printer: printer.clone(),
+            resolved,
         }
     }
+}
+
+/// The runtime every context command runs on (the in-process lab runs on it too).
+///
+/// # Errors
+/// The runtime cannot start.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

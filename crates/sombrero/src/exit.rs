@@ -1,8 +1,9 @@
-//! Exit codes, decided in one place.
+//! Exit codes and hints, decided in one place.
 //!
 //! Why: scripts and CI pipelines branch on sombrero's exit code, so the mapping from error
 //! to code must be stable and documented (README.md, "Exit codes"), not scattered across
-//! commands.
+//! commands. Hints live next to the errors in the libraries (`DeployError::hint`,
+//! `HistoryError::hint`, `SettingsError::hint`); this module only finds them in a chain.
 //!
 //! | code | meaning |
 //! |------|---------|
@@ -13,6 +14,7 @@
 
 use std::process::ExitCode;
 
+use sombrero_core::deploy::DeployError;
 use sombrero_core::history::HistoryError;
 use sombrero_core::settings::{SettingsError, SettingsErrors};
 
@@ -58,8 +60,8 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
             .is_some_and(HistoryError::is_bad_input)
     }) || error.chain().any(|cause| {
         cause
-            .downcast_ref::<sombrero_core::deploy::DeployError>()
-            .is_some_and(sombrero_core::deploy::DeployError::is_bad_input)
+            .downcast_ref::<DeployError>()
+            .is_some_and(DeployError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -82,11 +84,123 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         if let Some(history) = cause.downcast_ref::<HistoryError>() {
             return history.hint().map(ToOwned::to_owned);
         }
-        if let Some(deploy) = cause.downcast_ref::<sombrero_core::deploy::DeployError>() {
-            return crate::commands::stage_two_hint(deploy);
+        if let Some(deploy) = cause.downcast_ref::<DeployError>() {
+            return deploy.hint();
         }
         cause
             .downcast_ref::<SettingsError>()
             .and_then(SettingsError::hint)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ExitStatus, hint_for, status_for};
+    use sombrero_core::deploy::DeployError;
+
+    fn api_error(status: u16, reason: &str) -> pve::Error {
+        pve::Error::Api(Box::new(pve::ApiError {
+            method: pve::Method::Post,
+            path: "/nodes/lloyd/qemu/1001/clone".into(),
+            status,
+            reason: reason.into(),
+            message: None,
+            errors: std::collections::BTreeMap::new(),
+        }))
+    }
+
+    /// Issue 5's seven errors: each exits 1 (the operation failed, the input was valid)
+    /// and carries a hint naming the fix.
+    #[test]
+    fn each_stage_two_error_exits_one_with_a_hint() {
+        let cases = [
+            (
+                DeployError::TemplateMissing {
+                    id: Some(1001),
+                    node: "lloyd".into(),
+                    chosen_by: None,
+                    tags: vec![],
+                },
+                "sombrero build",
+            ),
+            (
+                DeployError::ForeignVm {
+                    vmid: 152,
+                    node: "lloyd".into(),
+                    name: None,
+                    environment: "staging".into(),
+                    other: None,
+                    template: false,
+                },
+                "sombrero adopt 152",
+            ),
+            (
+                DeployError::AddressInUse {
+                    address: [192, 168, 10, 250].into(),
+                    vmid: 150,
+                    name: "jump-man".into(),
+                    node: "lloyd".into(),
+                },
+                "destroy VM 150",
+            ),
+            (
+                DeployError::StorageMissing {
+                    storage: "ceph-pool".into(),
+                    problem: "does not exist".into(),
+                    node: "lloyd".into(),
+                    available: vec!["local-lvm".into()],
+                },
+                "local-lvm",
+            ),
+            (
+                DeployError::BridgeMissing {
+                    bridge: "vmbr9".into(),
+                    node: "lloyd".into(),
+                    available: vec!["vmbr0".into()],
+                },
+                "vmbr0",
+            ),
+            (
+                DeployError::NodeOffline {
+                    node: "lloyd".into(),
+                    status: "offline".into(),
+                },
+                "online",
+            ),
+            (
+                DeployError::PermissionDenied {
+                    doing: "clone".into(),
+                    privilege: Some("VM.Clone".into()),
+                    path: Some("/vms/1001".into()),
+                    source: Box::new(api_error(
+                        403,
+                        "Permission check failed (/vms/1001, VM.Clone)",
+                    )),
+                },
+                "VM.Clone on /vms/1001",
+            ),
+            (
+                DeployError::Tls {
+                    url: "https://127.0.0.1:8006".into(),
+                    source: Box::new(api_error(596, "tls")),
+                },
+                "fingerprint",
+            ),
+        ];
+        for (error, fix) in cases {
+            let message = error.to_string();
+            let hint_text = error.hint();
+            let chain = anyhow::Error::new(error);
+            assert_eq!(
+                status_for(&chain),
+                ExitStatus::Failure,
+                "{message}"
+            );
+            assert_eq!(hint_for(&chain), hint_text, "{message}");
+            assert!(
+                hint_text.as_deref().is_some_and(|text| text.contains(fix)),
+                "{message}: {hint_text:?} should name {fix:?}"
+            );
+        }
+    }
 }

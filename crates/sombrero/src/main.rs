@@ -11,14 +11,22 @@ mod commands;
 mod context;
 mod exit;
 mod lab_mode;
+mod logging;
 mod printer;
 mod progress;
+mod prompt;
+mod recording;
+mod resolution;
 
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
     let printer = printer::Printer::new(&cli.global);
+    let log_directive = [logging::LOG_ENV, "RUST_LOG"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()));
+    logging::init(&printer, log_directive.as_deref());
     match commands::run(cli, &printer) {
         Ok(status) => status.into(),
         Err(error) => {

@@ -37,9 +37,18 @@ impl Printer {
     }
 
     /// How many `-v` were given.
-    #[expect(dead_code, reason = "read by commands that add debug output")]
     pub fn verbosity(&self) -> u8 {
         self.verbose
+    }
+
+    /// Where log lines (the libraries' tracing events, see `logging`) are written: stderr,
+    /// like every message for a person.
+    #[expect(
+        clippy::unused_self,
+        reason = "a method on purpose: all output flows through a Printer value"
+    )]
+    pub fn log_writer(&self) -> std::io::StderrLock<'static> {
+        std::io::stderr().lock()
     }
 
     /// Data for stdout, followed by a newline.

@@ -13,6 +13,7 @@ pub mod desired;
 pub mod diff;
 pub mod error;
 pub mod events;
+mod hints;
 mod finish;
 pub mod inventory;
 pub mod known_hosts;

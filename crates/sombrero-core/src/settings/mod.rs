@@ -28,8 +28,8 @@ pub use document::ConfigFile;
 pub use error::{SettingsError, SettingsErrors};
 pub use mise::MiseEnv;
 pub use resolve::{
-    CliOverrides, DEFAULT_ENVIRONMENT, DEFAULT_HISTORY, DEFAULT_OUTPUTS_DIR, Inputs,
-    missing_pipeline_values, resolve,
+    CliOverrides, DEFAULT_ENVIRONMENT, DEFAULT_HISTORY, DEFAULT_OUTPUTS_DIR, Inputs, LAB_SOURCE,
+    LabLayer, missing_pipeline_values, resolve,
 };
 pub use source::{Origin, Position, Resolved, Source};
 pub use values::{Fingerprint, SshPublicKey};
@@ -233,3 +233,7 @@ mod tests;
 #[cfg(test)]
 #[path = "precedence_tests.rs"]
 mod precedence_tests;
+
+#[cfg(test)]
+#[path = "lab_layer_tests.rs"]
+mod lab_layer_tests;

@@ -45,7 +45,7 @@ proptest! {
         let mise_env = mise_text
             .as_deref()
             .map(|text| MiseEnv::parse(".mise.local.toml", text, &variables).expect("valid mise"));
-        let cli = CliOverrides { environment: Some("staging".to_owned()), template_id: flag };
+        let cli = CliOverrides { environment: Some("staging".to_owned()), template_id: flag, lab: None };
         let settings = resolve(Inputs { cli: &cli, env: &variables, mise: mise_env.as_ref(), file: &file })
             .expect("resolves");
 

@@ -32,7 +32,31 @@ pub struct CliOverrides {
     pub environment: Option<String>,
     /// `--template` (commands that clone a template).
     pub template_id: Option<u32>,
+    /// `--lab`: the in-process lab the command runs against, already started.
+    pub lab: Option<LabLayer>,
 }
+
+/// What `--lab` contributes to resolution: the in-process lab's endpoint, above every
+/// other layer for the API settings (source `--lab`), and a placeholder SSH key used only
+/// when no layer sets one.
+///
+/// Why a layer and not a rewrite of resolved settings: `config show --lab` must say where
+/// each value came from, and one resolution keeps the API settings consistent (no stale
+/// CA file or password left over from the configured cluster).
+#[derive(Debug, Clone)]
+pub struct LabLayer {
+    /// The lab's API URL (`https://127.0.0.1:PORT/api2/json`).
+    pub url: url::Url,
+    /// The lab's full-privilege token.
+    pub token: pve::ApiToken,
+    /// The lab certificate's SHA-256 fingerprint (none for plain HTTP).
+    pub fingerprint: Option<values::Fingerprint>,
+    /// A key with no private half anywhere, for a lab VM when none is configured.
+    pub placeholder_ssh_key: values::SshPublicKey,
+}
+
+/// The source every value from [`LabLayer`] carries.
+pub const LAB_SOURCE: Source = Source::Flag("--lab");
 
 /// Everything resolution reads. Nothing else is consulted.
 #[derive(Debug, Clone, Copy)]
@@ -121,7 +145,10 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         }
     }
     check_duplicates(&built, &mut errors);
-    let api = resolve_api(&layers, &mut errors);
+    let api = match &layers.cli.lab {
+        Some(lab) => Some(lab_api(lab)),
+        None => resolve_api(&layers, &mut errors),
+    };
     let paths = resolve_paths(&layers);
 
     let mut warnings: Vec<String> = inputs
@@ -140,6 +167,19 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
     deduplicate(&mut errors);
     if !errors.is_empty() {
         return Err(SettingsErrors(errors));
+    }
+    if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected) {
+        if vm.ssh_public_key.is_none() {
+            vm.ssh_public_key = Some(Resolved::new(
+                vm::SshKeySetting::Inline(lab.placeholder_ssh_key.clone()),
+                LAB_SOURCE,
+            ));
+            warnings.push(
+                "no SSH public key is configured (TF_VAR_ci_ssh_key); the lab VM gets a \
+                 placeholder key"
+                    .to_owned(),
+            );
+        }
     }
     match (environment, selected, api) {
         (Some(environment), Some(vm), Some(api)) => Ok(Settings {
@@ -265,6 +305,22 @@ fn variable_or_file(
             )
         })
     })
+}
+
+/// The API settings of `--lab`: the lab's URL, token and pinned certificate, nothing from
+/// the configured cluster (no CA file, no password login, verification on).
+fn lab_api(lab: &LabLayer) -> ApiSettings {
+    ApiSettings {
+        url: Some(Resolved::new(lab.url.clone(), LAB_SOURCE)),
+        token: Some(Resolved::new(lab.token.clone(), LAB_SOURCE)),
+        insecure: Resolved::new(false, LAB_SOURCE),
+        fingerprint: lab
+            .fingerprint
+            .map(|fingerprint| Resolved::new(fingerprint, LAB_SOURCE)),
+        ca_file: None,
+        username: None,
+        password: None,
+    }
 }
 
 fn resolve_api(layers: &Layers<'_>, errors: &mut Vec<SettingsError>) -> Option<ApiSettings> {

@@ -8,15 +8,12 @@
 
 use std::fmt::Write as _;
 
-use anyhow::Context as _;
-use pve::{Client, Method, Params, Request, RetryRule, TlsMode};
+use pve::{Method, Params, Request, RetryRule};
 use serde_json::Value;
-use sombrero_core::settings::Settings;
 
-use crate::cli::{ApiArgs, GlobalArgs};
-use crate::context::resolve_settings;
+use crate::cli::ApiArgs;
+use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
-use crate::printer::Printer;
 
 /// Builds the request from the command line, without IO.
 ///
@@ -61,43 +58,30 @@ pub fn build_request(args: &ApiArgs) -> Result<Request, BadInput> {
         .with_retry(retry))
 }
 
-/// A client from the resolved settings: URL, token (or user and password), TLS trust.
+/// Sends `request` with the context's client and prints the answer's data. With `--lab`,
+/// a task the call started is waited for before the command (and so the in-process lab)
+/// ends, as it would keep running on a cluster after `api` returns.
 ///
 /// # Errors
-/// [`BadInput`] when the URL or credentials are missing; client setup errors.
-pub fn client_from_settings(settings: &Settings, printer: &Printer) -> anyhow::Result<Client> {
-    let api = &settings.api;
-    let mut builder = Client::builder(settings.require_api_url()?.as_str());
-    // A token wins; user and password (ticket login) only when no token is set.
-    builder = if let (None, Some(user), Some(password)) = (&api.token, &api.username, &api.password)
-    {
-        builder.password(&user.value, password.value.clone())
-    } else {
-        builder.token(settings.require_api_token()?.clone())
-    };
-    let tls = settings.tls_mode();
-    if matches!(tls, TlsMode::Insecure) {
-        printer.warn(
-            "TLS certificate verification is disabled (insecure); pin the fingerprint instead",
-        );
-    }
-    Ok(builder.tls(tls).build()?)
-}
-
-/// Runs `sombrero api`.
-///
-/// # Errors
-/// Bad input (exit 2) or the API call's error (exit 1).
-pub fn run(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let request = build_request(args)?;
-    let settings = resolve_settings(global, None, printer)?;
-    let client = client_from_settings(&settings, printer)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+/// No API URL or credentials (exit 2); the API call's error (exit 1).
+pub async fn call(request: &Request, context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let client = context.client()?;
     // pve's errors already name the method, path, status and reason.
-    let data = runtime.block_on(client.execute(&request))?;
+    let data = client.execute(request).await?;
+    if context.lab().is_some()
+        && let Some(upid) = data
+            .as_str()
+            .and_then(|text| text.parse::<pve::Upid>().ok())
+    {
+        printer.info(&format!(
+            "lab: waiting for task {} to end before the in-process lab stops",
+            upid.task_type()
+        ));
+        if let Err(error) = client.wait_task(&upid, LAB_TASK_DEADLINE, &|_| {}).await {
+            printer.warn(&format!("lab: the task did not succeed: {error}"));
+        }
+    }
     if printer.json_mode() {
         printer.json(&data)?;
     } else {
@@ -108,6 +92,9 @@ pub fn run(args: &ApiArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Re
     }
     Ok(ExitStatus::Success)
 }
+
+/// How long `api --lab` waits for a task it started before the lab stops.
+const LAB_TASK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
 
 fn cell(value: &Value) -> String {
     match value {

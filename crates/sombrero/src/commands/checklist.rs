@@ -10,17 +10,13 @@ use std::path::PathBuf;
 
 use sombrero_core::history::{Store, checklist};
 
-use crate::cli::{ChecklistArgs, GlobalArgs};
-use crate::commands::history::history_path;
+use crate::cli::ChecklistArgs;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::context::HistoryContext;
 
-pub fn run(
-    args: &ChecklistArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let path = history_path(global, printer)?;
+pub fn run(args: &ChecklistArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let path = context.path.clone();
     let store = Store::open_existing(&path)?;
     let detail = store.run_detail(args.run.as_deref())?;
     let directory = args.dir.clone().unwrap_or_else(|| {

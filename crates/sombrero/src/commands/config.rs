@@ -9,31 +9,26 @@ use serde_json::Value;
 use sombrero_core::settings::document::VM_KEYS;
 use sombrero_core::settings::{Settings, env_vars};
 
-use crate::cli::{ConfigArgs, ConfigCommand, GlobalArgs};
-use crate::context;
+use crate::cli::{ConfigArgs, ConfigCommand};
+use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
 
 /// Runs `sombrero config ...`.
 ///
 /// # Errors
 /// Configuration problems (exit 2).
-pub fn run(
-    args: &ConfigArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
+pub fn run(args: &ConfigArgs, context: &Context) -> anyhow::Result<ExitStatus> {
     match args.command {
-        ConfigCommand::Show => show(global, printer),
+        ConfigCommand::Show => show(context),
     }
 }
 
-fn show(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let settings = context::resolve_settings(global, None, printer)?;
+fn show(context: &Context) -> anyhow::Result<ExitStatus> {
+    let (settings, printer) = (&context.settings, &context.printer);
     if printer.json_mode() {
-        printer.json(&settings)?;
+        printer.json(settings)?;
     } else {
-        printer.data(&render_text(&settings)?);
+        printer.data(&render_text(settings)?);
     }
     Ok(ExitStatus::Success)
 }

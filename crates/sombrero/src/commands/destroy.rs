@@ -8,85 +8,81 @@
 
 use sombrero_core::deploy::{self, DestroyReport, Timeouts};
 
-use super::deploy::{confirm, finish_run, interrupted, open_history, start_run};
-use super::stage2::{KeyUse, Stage2, runtime};
-use crate::cli::{DestroyArgs, GlobalArgs};
+use super::stage2::{KeyUse, Stage2};
+use crate::cli::DestroyArgs;
+use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
 use crate::progress::{Phases, Progress, drive};
+use crate::prompt::confirm;
+use crate::recording::{finish_run, interrupted};
 
 /// Runs `sombrero destroy`.
 ///
 /// # Errors
 /// Configuration problems and a refused confirmation (exit 2), a foreign VM or API errors
 /// (exit 1).
-pub fn run(
-    args: &DestroyArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    runtime()?.block_on(async {
-        let stage = Stage2::prepare_with(global, None, false, KeyUse::Optional, printer).await?;
-        let store = open_history(&stage.settings, printer);
-        let target = match deploy::destroy_target(&stage.client, &stage.desired).await {
-            Ok(target) => target,
-            Err(error) => {
-                // Refused (a foreign VM) or unreachable: still a destroy that failed, so
-                // the history shows it like any other failed run.
-                let failed: Result<(), _> = Err(&error);
-                let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
-                finish_run(run, &failed, printer);
-                return Err(error.into());
-            }
-        };
-        if let Some((name, running)) = &target
-            && !args.yes
-        {
-            let power = if *running { "running" } else { "stopped" };
-            let question = format!(
-                "Destroy VM {} ({name}, {power}) of environment {} on {}?",
-                stage.desired.vmid, stage.desired.environment, stage.desired.node
-            );
-            if !confirm(&question)? {
-                printer.info("cancelled; nothing was changed");
-                return Ok(ExitStatus::Failure);
-            }
+pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+    let client = context.client()?;
+    let target = match deploy::destroy_target(client, &stage.desired).await {
+        Ok(target) => target,
+        Err(error) => {
+            // Refused (a foreign VM) or unreachable: still a destroy that failed, so
+            // the history shows it like any other failed run.
+            let failed: Result<(), _> = Err(&error);
+            let run = context.start_run("destroy");
+            finish_run(run, &failed, printer);
+            return Err(error.into());
         }
-        let run = start_run(store.as_ref(), &stage.settings, "destroy", printer);
-        let result: Option<Result<DestroyReport, deploy::DeployError>> = {
-            let mut progress = Progress::new(printer);
-            let mut phases = Phases::new(run.as_ref());
-            let work = drive(&mut progress, &mut phases, |events| async move {
-                deploy::destroy(&stage.client, &stage.desired, Timeouts::default(), &*events).await
-            });
-            tokio::select! {
-                result = work => Some(result),
-                _ = tokio::signal::ctrl_c() => None,
-            }
-        };
-        let Some(result) = result else {
-            interrupted(run, printer);
-            return Ok(ExitStatus::Interrupted);
-        };
-        finish_run(run, &result, printer);
-        let report = result?;
-        if printer.json_mode() {
-            printer.json(&report)?;
-        } else if report.deleted {
-            printer.data(&format!(
-                "Destroyed VM {} of environment {}; removed {} output path(s).",
-                report.vmid,
-                report.environment,
-                report.removed_files.len()
-            ));
-        } else {
-            printer.data(&format!(
-                "VM {} of environment {} does not exist; removed {} output path(s).",
-                report.vmid,
-                report.environment,
-                report.removed_files.len()
-            ));
+    };
+    if let Some((name, running)) = &target
+        && !args.yes
+    {
+        let power = if *running { "running" } else { "stopped" };
+        let question = format!(
+            "Destroy VM {} ({name}, {power}) of environment {} on {}?",
+            stage.desired.vmid, stage.desired.environment, stage.desired.node
+        );
+        if !confirm(&question)? {
+            printer.info("cancelled; nothing was changed");
+            return Ok(ExitStatus::Failure);
         }
-        Ok(ExitStatus::Success)
-    })
+    }
+    let run = context.start_run("destroy");
+    let result: Option<Result<DestroyReport, deploy::DeployError>> = {
+        let mut progress = Progress::new(printer);
+        let mut phases = Phases::new(run.as_ref());
+        let work = drive(&mut progress, &mut phases, |events| async move {
+            deploy::destroy(client, &stage.desired, Timeouts::default(), &*events).await
+        });
+        tokio::select! {
+            result = work => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    };
+    let Some(result) = result else {
+        interrupted(run, printer);
+        return Ok(ExitStatus::Interrupted);
+    };
+    finish_run(run, &result, printer);
+    let report = result?;
+    if printer.json_mode() {
+        printer.json(&report)?;
+    } else if report.deleted {
+        printer.data(&format!(
+            "Destroyed VM {} of environment {}; removed {} output path(s).",
+            report.vmid,
+            report.environment,
+            report.removed_files.len()
+        ));
+    } else {
+        printer.data(&format!(
+            "VM {} of environment {} does not exist; removed {} output path(s).",
+            report.vmid,
+            report.environment,
+            report.removed_files.len()
+        ));
+    }
+    Ok(ExitStatus::Success)
 }

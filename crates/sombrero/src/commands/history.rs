@@ -1,66 +1,18 @@
-//! `sombrero history`: the recorded runs, newest first; and the helpers every history
-//! command shares (where the database is, how it is opened, how a filter is built).
+//! `sombrero history`: the recorded runs, newest first. Where the database is, how it is
+//! opened and how a filter is built are the history context's (`crate::context`).
 //!
 //! Why reading commands never create the database: `sombrero history` typed in the wrong
 //! directory should say "no runs recorded" rather than leave a `deployments/sombrero.db`
 //! behind. Only recording (and `issue add`, which needs a recorded run anyway) writes.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use serde::Serialize;
-use sombrero_core::history::{self, MetricsFilter, RunRecord, Store, clock};
+use sombrero_core::history::{self, RunRecord, clock};
 
-use crate::cli::{GlobalArgs, HistoryArgs};
+use crate::cli::HistoryArgs;
+use crate::context::HistoryContext;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
-
-/// The history database: the resolved `paths.history` setting (flag, `SOMBRERO_HISTORY`,
-/// mise file, `sombrero.toml`, default), the one place the binary decides it.
-///
-/// # Errors
-/// Configuration problems (exit code 2).
-pub fn history_path(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<PathBuf> {
-    let env = crate::context::process_env();
-    if crate::context::config_path(global, &env).exists() {
-        let settings = crate::context::resolve_settings(global, None, printer)?;
-        return Ok(settings.paths.history.value);
-    }
-    // No configuration file: history commands still work on the default location, or on
-    // `SOMBRERO_HISTORY` (read through the same map the resolver reads).
-    Ok(env
-        .get(sombrero_core::settings::env_vars::SOMBRERO_HISTORY)
-        .filter(|value| !value.is_empty())
-        .map_or_else(history::default_path, PathBuf::from))
-}
-
-/// Opens the history for reading (an empty one if the file does not exist yet).
-///
-/// # Errors
-/// A [`history::HistoryError`] naming the path.
-pub fn open_for_reading(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Store> {
-    let path = history_path(global, printer)?;
-    Ok(Store::open_existing(path)?)
-}
-
-/// The metrics filter from `--env`, `--since` and `--command`.
-///
-/// # Errors
-/// [`history::HistoryError::BadTime`] for an unreadable `--since`.
-pub fn filter(
-    global: &GlobalArgs,
-    since: Option<&str>,
-    command: Option<&str>,
-) -> anyhow::Result<MetricsFilter> {
-    let since_ms = since
-        .map(|text| clock::parse_since(text, clock::now_ms()))
-        .transpose()?;
-    Ok(MetricsFilter {
-        environment: global.env.clone(),
-        since_ms,
-        command: command.map(ToOwned::to_owned),
-    })
-}
 
 /// The `--json` shape of `sombrero history`.
 #[derive(Debug, Serialize)]
@@ -69,12 +21,9 @@ struct HistoryView<'runs> {
     runs: &'runs [RunRecord],
 }
 
-pub fn run(
-    args: &HistoryArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let store = open_for_reading(global, printer)?;
+pub fn run(args: &HistoryArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let (global, printer) = (&context.global, &context.printer);
+    let store = context.open_for_reading()?;
     let runs = store.runs(global.env.as_deref(), Some(args.limit))?;
     if printer.json_mode() {
         printer.json(&HistoryView {

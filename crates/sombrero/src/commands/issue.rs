@@ -11,10 +11,9 @@ use std::io::{BufRead, IsTerminal as _, Write};
 
 use sombrero_core::history::{NewIssue, Store, clock};
 
-use crate::cli::{GlobalArgs, IssueAddArgs};
-use crate::commands::history::history_path;
+use crate::cli::IssueAddArgs;
 use crate::exit::{BadInput, ExitStatus};
-use crate::printer::Printer;
+use crate::context::HistoryContext;
 
 /// The issue fields in the runbook's order: flag, question, required.
 const FIELDS: [(&str, &str, bool); 8] = [
@@ -95,12 +94,9 @@ pub fn fill(
     Ok(())
 }
 
-pub fn run(
-    args: &IssueAddArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let path = history_path(global, printer)?;
+pub fn run(args: &IssueAddArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let path = context.path.clone();
     let store = Store::open_existing(&path)?;
     // Check the run first, so nobody types a whole issue for a run that does not exist.
     let run = store.run(args.run.as_deref())?;

@@ -9,18 +9,14 @@ use std::fmt::Write as _;
 
 use sombrero_core::history::{self, Metrics, MetricsFilter, clock, prometheus};
 
-use crate::cli::{GlobalArgs, MetricsArgs};
-use crate::commands::history::{filter, open_for_reading};
+use crate::cli::MetricsArgs;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::context::HistoryContext;
 
-pub fn run(
-    args: &MetricsArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let store = open_for_reading(global, printer)?;
-    let filter = filter(global, args.since.as_deref(), args.command.as_deref())?;
+pub fn run(args: &MetricsArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let store = context.open_for_reading()?;
+    let filter = context.filter(args.since.as_deref(), args.command.as_deref())?;
     if let Some(path) = &args.prometheus {
         let metrics = store.metrics(&filter)?;
         let mut per_environment = Vec::new();

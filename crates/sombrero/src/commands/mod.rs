@@ -1,5 +1,11 @@
-//! Command dispatch: one module per command, each taking its parsed arguments and the
-//! printer and returning an exit status or an error for `main` to render.
+//! Command dispatch: builds each command's context once, then runs the command with it.
+//!
+//! Why here: the dispatcher is the one place that decides what a command gets (the full
+//! [`Context`] with settings, client, history and lab; the [`HistoryContext`] of the
+//! history readers; the [`ValidationContext`] of `validate`; or only the printer), so no
+//! command resolves settings, starts a lab or builds a client itself. Each command module
+//! takes its parsed arguments and its context and returns an exit status or an error for
+//! `main` to render.
 
 mod adopt;
 mod api;
@@ -21,33 +27,67 @@ mod stage2;
 mod status;
 mod validate;
 
-use crate::cli::{Cli, Command, IssueCommand};
+use crate::cli::{Cli, Command, GlobalArgs, IssueCommand};
+use crate::context::{Context, HistoryContext, ValidationContext, runtime};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
-
-pub use stage2::hint as stage_two_hint;
 
 /// Runs the parsed command line.
 ///
 /// # Errors
 /// Whatever the command fails with; `main` renders it and picks the exit code.
 pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
+    let global = &cli.global;
     match cli.command {
         Command::Completions(args) => completions::run(&args, printer),
-        Command::Config(args) => config::run(&args, &cli.global, printer),
-        Command::Validate => validate::run(&cli.global, printer),
-        Command::History(args) => history::run(&args, &cli.global, printer),
-        Command::Metrics(args) => metrics::run(&args, &cli.global, printer),
-        Command::Report(args) => report::run(&args, &cli.global, printer),
-        Command::Checklist(args) => checklist::run(&args, &cli.global, printer),
-        Command::Issue(IssueCommand::Add(args)) => issue::run(&args, &cli.global, printer),
-        Command::Api(args) => api_recorded::run(&args, &cli.global, printer),
         Command::Lab(command) => lab::run(&command, printer),
-        Command::Plan(args) => plan::run(&args, &cli.global, printer),
-        Command::Deploy(args) => deploy::run(&args, &cli.global, printer),
-        Command::Status => status::run(&cli.global, printer),
-        Command::Outputs => outputs::run(&cli.global, printer),
-        Command::Destroy(args) => destroy::run(&args, &cli.global, printer),
-        Command::Adopt(args) => adopt::run(&args, &cli.global, printer),
+        Command::Validate => validate::run(ValidationContext::build(global, printer)),
+        Command::History(args) => history::run(&args, &HistoryContext::build(global, printer)?),
+        Command::Metrics(args) => metrics::run(&args, &HistoryContext::build(global, printer)?),
+        Command::Report(args) => report::run(&args, &HistoryContext::build(global, printer)?),
+        Command::Checklist(args) => {
+            checklist::run(&args, &HistoryContext::build(global, printer)?)
+        }
+        Command::Issue(IssueCommand::Add(args)) => {
+            issue::run(&args, &HistoryContext::build(global, printer)?)
+        }
+        Command::Config(args) => {
+            with_context(global, printer, None, async |context| config::run(&args, context))
+        }
+        Command::Outputs => with_context(global, printer, None, async |context| {
+            outputs::run(context)
+        }),
+        Command::Api(args) => {
+            // A malformed request is reported before anything else is looked at.
+            let request = api::build_request(&args)?;
+            with_context(global, printer, None, async |context| {
+                api_recorded::run(&request, context).await
+            })
+        }
+        Command::Plan(args) => with_context(global, printer, args.template, plan::run),
+        Command::Deploy(args) => with_context(global, printer, args.template, async |context| {
+            deploy::run(&args, context).await
+        }),
+        Command::Status => with_context(global, printer, None, status::run),
+        Command::Destroy(args) => with_context(global, printer, None, async |context| {
+            destroy::run(&args, context).await
+        }),
+        Command::Adopt(args) => with_context(global, printer, None, async |context| {
+            adopt::run(&args, context).await
+        }),
     }
+}
+
+/// Builds the [`Context`] on a fresh runtime (starting the lab for `--lab`) and runs
+/// `command` with it. The context, and with it the in-process lab, ends with the command.
+fn with_context(
+    global: &GlobalArgs,
+    printer: &Printer,
+    template: Option<u32>,
+    command: impl AsyncFnOnce(&Context) -> anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
+    runtime()?.block_on(async {
+        let context = Context::build(global, printer, template).await?;
+        command(&context).await
+    })
 }

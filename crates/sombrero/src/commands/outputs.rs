@@ -6,17 +6,15 @@
 
 use sombrero_core::deploy::{Layout, outputs};
 
-use crate::cli::GlobalArgs;
-use crate::context::resolve_settings;
+use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
-use crate::printer::Printer;
 
 /// Runs `sombrero outputs`.
 ///
 /// # Errors
 /// Configuration problems, or no outputs for the environment (exit 2).
-pub fn run(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let settings = resolve_settings(global, None, printer)?;
+pub fn run(context: &Context) -> anyhow::Result<ExitStatus> {
+    let (settings, printer) = (&context.settings, &context.printer);
     let layout = Layout::new(
         &settings.paths.outputs_dir.value,
         &settings.environment.value,

@@ -9,10 +9,9 @@ use std::fmt::Write as _;
 
 use sombrero_core::deploy::{self, Action, Plan};
 
-use super::stage2::{Stage2, runtime};
-use crate::cli::{GlobalArgs, PlanArgs};
+use super::stage2::{KeyUse, Stage2};
+use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
 
 /// The plan as text: a header, then one line per field (`+` set, `~` change).
 pub fn render(plan: &Plan) -> String {
@@ -82,16 +81,14 @@ pub fn render(plan: &Plan) -> String {
 ///
 /// # Errors
 /// Configuration problems (exit 2), stage-2 errors (exit 1).
-pub fn run(args: &PlanArgs, global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let runtime = runtime()?;
-    runtime.block_on(async {
-        let stage = Stage2::prepare(global, args.template, false, printer).await?;
-        let plan = deploy::plan(&stage.client, &stage.desired, &stage.request).await?;
-        if printer.json_mode() {
-            printer.json(&plan)?;
-        } else {
-            printer.data(render(&plan).trim_end());
-        }
-        Ok(ExitStatus::Success)
-    })
+pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let stage = Stage2::prepare(context, false, KeyUse::Required)?;
+    let plan = deploy::plan(context.client()?, &stage.desired, &stage.request).await?;
+    if printer.json_mode() {
+        printer.json(&plan)?;
+    } else {
+        printer.data(render(&plan).trim_end());
+    }
+    Ok(ExitStatus::Success)
 }

@@ -7,18 +7,14 @@
 
 use sombrero_core::history::{self, report};
 
-use crate::cli::{GlobalArgs, ReportArgs};
-use crate::commands::history::{filter, open_for_reading};
+use crate::cli::ReportArgs;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
+use crate::context::HistoryContext;
 
-pub fn run(
-    args: &ReportArgs,
-    global: &GlobalArgs,
-    printer: &Printer,
-) -> anyhow::Result<ExitStatus> {
-    let store = open_for_reading(global, printer)?;
-    let filter = filter(global, args.since.as_deref(), args.command.as_deref())?;
+pub fn run(args: &ReportArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let store = context.open_for_reading()?;
+    let filter = context.filter(args.since.as_deref(), args.command.as_deref())?;
     let data = store.report_data(&filter)?;
     history::write_atomically(&args.html, &report::render(&data))?;
     printer.info(&format!(

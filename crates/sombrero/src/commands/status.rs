@@ -9,10 +9,9 @@ use std::fmt::Write as _;
 
 use sombrero_core::deploy::{self, Status};
 
-use super::stage2::{Stage2, runtime};
-use crate::cli::GlobalArgs;
+use super::stage2::{KeyUse, Stage2};
+use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
 
 fn uptime(seconds: u64) -> String {
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
@@ -84,15 +83,14 @@ fn render(status: &Status) -> String {
 ///
 /// # Errors
 /// Configuration problems (exit 2), API errors (exit 1).
-pub fn run(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    runtime()?.block_on(async {
-        let stage = Stage2::prepare(global, None, false, printer).await?;
-        let status = deploy::status(&stage.client, &stage.desired).await?;
-        if printer.json_mode() {
-            printer.json(&status)?;
-        } else {
-            printer.data(render(&status).trim_end());
-        }
-        Ok(ExitStatus::Success)
-    })
+pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let stage = Stage2::prepare(context, false, KeyUse::Required)?;
+    let status = deploy::status(context.client()?, &stage.desired).await?;
+    if printer.json_mode() {
+        printer.json(&status)?;
+    } else {
+        printer.data(render(&status).trim_end());
+    }
+    Ok(ExitStatus::Success)
 }

@@ -9,10 +9,8 @@
 use serde::Serialize;
 use sombrero_core::settings::{Settings, SettingsError, SettingsErrors};
 
-use crate::cli::GlobalArgs;
-use crate::context;
+use crate::context::ValidationContext;
 use crate::exit::ExitStatus;
-use crate::printer::Printer;
 
 /// The `--json` report.
 #[derive(Debug, Serialize)]
@@ -32,8 +30,9 @@ struct Problem {
 ///
 /// # Errors
 /// [`SettingsErrors`] listing every problem (exit 2).
-pub fn run(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
-    let (environment, summary, problems) = match context::resolve_for_validation(global, printer) {
+pub fn run(context: ValidationContext) -> anyhow::Result<ExitStatus> {
+    let ValidationContext { printer, resolved } = context;
+    let (environment, summary, problems) = match resolved {
         Ok(settings) => (
             Some(settings.environment.value.clone()),
             summary(&settings),

@@ -44,6 +44,7 @@ pub fn settings(environment: &str, dir: &Path) -> settings::Settings {
     let cli = CliOverrides {
         environment: Some(environment.to_owned()),
         template_id: None,
+        lab: None,
     };
     settings::resolve(Inputs {
         cli: &cli,
