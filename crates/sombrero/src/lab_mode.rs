@@ -20,7 +20,7 @@ use pve_lab::{Lab, LabHandle, LabOptions};
 use sombrero_core::settings::{LabLayer, Settings, values};
 
 /// Scales the in-process lab's task durations (tests: `0.01`); unset means realistic.
-pub const TIME_SCALE_ENV: &str = "SOMBRERO_LAB_TIME_SCALE";
+const TIME_SCALE_ENV: &str = sombrero_core::settings::env_vars::SOMBRERO_LAB_TIME_SCALE;
 
 /// A public key used when none is configured in lab mode. Lab guests are state-only or
 /// QEMU guests reached through a forward; this key has no private half anywhere, so it

@@ -27,7 +27,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::printer::Printer;
 
 /// The variable whose filter directive replaces the defaults (before `RUST_LOG`).
-pub const LOG_ENV: &str = "SOMBRERO_LOG";
+pub const LOG_ENV: &str = sombrero_core::settings::env_vars::SOMBRERO_LOG;
 
 /// The crates whose events `-v` makes more detailed.
 const OWN_CRATES: [&str; 4] = ["sombrero", "sombrero_core", "pve", "pve_lab"];
@@ -62,6 +62,8 @@ pub fn init(printer: &Printer, env_directive: Option<&str>) {
     let writer = printer.clone();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Plain text: the lines are read in logs and CI output as often as on a terminal.
+        .with_ansi(false)
         .event_format(Lines {
             with_target: verbose >= 2,
         })

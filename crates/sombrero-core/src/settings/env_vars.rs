@@ -55,6 +55,9 @@ pub const SOMBRERO_LAB_IMAGES: &str = "SOMBRERO_LAB_IMAGES";
 pub const SOMBRERO_DEBIAN_MIRROR: &str = "SOMBRERO_DEBIAN_MIRROR";
 /// First API retry delay in milliseconds (`0` turns the delays off; tests). Read by `pve`.
 pub const SOMBRERO_RETRY_DELAY_MS: &str = "SOMBRERO_RETRY_DELAY_MS";
+/// A tracing filter directive (`pve=debug`) replacing the levels of `-v`/`-q`; `RUST_LOG`
+/// is read when it is unset. Read by the binary's logging setup.
+pub const SOMBRERO_LOG: &str = "SOMBRERO_LOG";
 
 /// Who defined a variable's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,6 +196,12 @@ pub const ALL: &[EnvVar] = &[
         Origin::Knob,
         false,
         "Debian mirror for the lab image build",
+    ),
+    var(
+        SOMBRERO_LOG,
+        Origin::Knob,
+        false,
+        "log filter replacing the -v levels",
     ),
     var(
         SOMBRERO_RETRY_DELAY_MS,
