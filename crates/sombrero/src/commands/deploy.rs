@@ -9,8 +9,7 @@
 use sombrero_core::deploy::{self, Action, DeployReport, Timeouts};
 use sombrero_core::history::Run;
 
-use super::plan::render;
-use super::stage2::{KeyUse, Stage2};
+use super::stage2::{KeyUse, Stage2, render_plan};
 use crate::cli::DeployArgs;
 use crate::context::Context;
 use crate::exit::ExitStatus;
@@ -93,7 +92,7 @@ async fn deploy(
         run.set_template_id(i64::from(template.id));
     }
     if !printer.json_mode() {
-        printer.info(render(&plan).trim_end());
+        printer.info(render_plan(&plan).trim_end());
     }
     if plan.writes() && !args.yes {
         let question = format!(

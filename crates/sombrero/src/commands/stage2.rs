@@ -3,9 +3,11 @@
 //!
 //! Why shared: `plan`, `deploy`, `status`, `destroy` and `adopt` must see the same desired
 //! VM on the same cluster (`--lab` included); the context gives them one set of settings
-//! and one client, and this gives them one desired VM.
+//! and one client, and this gives them one desired VM and one text view of a plan.
 
-use sombrero_core::deploy::{self, Desired, TemplateRequest};
+use std::fmt::Write as _;
+
+use sombrero_core::deploy::{self, Action, Desired, Plan, TemplateRequest};
 
 use crate::context::Context;
 
@@ -58,4 +60,68 @@ impl Stage2 {
             access,
         })
     }
+}
+
+/// The plan as text: a header, then one line per field (`+` set, `~` change).
+pub fn render_plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Environment {}: VM {} ({}) on node {}",
+        plan.environment, plan.vmid, plan.name, plan.node
+    );
+    let template = plan.template.as_ref().map(|choice| {
+        let name = choice
+            .name
+            .as_ref()
+            .map(|name| format!(" {name:?}"))
+            .unwrap_or_default();
+        format!(
+            "template {}{name}, chosen by {}",
+            choice.id, choice.chosen_by
+        )
+    });
+    match plan.action {
+        Action::Create => {
+            let _ = writeln!(
+                out,
+                "  action: create (clone of {})",
+                template.unwrap_or_default()
+            );
+        }
+        other => {
+            let power = plan.power.as_deref().unwrap_or("absent");
+            let _ = writeln!(out, "  action: {} (VM is {power})", other.describe());
+            if let Some(template) = template {
+                let _ = writeln!(out, "  {template}");
+            }
+        }
+    }
+    for change in &plan.changes {
+        let one_line = |text: &str| text.replace('\n', "\\n");
+        let restart = if change.restart { " (restart)" } else { "" };
+        match &change.from {
+            Some(from) if plan.action != Action::Create => {
+                let _ = writeln!(
+                    out,
+                    "  ~ {}: {} -> {}{restart}",
+                    change.field,
+                    one_line(from),
+                    one_line(&change.to)
+                );
+            }
+            _ => {
+                let _ = writeln!(
+                    out,
+                    "  + {}: {}{restart}",
+                    change.field,
+                    one_line(&change.to)
+                );
+            }
+        }
+    }
+    for note in &plan.notes {
+        let _ = writeln!(out, "  note: {note}");
+    }
+    out
 }
