@@ -24,3 +24,4 @@ mod lab_serve;
 mod sandbox;
 mod secrets;
 mod secrets_files;
+mod snapshot;
