@@ -2,6 +2,13 @@
 //! is, a hint, and exit code 2, never a panic.
 
 use crate::sandbox::{Outcome, SHIPPED_CONFIG, Sandbox};
+use crate::snapshot::sombrero_snapshot;
+
+/// A filter showing line `line` of `sombrero.toml` as `[LINE]`: the snapshot then checks
+/// the reported line without breaking when the shipped file gains a line above it.
+fn at_line(line: usize) -> String {
+    format!(r"sombrero\.toml:{line}:")
+}
 
 fn show(sandbox: &Sandbox) -> Outcome {
     let outcome = sandbox.run(&["config", "show"]).expect_code(2);
@@ -19,22 +26,54 @@ fn show(sandbox: &Sandbox) -> Outcome {
 #[test]
 fn malformed_toml_reports_file_line_and_column() {
     let sandbox = Sandbox::with_config("[defaults]\nname = \"jump-man\"\ncores = = 2\n");
-    show(&sandbox).stderr_has("error: sombrero.toml:3:9: invalid TOML:");
+    sombrero_snapshot!(sandbox, &["config", "show"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: sombrero.toml:3:9: invalid TOML: extra `=`, expected nothing
+
+    hint: fix the TOML syntax at the position shown
+    ");
 }
 
 #[test]
 fn unknown_keys_suggest_the_closest_known_key() {
     let sandbox = Sandbox::replacing("cores = 2", "coers = 2");
     let line = Sandbox::line_of(SHIPPED_CONFIG, "cores = 2");
-    show(&sandbox)
-        .stderr_has(&format!(
-            "sombrero.toml:{line}:1: defaults.coers: unknown key `coers` (did you mean `cores`?)"
-        ))
-        .stderr_has("hint: rename the key to `cores`");
+    sombrero_snapshot!(
+        sandbox,
+        &["config", "show"],
+        filters = [(&at_line(line), "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: sombrero.toml:[LINE]:1: defaults.coers: unknown key `coers` (did you mean `cores`?)
+
+        hint: rename the key to `cores` (docs/configuration.md lists every key)
+        "
+    );
     let secret = Sandbox::replacing("[api]\n", "[api]\ntoken = \"root@pam!x=y\"\n");
-    show(&secret)
-        .stderr_has("unknown key `token`")
-        .stderr_has("hint: secrets are never read from sombrero.toml");
+    let line = Sandbox::line_of(SHIPPED_CONFIG, "[api]") + 1;
+    sombrero_snapshot!(
+        secret,
+        &["config", "show"],
+        filters = [(&at_line(line), "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: sombrero.toml:[LINE]:1: api.token: unknown key `token`
+
+        hint: secrets are never read from sombrero.toml: set TF_VAR_pve_api_token or PKR_VAR_proxmox_password in the environment or .mise.local.toml
+        "
+    );
 }
 
 #[test]
@@ -68,9 +107,21 @@ fn gateway_outside_the_subnet() {
         "gateway = \"192.168.11.1\"",
     );
     let line = Sandbox::line_of(&config, "192.168.11.1");
-    show(&Sandbox::with_config(&config)).stderr_has(&format!(
-        "sombrero.toml:{line}:11: environments.staging.gateway: gateway 192.168.11.1 is outside the VM's subnet 192.168.10.0/24"
-    ));
+    sombrero_snapshot!(
+        Sandbox::with_config(&config),
+        &["config", "show"],
+        filters = [(&at_line(line), "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: sombrero.toml:[LINE]:11: environments.staging.gateway: gateway 192.168.11.1 is outside the VM's subnet 192.168.10.0/24
+
+        hint: the gateway must be inside the VM's subnet; check the ip prefix and gateway
+        "
+    );
 }
 
 #[test]
@@ -87,9 +138,21 @@ fn vm_id_outside_the_proxmox_range() {
 #[test]
 fn balloon_greater_than_memory() {
     let line = Sandbox::line_of(SHIPPED_CONFIG, "balloon_mib = 1024");
-    show(&Sandbox::replacing("balloon_mib = 1024", "balloon_mib = 3072")).stderr_has(&format!(
-        "sombrero.toml:{line}:15: defaults.balloon_mib: balloon minimum 3072 MiB is greater than memory 2048 MiB"
-    ));
+    sombrero_snapshot!(
+        Sandbox::replacing("balloon_mib = 1024", "balloon_mib = 3072"),
+        &["config", "show"],
+        filters = [(&at_line(line), "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: sombrero.toml:[LINE]:15: defaults.balloon_mib: balloon minimum 3072 MiB is greater than memory 2048 MiB
+
+        hint: balloon_mib is the minimum memory; it must not exceed memory_mib
+        "
+    );
 }
 
 #[test]
@@ -97,12 +160,28 @@ fn two_environments_with_the_same_vm_id_or_ip() {
     let config = SHIPPED_CONFIG
         .replace("vmid = 151", "vmid = 150")
         .replace("192.168.10.252/24", "192.168.10.251/24");
-    let outcome = show(&Sandbox::with_config(&config))
-        .stderr_has("error: 2 problems in the configuration:")
-        .stderr_has("environments.production.vmid: environments development and production both use VM id 150")
-        .stderr_has("environments.staging.ip: environments development and staging both use IP address 192.168.10.251")
-        .stderr_has("hint: each environment needs its own VM id and IP address");
-    insta::assert_snapshot!("duplicate_environments", outcome.stderr);
+    let vmid_line = Sandbox::line_of(SHIPPED_CONFIG, "vmid = 150");
+    let ip_line = Sandbox::line_of(SHIPPED_CONFIG, "192.168.10.252/24");
+    sombrero_snapshot!(
+        Sandbox::with_config(&config),
+        &["config", "show"],
+        filters = [
+            (&at_line(vmid_line), "sombrero.toml:[LINE production.vmid]:"),
+            (&at_line(ip_line), "sombrero.toml:[LINE staging.ip]:"),
+        ],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: 2 problems in the configuration:
+          - sombrero.toml:[LINE production.vmid]:8: environments.production.vmid: environments development and production both use VM id 150
+          - sombrero.toml:[LINE staging.ip]:6: environments.staging.ip: environments development and staging both use IP address 192.168.10.251
+
+        hint: each environment needs its own VM id and IP address
+        "
+    );
 }
 
 #[test]
@@ -136,9 +215,20 @@ fn malformed_api_token_never_echoes_the_secret() {
 
 #[test]
 fn malformed_url() {
-    show(&Sandbox::new().env("TF_VAR_pve_api_url", "pve.example:8006"))
-        .stderr_has("error: environment variable TF_VAR_pve_api_url: malformed URL \"pve.example:8006\": scheme must be https or http")
-        .stderr_has("hint: the API URL looks like https://pve.example:8006/api2/json");
+    sombrero_snapshot!(
+        Sandbox::new().env("TF_VAR_pve_api_url", "pve.example:8006"),
+        &["config", "show"],
+        @r#"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: environment variable TF_VAR_pve_api_url: malformed URL "pve.example:8006": scheme must be https or http, not "pve.example"
+
+        hint: the API URL looks like https://pve.example:8006/api2/json
+        "#
+    );
     show(&Sandbox::new().env("TF_VAR_pve_api_url", "https://pve:8006/json"))
         .stderr_has("the path must be empty or end with /api2/json");
     show(&Sandbox::replacing(
@@ -153,10 +243,16 @@ fn unknown_environment_lists_the_known_ones() {
     show(&Sandbox::new().env("ENV", "prod"))
         .stderr_has("error: environment variable ENV: unknown environment \"prod\"; known environments: development, production, staging")
         .stderr_has("hint: use one of: development, production, staging");
-    let outcome = Sandbox::new()
-        .run(&["config", "show", "--env", "qa"])
-        .expect_code(2);
-    outcome.stderr_has("error: flag --env: unknown environment \"qa\"");
+    sombrero_snapshot!(Sandbox::new(), &["config", "show", "--env", "qa"], @r#"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: flag --env: unknown environment "qa"; known environments: development, production, staging
+
+    hint: use one of: development, production, staging (or add [environments.NAME] to sombrero.toml)
+    "#);
 }
 
 #[test]
@@ -166,12 +262,20 @@ fn missing_required_values_name_what_sets_them() {
     );
     show(&Sandbox::replacing("node = \"lloyd\"\n", ""))
         .stderr_has("missing node of environment production: set PKR_VAR_proxmox_node, or `node`");
-    let outcome = Sandbox::new()
-        .run(&["--config", "absent.toml", "config", "show"])
-        .expect_code(2);
-    outcome
-        .stderr_has("error: cannot read configuration file absent.toml:")
-        .stderr_has("hint: run sombrero where sombrero.toml is, or pass --config FILE");
+    sombrero_snapshot!(
+        Sandbox::new(),
+        &["--config", "absent.toml", "config", "show"],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: cannot read configuration file absent.toml: No such file or directory (os error 2)
+
+        hint: run sombrero where sombrero.toml is, or pass --config FILE (or set SOMBRERO_CONFIG)
+        "
+    );
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::sandbox::{Outcome, SHIPPED_CONFIG, SSH_KEY, Sandbox};
+use crate::snapshot::sombrero_snapshot;
 
 fn json(outcome: &Outcome) -> Value {
     serde_json::from_str(&outcome.stdout).expect("stdout is JSON")
@@ -82,11 +83,52 @@ fn every_environment_matches_the_runbook_table() {
 #[test]
 fn text_view_matches_snapshot() {
     let sandbox = Sandbox::new().env("TF_VAR_pve_api_token", "terraform@pve!token=not-shown-4711");
-    let outcome = sandbox
-        .run(&["config", "show", "--env", "staging"])
-        .expect_code(0);
+    let outcome = sombrero_snapshot!(sandbox, &["config", "show", "--env", "staging"], @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    config_file         sombrero.toml
+    environment         staging                           flag --env
+    known_environments  development, production, staging
+
+    vm.vmid             152                               sombrero.toml:environments.staging.vmid
+    vm.name             jump-man                          sombrero.toml:defaults.name
+    vm.description      Testing & validation              sombrero.toml:environments.staging.description
+    vm.node             lloyd                             sombrero.toml:defaults.node
+    vm.template_id      1001                              sombrero.toml:defaults.template_id
+    vm.cores            2                                 sombrero.toml:defaults.cores
+    vm.cpu              host                              sombrero.toml:defaults.cpu
+    vm.memory_mib       2048                              sombrero.toml:defaults.memory_mib
+    vm.balloon_mib      1024                              sombrero.toml:defaults.balloon_mib
+    vm.disk_size_gib    32                                sombrero.toml:defaults.disk_size_gib
+    vm.disk_slot        scsi0                             sombrero.toml:defaults.disk_slot
+    vm.disk_storage     local-lvm                         sombrero.toml:defaults.disk_storage
+    vm.bridge           vmbr0                             sombrero.toml:defaults.bridge
+    vm.ip               192.168.10.252/24                 sombrero.toml:environments.staging.ip
+    vm.gateway          192.168.10.1                      sombrero.toml:environments.staging.gateway
+    vm.nameservers      192.168.10.1                      sombrero.toml:environments.staging.nameservers
+    vm.searchdomain     (unset)
+    vm.ciuser           ansible                           sombrero.toml:defaults.ciuser
+    vm.ssh_public_key   (unset)                           set TF_VAR_ci_ssh_key
+    vm.tags             jump-host, sombrero               sombrero.toml:defaults.tags
+
+    api.url             (unset)                           set TF_VAR_pve_api_url
+    api.token           terraform@pve!token=[redacted]    env TF_VAR_pve_api_token
+    api.insecure        false                             sombrero.toml:api.insecure
+    api.fingerprint     (unset)                           set SOMBRERO_PVE_FINGERPRINT
+    api.ca_file         (unset)                           set SOMBRERO_PVE_CA_FILE
+    api.username        (unset)                           set PKR_VAR_proxmox_username
+    api.password        (unset)                           set PKR_VAR_proxmox_password
+
+    paths.history       deployments/sombrero.db           sombrero.toml:paths.history
+    paths.outputs_dir   deployments/outputs               sombrero.toml:paths.outputs_dir
+
+    ----- stderr -----
+    ");
+    // Also guarded apart from the snapshot: a secret must not appear even if someone
+    // accepts a changed snapshot without reading it.
     assert!(!outcome.stdout.contains("not-shown-4711"));
-    insta::assert_snapshot!("config_show_staging", outcome.stdout);
+    assert!(!outcome.stderr.contains("not-shown-4711"));
 }
 
 #[test]
@@ -195,19 +237,18 @@ fn config_file_from_flag_and_variable() {
 
 #[test]
 fn validate_passes_with_everything_set() {
-    let outcome = Sandbox::new()
+    let sandbox = Sandbox::new()
         .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006/api2/json")
         .env("TF_VAR_pve_api_token", "terraform@pve!token=0e1f2a3b")
-        .env("TF_VAR_ci_ssh_key", SSH_KEY)
-        .run(&["validate"])
-        .expect_code(0);
-    assert!(
-        outcome
-            .stderr
-            .contains("configuration is valid: environment production, VM 150"),
-        "{}",
-        outcome.stderr
-    );
+        .env("TF_VAR_ci_ssh_key", SSH_KEY);
+    sombrero_snapshot!(sandbox, &["validate"], @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+    configuration is valid: environment production, VM 150 (jump-man) at 192.168.10.250/24 on node lloyd, from template 1001
+    ");
 }
 
 #[test]
@@ -220,67 +261,116 @@ fn validate_reads_the_key_file_and_lists_every_missing_value() {
         .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006")
         .run(&["validate"])
         .expect_code(0);
-    let outcome = Sandbox::new().run(&["validate", "--json"]).expect_code(2);
-    let report = json(&outcome);
-    assert_eq!(report["valid"], false);
-    assert_eq!(report["problems"].as_array().map(Vec::len), Some(3));
-    let outcome = outcome
-        .stderr_has("error: 3 problems in the configuration:")
-        .stderr_has("missing the Proxmox API URL: set TF_VAR_pve_api_url")
-        .stderr_has("missing the Proxmox API token: set TF_VAR_pve_api_token")
-        .stderr_has("missing the VM's SSH public key: set TF_VAR_ci_ssh_key");
-    let missing_file = Sandbox::new()
-        .env("SOMBRERO_SSH_PUBLIC_KEY_FILE", "nowhere.pub")
-        .run(&["validate"])
-        .expect_code(2);
-    missing_file.stderr_has("cannot read SSH public key file nowhere.pub");
-    drop(outcome);
+    // The JSON report on stdout and the same problems as an error on stderr.
+    sombrero_snapshot!(Sandbox::new(), &["validate", "--json"], @r#"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+    {
+      "valid": false,
+      "environment": "production",
+      "problems": [
+        {
+          "message": "missing the Proxmox API URL: set TF_VAR_pve_api_url (environment or .mise.local.toml), or api.url in sombrero.toml",
+          "hint": "docs/configuration.md lists every setting"
+        },
+        {
+          "message": "missing the Proxmox API token: set TF_VAR_pve_api_token (environment or .mise.local.toml) to USER@REALM!TOKENID=SECRET",
+          "hint": "docs/configuration.md lists every setting"
+        },
+        {
+          "message": "missing the VM's SSH public key: set TF_VAR_ci_ssh_key to the key, or SOMBRERO_SSH_PUBLIC_KEY_FILE (or ssh_public_key_file in sombrero.toml) to a .pub file",
+          "hint": "docs/configuration.md lists every setting"
+        }
+      ]
+    }
+
+    ----- stderr -----
+    error: 3 problems in the configuration:
+      - missing the Proxmox API URL: set TF_VAR_pve_api_url (environment or .mise.local.toml), or api.url in sombrero.toml
+      - missing the Proxmox API token: set TF_VAR_pve_api_token (environment or .mise.local.toml) to USER@REALM!TOKENID=SECRET
+      - missing the VM's SSH public key: set TF_VAR_ci_ssh_key to the key, or SOMBRERO_SSH_PUBLIC_KEY_FILE (or ssh_public_key_file in sombrero.toml) to a .pub file
+
+    hint: docs/configuration.md lists every setting
+    "#);
+    let missing_file = Sandbox::new().env("SOMBRERO_SSH_PUBLIC_KEY_FILE", "nowhere.pub");
+    sombrero_snapshot!(missing_file, &["validate"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: 3 problems in the configuration:
+      - missing the Proxmox API URL: set TF_VAR_pve_api_url (environment or .mise.local.toml), or api.url in sombrero.toml
+      - missing the Proxmox API token: set TF_VAR_pve_api_token (environment or .mise.local.toml) to USER@REALM!TOKENID=SECRET
+      - cannot read SSH public key file nowhere.pub: No such file or directory (os error 2)
+
+    hint: docs/configuration.md lists every setting
+    ");
 }
 
 #[test]
 fn validate_lists_file_problems_and_missing_variables_together() {
-    let outcome = Sandbox::replacing("vmid = 151", "vmid = 99")
-        .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006")
-        .run(&["validate"])
-        .expect_code(2)
-        .stderr_has("error: 3 problems in the configuration:")
-        .stderr_has("environments.development.vmid: VM id 99 is outside 100..=999999999")
-        .stderr_has("missing the Proxmox API token: set TF_VAR_pve_api_token")
-        .stderr_has("missing the VM's SSH public key");
-    assert!(
-        !outcome.stderr.contains("missing the Proxmox API URL"),
-        "{}",
-        outcome.stderr
-    );
-    // `config show` reports only what it needs.
-    Sandbox::replacing("vmid = 151", "vmid = 99")
-        .run(&["config", "show"])
-        .expect_code(2)
-        .stderr_has("error: sombrero.toml:");
-}
+    let line = Sandbox::line_of(SHIPPED_CONFIG, "vmid = 151");
+    let at_line = format!(r"sombrero\.toml:{line}:");
+    let sandbox = Sandbox::replacing("vmid = 151", "vmid = 99")
+        .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006");
+    // The URL is set, so it is not among the problems.
+    sombrero_snapshot!(
+        sandbox,
+        &["validate"],
+        filters = [(&at_line, "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
 
-/// Escapes `text` for use as a literal in an insta filter (a regex).
-fn literal(text: &str) -> String {
-    text.chars()
-        .flat_map(|c| {
-            let escape = "\\.+*?()|[]{}^$#&-~".contains(c);
-            escape.then_some('\\').into_iter().chain(std::iter::once(c))
-        })
-        .collect()
+        ----- stderr -----
+        error: 3 problems in the configuration:
+          - sombrero.toml:[LINE]:8: environments.development.vmid: VM id 99 is outside 100..=999999999
+          - missing the Proxmox API token: set TF_VAR_pve_api_token (environment or .mise.local.toml) to USER@REALM!TOKENID=SECRET
+          - missing the VM's SSH public key: set TF_VAR_ci_ssh_key to the key, or SOMBRERO_SSH_PUBLIC_KEY_FILE (or ssh_public_key_file in sombrero.toml) to a .pub file
+
+        hint: Proxmox VM ids are 100..=999999999
+        hint: docs/configuration.md lists every setting
+        "
+    );
+    // `config show` reports only what it needs: the file's problem, not the missing values.
+    sombrero_snapshot!(
+        sandbox,
+        &["config", "show"],
+        filters = [(&at_line, "sombrero.toml:[LINE]:")],
+        @r"
+        success: false
+        exit_code: 2
+        ----- stdout -----
+
+        ----- stderr -----
+        error: sombrero.toml:[LINE]:8: environments.development.vmid: VM id 99 is outside 100..=999999999
+
+        hint: Proxmox VM ids are 100..=999999999
+        "
+    );
 }
 
 #[test]
 fn validate_problems_snapshot_with_temp_paths_filtered() {
+    // `~` is the sandbox (it is HOME): the message names the expanded path.
     let sandbox = Sandbox::new()
         .env("SOMBRERO_SSH_PUBLIC_KEY_FILE", "~/keys/absent.pub")
         .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006");
-    let outcome = sandbox
-        .run(&["validate", "--env", "development"])
-        .expect_code(2);
-    let sandbox_path = sandbox.path().display().to_string();
-    insta::with_settings!({filters => vec![(literal(&sandbox_path).as_str(), "[SANDBOX]")]}, {
-        insta::assert_snapshot!("validate_problems", outcome.stderr);
-    });
+    sombrero_snapshot!(sandbox, &["validate", "--env", "development"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: 2 problems in the configuration:
+      - missing the Proxmox API token: set TF_VAR_pve_api_token (environment or .mise.local.toml) to USER@REALM!TOKENID=SECRET
+      - cannot read SSH public key file [TEMP]/keys/absent.pub: No such file or directory (os error 2)
+
+    hint: docs/configuration.md lists every setting
+    ");
 }
 
 #[test]
@@ -320,10 +410,19 @@ fn completions_cover_the_commands_and_bash_loads_them() {
             .stdout
             .is_empty()
     );
-    sandbox
-        .run(&["completions", "tcsh"])
-        .expect_code(2)
-        .stderr_has("invalid value 'tcsh'");
+    sombrero_snapshot!(sandbox, &["completions", "tcsh"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid value 'tcsh' for '<SHELL>'
+      [possible values: bash, elvish, fish, powershell, zsh]
+
+      tip: a similar value exists: 'zsh'
+
+    For more information, try '--help'.
+    ");
 }
 
 #[test]

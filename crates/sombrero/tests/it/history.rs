@@ -9,9 +9,9 @@
 
 use std::path::PathBuf;
 
-use assert_cmd::Command;
-
 use crate::history_fixture::{FixtureRun, Workspace};
+use crate::sandbox::Sandbox;
+use crate::snapshot::sombrero_snapshot;
 
 fn sorted(mut values: Vec<i64>) -> Vec<i64> {
     values.sort_unstable();
@@ -158,17 +158,60 @@ fn history_lists_runs_newest_first() {
 
 #[test]
 fn reading_commands_do_not_create_a_history() {
-    let directory = tempfile::tempdir().unwrap();
-    let mut command = Command::cargo_bin("sombrero").unwrap();
-    command
-        .current_dir(directory.path())
-        .env_remove("SOMBRERO_HISTORY")
-        .env_remove("SOMBRERO_CONFIG")
-        .args(["history"])
-        .assert()
-        .success()
-        .stderr(predicates::str::contains("No runs recorded yet"));
-    assert!(!directory.path().join("deployments").exists());
+    // A directory with no sombrero.toml and no history: the default path is read.
+    let sandbox = Sandbox::new();
+    std::fs::remove_file(sandbox.path().join("sombrero.toml")).unwrap();
+    sombrero_snapshot!(sandbox, &["history"], @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+
+    ----- stderr -----
+    No runs recorded yet in deployments/sombrero.db.
+    ");
+    sombrero_snapshot!(sandbox, &["metrics"], @r"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    📊 Deployment Analytics Dashboard
+    ==================================
+    📈 Total Deployments: 0
+    ✅ Success Rate: n/a (0/0)
+    ⏱️ Average Duration: n/a
+    ⏱️ Median Duration: n/a
+    🚀 Fastest Deployment: n/a
+    🐌 Slowest Deployment: n/a
+
+    🐞 Issues Logged: 0
+
+    ----- stderr -----
+    ");
+    sombrero_snapshot!(sandbox, &["metrics", "--json"], @r#"
+    success: true
+    exit_code: 0
+    ----- stdout -----
+    {
+      "environment": null,
+      "since": null,
+      "command": null,
+      "total_runs": 0,
+      "succeeded": 0,
+      "failed": 0,
+      "interrupted": 0,
+      "running": 0,
+      "success_rate": null,
+      "duration": null,
+      "phases": [],
+      "total_issues": 0,
+      "issues_by_phase": [],
+      "trend": [],
+      "by_environment": [],
+      "by_operator": []
+    }
+
+    ----- stderr -----
+    "#);
+    assert!(!sandbox.path().join("deployments").exists());
 }
 
 #[test]

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::sandbox::Sandbox;
+use crate::snapshot::sombrero_snapshot;
 
 /// Starts `sombrero lab serve ARGS` and reads its one line of JSON from stdout.
 pub(crate) fn serve(args: &[&str]) -> (Child, Value) {
@@ -245,19 +246,32 @@ fn https_by_default_with_a_pve_style_fingerprint() {
 fn bad_flags_are_exit_2_with_a_reason() {
     let sandbox = Sandbox::new().timeout(Duration::from_secs(20));
     // HOME is the sandbox, so no lab image is there: qemu guests are refused with the fix.
+    // (Not a snapshot: the reasons depend on the tools this machine has.)
     sandbox
         .run(&["lab", "serve", "--guests", "qemu"])
         .expect_code(2)
         .stderr_has("--guests qemu is not possible here")
         .stderr_has("sombrero lab image build");
-    sandbox
-        .run(&["lab", "serve", "--faults", "bogus=1"])
-        .expect_code(2)
-        .stderr_has("unknown fault 'bogus'");
-    let refused = sandbox
-        .run(&["lab", "serve", "--listen", "0.0.0.0:0"])
-        .expect_code(2)
-        .stderr_has("only listens on loopback");
+    sombrero_snapshot!(sandbox, &["lab", "serve", "--faults", "bogus=1"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid --faults: unknown fault 'bogus' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, seed)
+
+    hint: example: --faults http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
+    ");
+    let refused = sombrero_snapshot!(sandbox, &["lab", "serve", "--listen", "0.0.0.0:0"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: refusing to listen on 0.0.0.0:0: the lab only listens on loopback addresses (127.0.0.1, ::1)
+
+    hint: use --listen 127.0.0.1:PORT
+    ");
     // Refused before the guest backend is probed (which can boot QEMU).
     assert!(!refused.stderr.contains("guests:"), "{}", refused.stderr);
 }

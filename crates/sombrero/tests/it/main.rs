@@ -26,3 +26,4 @@ mod logging;
 mod sandbox;
 mod secrets;
 mod secrets_files;
+mod snapshot;
