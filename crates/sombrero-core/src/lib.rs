@@ -6,4 +6,5 @@
 
 pub mod deploy;
 pub mod history;
+pub mod lock;
 pub mod settings;

@@ -17,6 +17,7 @@ use anyhow::Context as _;
 use pve::Client;
 use pve_lab::LabHandle;
 use sombrero_core::history::{self, MetricsFilter, Run, RunStart, Store, clock};
+use sombrero_core::lock::{FileLocks, HeldLock, Holder, LockBackend, LockScope};
 use sombrero_core::settings::{Settings, SettingsErrors, env_vars};
 
 use crate::cli::GlobalArgs;
@@ -29,10 +30,24 @@ use crate::resolution::{self, Overrides};
 pub struct Context {
     pub printer: Printer,
     pub settings: Settings,
-    /// The in-process lab of `--lab`; it runs as long as the context lives.
+    /// The environment's lock, for a command that writes; released with the context.
+    #[expect(dead_code, reason = "held, not read: dropping it releases the lock")]
+    lock: Option<Box<dyn HeldLock>>,
+    /// The in-process lab of `--lab`; it runs as long as the context lives. Declared
+    /// after the lock so the lock is released first.
     lab: Option<LabHandle>,
     client: OnceLock<Client>,
     history: OnceLock<Option<Store>>,
+}
+
+/// What a command does to its environment, which decides whether it takes the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only (`plan`, `status`, `outputs`, `config show`): never locks, never waits.
+    Read,
+    /// Writes (`deploy`, `destroy`, `adopt`): takes the environment's lock first, as the
+    /// named command.
+    Write(&'static str),
 }
 
 impl Context {
@@ -46,6 +61,7 @@ impl Context {
         global: &GlobalArgs,
         printer: &Printer,
         template: Option<u32>,
+        access: Access,
     ) -> anyhow::Result<Self> {
         let env = resolution::process_env();
         let mut overrides = Overrides {
@@ -53,6 +69,7 @@ impl Context {
             lab: None,
         };
         let mut lab = None;
+        let mut lab_state = None;
         if global.lab {
             // Resolved without the lab only to find where the lab lives (node name and
             // state directory); the settings the command sees come from the next call.
@@ -64,15 +81,23 @@ impl Context {
                 located.vm.node.value
             ));
             overrides.lab = Some(started.layer);
+            lab_state = Some(started.state_dir);
             lab = Some(started.handle);
         }
         let settings = resolution::resolve(global, overrides, &env)?;
         for warning in &settings.warnings {
             printer.warn(warning);
         }
+        let lock = match access {
+            Access::Write(command) => {
+                lock(&settings, lab_state.as_deref(), command, &env, printer)?
+            }
+            Access::Read => None,
+        };
         Ok(Self {
             printer: printer.clone(),
             settings,
+            lock,
             lab,
             client: OnceLock::new(),
             history: OnceLock::new(),
@@ -133,11 +158,68 @@ impl Context {
         match self.history()?.start_run(start) {
             Ok(run) => Some(run),
             Err(error) => {
-                self.printer.warn(&format!("the run is not recorded: {error}"));
+                self.printer
+                    .warn(&format!("the run is not recorded: {error}"));
                 None
             }
         }
     }
+}
+
+/// Where this machine's locks are: `$XDG_STATE_HOME/sombrero/locks`, else
+/// `$HOME/.local/state/sombrero/locks`, else under the temporary directory.
+fn lock_directory(env: &std::collections::HashMap<String, String>) -> PathBuf {
+    let nonempty = |name: &str| env.get(name).filter(|value| !value.is_empty());
+    let state = nonempty("XDG_STATE_HOME").map_or_else(
+        || {
+            nonempty("HOME").map_or_else(
+                || std::env::temp_dir().join("sombrero-state"),
+                |home| PathBuf::from(home).join(".local/state"),
+            )
+        },
+        PathBuf::from,
+    );
+    state.join("sombrero").join("locks")
+}
+
+/// Takes the environment's lock for `command`, saying so when it takes over the lock of
+/// a run that was killed. No API URL means no lock: the command fails before its first
+/// request anyway. The in-process lab is identified by its state directory (its URL's
+/// port changes with every run).
+///
+/// # Errors
+/// [`sombrero_core::lock::LockError`]: another run holds the lock (exit 1), or the lock
+/// directory cannot be written.
+fn lock(
+    settings: &Settings,
+    lab_state: Option<&std::path::Path>,
+    command: &str,
+    env: &std::collections::HashMap<String, String>,
+    printer: &Printer,
+) -> anyhow::Result<Option<Box<dyn HeldLock>>> {
+    let endpoint = match (lab_state, &settings.api.url) {
+        (Some(state), _) => format!(
+            "lab:{}",
+            std::fs::canonicalize(state)
+                .unwrap_or_else(|_| state.to_owned())
+                .display()
+        ),
+        (None, Some(url)) => url.value.to_string(),
+        (None, None) => return Ok(None),
+    };
+    let scope = LockScope {
+        endpoint,
+        environment: settings.environment.value.clone(),
+    };
+    let acquired =
+        FileLocks::new(lock_directory(env)).acquire(&scope, &Holder::this_process(command))?;
+    if let Some(previous) = acquired.took_over {
+        printer.warn(&format!(
+            "took over the lock of environment {} from {previous}, whose process is gone",
+            scope.environment
+        ));
+    }
+    Ok(Some(acquired.lock))
 }
 
 /// A client from resolved settings: URL, token (or user and password), TLS trust.

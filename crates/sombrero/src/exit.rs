@@ -3,7 +3,8 @@
 //! Why: scripts and CI pipelines branch on sombrero's exit code, so the mapping from error
 //! to code must be stable and documented (README.md, "Exit codes"), not scattered across
 //! commands. Hints live next to the errors in the libraries (`DeployError::hint`,
-//! `HistoryError::hint`, `SettingsError::hint`); this module only finds them in a chain.
+//! `HistoryError::hint`, `SettingsError::hint`, `LockError::hint`); this module only
+//! finds them in a chain.
 //!
 //! | code | meaning |
 //! |------|---------|
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 
 use sombrero_core::deploy::DeployError;
 use sombrero_core::history::HistoryError;
+use sombrero_core::lock::LockError;
 use sombrero_core::settings::{SettingsError, SettingsErrors};
 
 /// The documented exit statuses of sombrero.
@@ -86,6 +88,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(deploy) = cause.downcast_ref::<DeployError>() {
             return deploy.hint();
+        }
+        if let Some(lock) = cause.downcast_ref::<LockError>() {
+            return lock.hint();
         }
         cause
             .downcast_ref::<SettingsError>()
@@ -191,11 +196,7 @@ mod tests {
             let message = error.to_string();
             let hint_text = error.hint();
             let chain = anyhow::Error::new(error);
-            assert_eq!(
-                status_for(&chain),
-                ExitStatus::Failure,
-                "{message}"
-            );
+            assert_eq!(status_for(&chain), ExitStatus::Failure, "{message}");
             assert_eq!(hint_for(&chain), hint_text, "{message}");
             assert!(
                 hint_text.as_deref().is_some_and(|text| text.contains(fix)),

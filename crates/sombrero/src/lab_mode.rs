@@ -32,6 +32,8 @@ const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xE
 pub struct Started {
     pub handle: LabHandle,
     pub layer: LabLayer,
+    /// Where the lab keeps its state: what identifies this lab across runs.
+    pub state_dir: PathBuf,
 }
 
 /// Where the lab keeps its state: `lab/` next to the history database.
@@ -51,10 +53,11 @@ fn state_dir(located: &Settings) -> PathBuf {
 /// The lab cannot start (no free port, TLS setup), or answers with values resolution
 /// cannot use (a bug).
 pub async fn start(located: &Settings, env: &HashMap<String, String>) -> anyhow::Result<Started> {
+    let state_dir = state_dir(located);
     let mut options = LabOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls: true,
-        state_dir: Some(state_dir(located)),
+        state_dir: Some(state_dir.clone()),
         ..LabOptions::default()
     };
     options.node.with_template = true;
@@ -79,5 +82,9 @@ pub async fn start(located: &Settings, env: &HashMap<String, String>) -> anyhow:
         placeholder_ssh_key: values::parse_ssh_public_key(PLACEHOLDER_KEY)
             .map_err(anyhow::Error::msg)?,
     };
-    Ok(Started { handle, layer })
+    Ok(Started {
+        handle,
+        layer,
+        state_dir,
+    })
 }

@@ -103,7 +103,9 @@ where
         if self.with_target {
             write!(writer, "[{}] ", metadata.target())?;
         }
-        context.field_format().format_fields(writer.by_ref(), event)?;
+        context
+            .field_format()
+            .format_fields(writer.by_ref(), event)?;
         writeln!(writer)
     }
 }

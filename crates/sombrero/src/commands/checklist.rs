@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use sombrero_core::history::{Store, checklist};
 
 use crate::cli::ChecklistArgs;
-use crate::exit::ExitStatus;
 use crate::context::HistoryContext;
+use crate::exit::ExitStatus;
 
 pub fn run(args: &ChecklistArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;

@@ -12,8 +12,8 @@ use std::io::{BufRead, IsTerminal as _, Write};
 use sombrero_core::history::{NewIssue, Store, clock};
 
 use crate::cli::IssueAddArgs;
-use crate::exit::{BadInput, ExitStatus};
 use crate::context::HistoryContext;
+use crate::exit::{BadInput, ExitStatus};
 
 /// The issue fields in the runbook's order: flag, question, required.
 const FIELDS: [(&str, &str, bool); 8] = [

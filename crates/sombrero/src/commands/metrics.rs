@@ -10,8 +10,8 @@ use std::fmt::Write as _;
 use sombrero_core::history::{self, Metrics, MetricsFilter, clock, prometheus};
 
 use crate::cli::MetricsArgs;
-use crate::exit::ExitStatus;
 use crate::context::HistoryContext;
+use crate::exit::ExitStatus;
 
 pub fn run(args: &MetricsArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;

@@ -28,7 +28,7 @@ mod status;
 mod validate;
 
 use crate::cli::{Cli, Command, GlobalArgs, IssueCommand};
-use crate::context::{Context, HistoryContext, ValidationContext, runtime};
+use crate::context::{Access, Context, HistoryContext, ValidationContext, runtime};
 use crate::exit::ExitStatus;
 use crate::printer::Printer;
 
@@ -45,49 +45,64 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
         Command::History(args) => history::run(&args, &HistoryContext::build(global, printer)?),
         Command::Metrics(args) => metrics::run(&args, &HistoryContext::build(global, printer)?),
         Command::Report(args) => report::run(&args, &HistoryContext::build(global, printer)?),
-        Command::Checklist(args) => {
-            checklist::run(&args, &HistoryContext::build(global, printer)?)
-        }
+        Command::Checklist(args) => checklist::run(&args, &HistoryContext::build(global, printer)?),
         Command::Issue(IssueCommand::Add(args)) => {
             issue::run(&args, &HistoryContext::build(global, printer)?)
         }
         Command::Config(args) => {
-            with_context(global, printer, None, async |context| config::run(&args, context))
+            with_context(global, printer, None, Access::Read, async |context| {
+                config::run(&args, context)
+            })
         }
-        Command::Outputs => with_context(global, printer, None, async |context| {
+        Command::Outputs => with_context(global, printer, None, Access::Read, async |context| {
             outputs::run(context)
         }),
         Command::Api(args) => {
             // A malformed request is reported before anything else is looked at.
             let request = api::build_request(&args)?;
-            with_context(global, printer, None, async |context| {
+            with_context(global, printer, None, Access::Read, async |context| {
                 api_recorded::run(&request, context).await
             })
         }
-        Command::Plan(args) => with_context(global, printer, args.template, plan::run),
-        Command::Deploy(args) => with_context(global, printer, args.template, async |context| {
-            deploy::run(&args, context).await
-        }),
-        Command::Status => with_context(global, printer, None, status::run),
-        Command::Destroy(args) => with_context(global, printer, None, async |context| {
-            destroy::run(&args, context).await
-        }),
-        Command::Adopt(args) => with_context(global, printer, None, async |context| {
-            adopt::run(&args, context).await
-        }),
+        Command::Plan(args) => {
+            with_context(global, printer, args.template, Access::Read, plan::run)
+        }
+        Command::Deploy(args) => with_context(
+            global,
+            printer,
+            args.template,
+            Access::Write("deploy"),
+            async |context| deploy::run(&args, context).await,
+        ),
+        Command::Status => with_context(global, printer, None, Access::Read, status::run),
+        Command::Destroy(args) => with_context(
+            global,
+            printer,
+            None,
+            Access::Write("destroy"),
+            async |context| destroy::run(&args, context).await,
+        ),
+        Command::Adopt(args) => with_context(
+            global,
+            printer,
+            None,
+            Access::Write("adopt"),
+            async |context| adopt::run(&args, context).await,
+        ),
     }
 }
 
-/// Builds the [`Context`] on a fresh runtime (starting the lab for `--lab`) and runs
-/// `command` with it. The context, and with it the in-process lab, ends with the command.
+/// Builds the [`Context`] on a fresh runtime (starting the lab for `--lab`, taking the
+/// environment's lock for a command that writes) and runs `command` with it. The context, and with it the in-process lab, ends with the command.
 fn with_context(
     global: &GlobalArgs,
     printer: &Printer,
     template: Option<u32>,
+    access: Access,
     command: impl AsyncFnOnce(&Context) -> anyhow::Result<ExitStatus>,
 ) -> anyhow::Result<ExitStatus> {
     runtime()?.block_on(async {
-        let context = Context::build(global, printer, template).await?;
+        let context = Context::build(global, printer, template, access).await?;
         command(&context).await
     })
 }

@@ -8,8 +8,8 @@
 use sombrero_core::history::{self, report};
 
 use crate::cli::ReportArgs;
-use crate::exit::ExitStatus;
 use crate::context::HistoryContext;
+use crate::exit::ExitStatus;
 
 pub fn run(args: &ReportArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;

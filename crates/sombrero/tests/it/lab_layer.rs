@@ -28,10 +28,16 @@ fn config_show_with_lab_names_the_lab_as_the_source_of_the_api_settings() {
     );
     assert_eq!(api["token"]["source"], "flag --lab", "{api}");
     assert_eq!(api["fingerprint"]["source"], "flag --lab", "{api}");
-    assert!(api["ca_file"].is_null() && api["username"].is_null(), "{api}");
+    assert!(
+        api["ca_file"].is_null() && api["username"].is_null(),
+        "{api}"
+    );
     assert!(api["password"].is_null(), "{api}");
     // The VM's key is the configured one, not the lab's placeholder.
-    assert_eq!(shown["vm"]["ssh_public_key"]["source"], "env TF_VAR_ci_ssh_key");
+    assert_eq!(
+        shown["vm"]["ssh_public_key"]["source"],
+        "env TF_VAR_ci_ssh_key"
+    );
     assert!(!outcome.stdout.contains("not-the-labs-password"));
 
     // The text view says the same.

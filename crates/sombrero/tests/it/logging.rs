@@ -14,22 +14,26 @@ fn insecure_tls_prints_the_clients_warning() {
     let (child, ready) = serve(&["--guests", "state", "--with-template"]);
     let outcome = Sandbox::new()
         .env("TF_VAR_pve_api_url", ready["url"].as_str().expect("url"))
-        .env("TF_VAR_pve_api_token", ready["token"].as_str().expect("token"))
+        .env(
+            "TF_VAR_pve_api_token",
+            ready["token"].as_str().expect("token"),
+        )
         .env("TF_VAR_proxmox_insecure", "true")
         .run(&["api", "get", "/version"])
         .expect_code(0);
     terminate(child);
     assert!(
-        outcome
-            .stderr
-            .lines()
-            .any(|line| line.starts_with("warning: TLS certificate verification is disabled")
-                && line.contains("anyone on the path can read the API token")),
+        outcome.stderr.lines().any(|line| line
+            .starts_with("warning: TLS certificate verification is disabled")
+            && line.contains("anyone on the path can read the API token")),
         "stderr:\n{}",
         outcome.stderr
     );
     // Once, not once from the binary and once from the library.
-    assert_eq!(outcome.stderr.matches("verification is disabled").count(), 1);
+    assert_eq!(
+        outcome.stderr.matches("verification is disabled").count(),
+        1
+    );
 }
 
 /// A lab that cannot write its state file says so (the lab's tracing error), and the

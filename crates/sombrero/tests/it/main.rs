@@ -22,6 +22,7 @@ mod history_lab;
 mod history_report;
 mod lab_layer;
 mod lab_serve;
+mod lock;
 mod logging;
 mod sandbox;
 mod secrets;

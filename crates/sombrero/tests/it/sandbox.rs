@@ -126,6 +126,23 @@ impl Sandbox {
         command
     }
 
+    /// Starts the binary in the background with the same environment as [`Self::command`]
+    /// (stdin empty, output collected); the caller waits for or kills it.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin!("sombrero"));
+        command
+            .args(args)
+            .current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command.spawn().expect("sombrero starts")
+    }
+
     /// Runs the binary and collects its outcome.
     pub fn run(&self, args: &[&str]) -> Outcome {
         self.run_for(args, self.timeout)
