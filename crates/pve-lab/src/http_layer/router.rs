@@ -152,7 +152,7 @@ async fn answer(
         identity: authenticated.identity,
     };
     Ok(match shared.node.handle(api_request).await {
-        Ok(data) => wire::success(data),
+        Ok(reply) => wire::success(reply),
         Err(error) => return Err(error.into()),
     })
 }
