@@ -8,15 +8,17 @@
 pub mod api;
 pub mod auth;
 pub mod faults;
-pub mod guest;
 mod http_layer;
 pub mod node;
 pub mod permissions;
+pub mod qemu;
 pub mod schema;
 pub mod testing;
 pub mod tls;
 pub mod wire;
 
+/// The QEMU backend under its earlier name, so `pve_lab::guest::...` paths keep working.
+pub use self::qemu as guest;
 pub use faults::{FaultSpec, FaultSpecError, Faults, HttpFault, InjectedCounts};
 pub use http_layer::{Lab, LabError, LabHandle, LabOptions};
 pub use schema::returns::{check_response, check_returns};

@@ -41,7 +41,7 @@ pub struct LabOptions {
     pub auth_failure_delay: Duration,
     /// The largest request body accepted (PVE: 64 KiB); larger ones get 413.
     pub body_limit: usize,
-    /// The simulated node (name, task durations, time scale, template seeding). Its
+    /// The simulated node (name, task durations, time scale, starting template). Its
     /// `state_dir`, `faults` and `ssl_fingerprint` are set from the fields above.
     pub node: NodeOptions,
 }

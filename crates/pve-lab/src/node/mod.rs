@@ -5,9 +5,15 @@
 //! Handlers are grouped by what they touch: `cluster` (version, nodes, resources, nextid),
 //! `vm` (list, config reads, status), `update` and `apply` (config writes),
 //! `power` (start, stop, reboot, destroy), `resize`, `clone`, `template`, `create`,
-//! `cloudinit`, `agent`, `storage`, `download`, `tasks` (the task machinery)
+//! `cloudinit`, `storage`, `download`, `tasks` (the task machinery)
 //! and `task_api` (its endpoints). `persist` saves the state atomically when a state
-//! dir is configured; `seed` builds a fresh node.
+//! dir is configured; `initial_state` builds a fresh node's state.
+//!
+//! Which backend a module serves: everything above keeps PVE's bookkeeping for both
+//! kinds of guests. `agent::state_only` answers the agent endpoints of state-only guests
+//! from the config; `agent::qemu` answers them from a real guest's agent; `qemu_hooks`
+//! is what tasks do to real QEMU machines (nothing for state-only guests). The QEMU
+//! backend itself is [`crate::qemu`].
 
 mod agent;
 mod apply;
@@ -18,15 +24,14 @@ mod config;
 mod create;
 mod crypt;
 mod download;
-mod guest_agent;
-mod guests;
+mod initial_state;
 mod locks;
 mod options;
 mod params;
 mod persist;
 mod power;
+mod qemu_hooks;
 mod resize;
-mod seed;
 mod state;
 mod storage;
 mod task_api;
@@ -165,7 +170,7 @@ impl Default for Node {
 }
 
 impl Node {
-    /// A node with `options`; with a state dir, the saved state is loaded (or seeded and
+    /// A node with `options`; with a state dir, the saved state is loaded (or built fresh and
     /// saved on first start).
     ///
     /// # Errors
@@ -180,7 +185,7 @@ impl Node {
                 tasks::fail_interrupted(&mut state);
                 state
             }
-            None => seed::seed_state(&options),
+            None => initial_state::fresh(&options),
         };
         let node = Self::build(options, state, Some(store));
         node.shared.write(|_| ());
@@ -189,7 +194,7 @@ impl Node {
 
     /// A node that keeps its state in memory only (ignores `options.state_dir`).
     pub fn in_memory(options: NodeOptions) -> Self {
-        let state = seed::seed_state(&options);
+        let state = initial_state::fresh(&options);
         Self::build(options, state, None)
     }
 
@@ -263,7 +268,7 @@ impl Node {
                 "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
             )));
         }
-        if let Some(answer) = guest_agent::intercept(shared, &request).await {
+        if let Some(answer) = agent::qemu::intercept(shared, &request).await {
             return answer.map(Reply::data);
         }
         match (request.method, request.template.as_str()) {
@@ -313,21 +318,29 @@ async fn data_endpoint(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
             power::stop(shared, request, true)
         }
         (Method::Post, "/nodes/{node}/qemu/{vmid}/status/reboot") => power::reboot(shared, request),
-        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => agent::index(shared, request),
-        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent") => agent::command(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => {
+            agent::state_only::index(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent") => {
+            agent::state_only::command(shared, request)
+        }
         (Method::Put, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
             cloudinit::regenerate(shared, request)
         }
-        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => agent::ping(shared, request),
-        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
-            agent::interfaces(shared, request)
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => {
+            agent::state_only::ping(shared, request)
         }
-        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/exec") => agent::exec(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+            agent::state_only::interfaces(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/exec") => {
+            agent::state_only::exec(shared, request)
+        }
         (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/exec-status") => {
-            agent::exec_status(shared, request)
+            agent::state_only::exec_status(shared, request)
         }
         (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/file-read") => {
-            agent::file_read(shared, request)
+            agent::state_only::file_read(shared, request)
         }
         (Method::Get, "/nodes/{node}/tasks/{upid}") => task_api::index(shared, request),
         (Method::Get, "/nodes/{node}/tasks/{upid}/status") => task_api::status(shared, request),

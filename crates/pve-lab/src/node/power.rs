@@ -138,11 +138,11 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 context.log("generating cloud-init ISO");
             }
             context.work().await?;
-            let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
+            let qemu_pid = super::qemu_hooks::start(&context.shared, &node, vmid).await?;
             let shared = Arc::clone(&context.shared);
             shared.write(|state| {
                 boot(&shared, state, &node, vmid)?;
-                super::guests::booted(state, &node, vmid, qemu_pid);
+                super::qemu_hooks::booted(state, &node, vmid, qemu_pid);
                 Ok(())
             })
         },
@@ -180,7 +180,7 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
             if !running {
                 return Ok(());
             }
-            super::guests::stop(&context.shared, vmid, graceful, timeout, force).await?;
+            super::qemu_hooks::stop(&context.shared, vmid, graceful, timeout, force).await?;
             context.work().await?;
             context.shared.write(|state| {
                 let vm = state.vm_mut(&node, vmid)?;
@@ -214,8 +214,8 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             read_checked(&context.shared, &node, vmid, checks, |_, _| Ok(()))?;
             context.work().await?;
             let timeout = std::time::Duration::from_secs(180);
-            super::guests::stop(&context.shared, vmid, true, timeout, true).await?;
-            let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
+            super::qemu_hooks::stop(&context.shared, vmid, true, timeout, true).await?;
+            let qemu_pid = super::qemu_hooks::start(&context.shared, &node, vmid).await?;
             let shared = Arc::clone(&context.shared);
             shared.write(|state| {
                 let vm = state.vm_mut(&node, vmid)?;
@@ -224,7 +224,7 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 }
                 vm.run = None;
                 boot(&shared, state, &node, vmid)?;
-                super::guests::booted(state, &node, vmid, qemu_pid);
+                super::qemu_hooks::booted(state, &node, vmid, qemu_pid);
                 Ok(())
             })
         },
@@ -315,7 +315,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 }
                 state.vms.remove(&vmid);
             });
-            super::guests::remove_disks(&context.shared, &volumes).await;
+            super::qemu_hooks::remove_disks(&context.shared, &volumes).await;
             Ok(())
         },
     )

@@ -96,7 +96,7 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 }
                 Ok::<_, String>(())
             })?;
-            super::guests::resize(&context.shared, vmid, &file, wanted).await
+            super::qemu_hooks::resize(&context.shared, vmid, &file, wanted).await
         },
     )
 }

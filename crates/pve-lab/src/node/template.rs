@@ -78,7 +78,7 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
                 }
                 Ok::<_, String>(renames)
             })?;
-            super::guests::make_base(&context.shared, &renamed).await?;
+            super::qemu_hooks::make_base(&context.shared, &renamed).await?;
             for (_, old, new) in renamed {
                 context.log(format!(
                     "  Renamed \"{old}\" to \"{new}\" in volume group \"pve\""
