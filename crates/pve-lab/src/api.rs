@@ -3,8 +3,9 @@
 //! Why: the HTTP layer (wire format, schema validation, auth, TLS, HTTP-level faults) and the
 //! simulated node (VMs, tasks, storage, guests) change for different reasons. The HTTP layer
 //! turns a raw request into an [`ApiRequest`] whose parameters already passed the official
-//! schema, and the node answers with a JSON value or an [`ApiError`] that the HTTP layer
-//! encodes exactly the way PVE does.
+//! schema, and the node answers with a [`Reply`] (the envelope's `data`, and `total` for
+//! the pages PVE counts) or an [`ApiError`] that the HTTP layer encodes exactly the way
+//! PVE does.
 
 use std::collections::BTreeMap;
 
@@ -96,5 +97,42 @@ impl ApiError {
     }
 }
 
-/// What a handler returns: the `data` value of the envelope, or a PVE error.
+/// A successful answer: what goes into the `{"data": ...}` envelope.
+///
+/// Most endpoints answer with `data` alone; the task log and the task list also carry
+/// `total` (how many items exist, not how many are on this page), which PVE puts next to
+/// `data` in the envelope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// The envelope's `data`.
+    pub data: Value,
+    /// The envelope's `total`, when the endpoint has one.
+    pub total: Option<u64>,
+}
+
+impl Reply {
+    /// A reply with `data` only.
+    pub fn data(data: Value) -> Self {
+        Self { data, total: None }
+    }
+
+    /// A page of a longer list: `data` plus the list's full length as `total`.
+    pub fn with_total(data: Value, total: usize) -> Self {
+        Self {
+            data,
+            total: Some(u64::try_from(total).unwrap_or(u64::MAX)),
+        }
+    }
+}
+
+impl From<Value> for Reply {
+    fn from(data: Value) -> Self {
+        Self::data(data)
+    }
+}
+
+/// What most handlers return: the `data` value of the envelope, or a PVE error.
 pub type ApiResult = Result<Value, ApiError>;
+
+/// What the node answers a request with (and the handlers whose envelope has `total`).
+pub type ApiReply = Result<Reply, ApiError>;

@@ -7,19 +7,18 @@
 
 pub mod api;
 pub mod auth;
-mod connection;
-mod control;
 pub mod faults;
-pub mod guest;
+mod http_layer;
 pub mod node;
 pub mod permissions;
-mod router;
+pub mod qemu;
 pub mod schema;
-mod server;
 pub mod testing;
 pub mod tls;
 pub mod wire;
 
+/// The QEMU backend under its earlier name, so `pve_lab::guest::...` paths keep working.
+pub use self::qemu as guest;
 pub use faults::{FaultSpec, FaultSpecError, Faults, HttpFault, InjectedCounts};
+pub use http_layer::{Lab, LabError, LabHandle, LabOptions};
 pub use schema::returns::{check_response, check_returns};
-pub use server::{Lab, LabError, LabHandle, LabOptions};

@@ -12,7 +12,7 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde_json::{Map, Value, json};
 
-use crate::api::ApiError;
+use crate::api::{ApiError, Reply};
 
 /// The response type of the lab.
 pub type LabResponse = Response<Full<Bytes>>;
@@ -188,9 +188,9 @@ pub fn reason_phrase(message: &str) -> String {
     }
 }
 
-/// A success envelope: `{"data": ...}` plus `total` when the handler returned one.
-pub fn success(result: Value) -> LabResponse {
-    let (mut data, total) = crate::node::split_total(result);
+/// A success envelope: `{"data": ...}` plus `total` when the reply has one.
+pub fn success(reply: impl Into<Reply>) -> LabResponse {
+    let Reply { mut data, total } = reply.into();
     booleans_as_numbers(&mut data);
     let mut envelope = Map::new();
     envelope.insert("data".into(), data);
@@ -263,6 +263,28 @@ mod tests {
                 .expect("a value")
                 .is_empty()
         );
+    }
+
+    async fn body_json(response: LabResponse) -> Value {
+        use http_body_util::BodyExt;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        serde_json::from_slice(&bytes).expect("JSON")
+    }
+
+    #[tokio::test]
+    async fn success_envelopes_carry_total_only_when_the_reply_has_one() {
+        let paged = success(Reply::with_total(json!([{"n": 1}]), 7));
+        assert_eq!(
+            body_json(paged).await,
+            json!({"data": [{"n": 1}], "total": 7})
+        );
+        let plain = success(json!({"running": true}));
+        assert_eq!(body_json(plain).await, json!({"data": {"running": 1}}));
     }
 
     #[test]

@@ -14,9 +14,9 @@ use serde_json::json;
 
 use super::agent::{generate_host_key, net_mac};
 use super::config::{self, drive_is_cdrom, human_size, is_drive_key, parse_drive, print_drive};
+use super::initial_state::image;
 use super::locks::{self, LockMode};
 use super::params::{internal, vmid};
-use super::seed::image;
 use super::state::{State, Vm};
 use super::storage::{definition, missing_storage};
 use super::tasks::{self, TaskContext, TaskSpec};
@@ -143,7 +143,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 let mut result = run_clone(&context, vmid, newid, source_running, &disks).await;
                 if result.is_ok() {
                     let copies = full_copies(&context.shared, &disks);
-                    result = super::guests::clone_disks(&context.shared, &copies).await;
+                    result = super::qemu_hooks::clone_disks(&context.shared, &copies).await;
                 }
                 context.shared.write(|state| match &result {
                     Ok(()) => {

@@ -14,8 +14,8 @@ use serde_json::json;
 
 use super::agent::{NIC_MODELS, generate_host_key};
 use super::config::{self, config_string, format_size, is_drive_key, parse_drive, print_drive};
+use super::initial_state::image;
 use super::params::internal;
-use super::seed::image;
 use super::state::{State, Vm};
 use super::storage::{definition, missing_storage};
 use super::tasks::{self, TaskContext, TaskSpec};

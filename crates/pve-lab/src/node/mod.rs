@@ -5,9 +5,15 @@
 //! Handlers are grouped by what they touch: `cluster` (version, nodes, resources, nextid),
 //! `vm` (list, config reads, status), `update` and `apply` (config writes),
 //! `power` (start, stop, reboot, destroy), `resize`, `clone`, `template`, `create`,
-//! `cloudinit`, `agent`, `storage`, `download`, `tasks` (the task machinery)
+//! `cloudinit`, `storage`, `download`, `tasks` (the task machinery)
 //! and `task_api` (its endpoints). `persist` saves the state atomically when a state
-//! dir is configured; `seed` builds a fresh node.
+//! dir is configured; `initial_state` builds a fresh node's state.
+//!
+//! Which backend a module serves: everything above keeps PVE's bookkeeping for both
+//! kinds of guests. `agent::state_only` answers the agent endpoints of state-only guests
+//! from the config; `agent::qemu` answers them from a real guest's agent; `qemu_hooks`
+//! is what tasks do to real QEMU machines (nothing for state-only guests). The QEMU
+//! backend itself is [`crate::qemu`].
 
 mod agent;
 mod apply;
@@ -18,15 +24,14 @@ mod config;
 mod create;
 mod crypt;
 mod download;
-mod guest_agent;
-mod guests;
+mod initial_state;
 mod locks;
 mod options;
 mod params;
 mod persist;
 mod power;
+mod qemu_hooks;
 mod resize;
-mod seed;
 mod state;
 mod storage;
 mod task_api;
@@ -43,43 +48,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
-use serde_json::Value;
 
 pub use self::options::{NodeOptions, TaskDurations, TaskFaults};
 pub(crate) use self::params::{param_bool, param_str, param_u64};
 use self::state::{SplitMix, State};
-use crate::api::{ApiError, ApiRequest, ApiResult, Method};
-
-/// The key of the reserved wrapper a handler returns to add `total` to the envelope.
-///
-/// The HTTP layer calls [`split_total`] on every handler result: a value
-/// `{"__pve_lab_total": {"data": D, "total": N}}` becomes the envelope
-/// `{"data": D, "total": N}`; every other value is the `data` as is.
-pub const TOTAL_WRAPPER_KEY: &str = "__pve_lab_total";
-
-/// Wraps list data with the `total` PVE adds to some envelopes (task logs, task lists).
-pub fn with_total(data: Value, total: usize) -> Value {
-    let mut inner = serde_json::Map::new();
-    inner.insert("data".to_owned(), data);
-    inner.insert("total".to_owned(), Value::from(total));
-    let mut outer = serde_json::Map::new();
-    outer.insert(TOTAL_WRAPPER_KEY.to_owned(), Value::Object(inner));
-    Value::Object(outer)
-}
-
-/// Splits a handler result into the envelope's `data` and optional `total`.
-pub fn split_total(value: Value) -> (Value, Option<u64>) {
-    match value {
-        Value::Object(mut map) if map.len() == 1 && map.contains_key(TOTAL_WRAPPER_KEY) => {
-            let Some(Value::Object(mut inner)) = map.remove(TOTAL_WRAPPER_KEY) else {
-                return (Value::Null, None);
-            };
-            let total = inner.get("total").and_then(Value::as_u64);
-            (inner.remove("data").unwrap_or(Value::Null), total)
-        }
-        other => (other, None),
-    }
-}
+use crate::api::{ApiError, ApiReply, ApiRequest, ApiResult, Method, Reply};
 
 /// Seconds since the Unix epoch.
 pub(crate) fn unix_seconds() -> u64 {
@@ -197,7 +170,7 @@ impl Default for Node {
 }
 
 impl Node {
-    /// A node with `options`; with a state dir, the saved state is loaded (or seeded and
+    /// A node with `options`; with a state dir, the saved state is loaded (or built fresh and
     /// saved on first start).
     ///
     /// # Errors
@@ -212,7 +185,7 @@ impl Node {
                 tasks::fail_interrupted(&mut state);
                 state
             }
-            None => seed::seed_state(&options),
+            None => initial_state::fresh(&options),
         };
         let node = Self::build(options, state, Some(store));
         node.shared.write(|_| ());
@@ -221,7 +194,7 @@ impl Node {
 
     /// A node that keeps its state in memory only (ignores `options.state_dir`).
     pub fn in_memory(options: NodeOptions) -> Self {
-        let state = seed::seed_state(&options);
+        let state = initial_state::fresh(&options);
         Self::build(options, state, None)
     }
 
@@ -287,7 +260,7 @@ impl Node {
     ///
     /// # Errors
     /// PVE's error for the request (status, message, per-parameter errors).
-    pub async fn handle(&self, request: ApiRequest) -> ApiResult {
+    pub async fn handle(&self, request: ApiRequest) -> ApiReply {
         let shared = &self.shared;
         if request.path_params.contains_key("node") && request.path("node") != shared.options.name {
             let node = request.path("node");
@@ -295,90 +268,94 @@ impl Node {
                 "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
             )));
         }
-        if let Some(answer) = guest_agent::intercept(shared, &request).await {
-            return answer;
+        if let Some(answer) = agent::qemu::intercept(shared, &request).await {
+            return answer.map(Reply::data);
         }
-        let template = request.template.as_str();
-        match (request.method, template) {
-            (Method::Get, "/version") => Ok(cluster::version()),
-            (Method::Get, "/nodes") => Ok(cluster::nodes(shared)),
-            (Method::Get, "/nodes/{node}") => Ok(cluster::node_index()),
-            (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared)),
-            (Method::Get, "/nodes/{node}/network") => Ok(cluster::network(&request)),
-            (Method::Get, "/cluster/resources") => Ok(cluster::resources(shared, &request)),
-            (Method::Get, "/cluster/nextid") => cluster::next_id(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu") => vm::list(shared, &request),
-            (Method::Post, "/nodes/{node}/qemu") => create::create(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}") => vm::index(shared, &request),
-            (Method::Delete, "/nodes/{node}/qemu/{vmid}") => power::destroy(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/config") => vm::config(shared, &request),
-            (Method::Put, "/nodes/{node}/qemu/{vmid}/config") => update::put(shared, &request),
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/config") => {
-                update::post(shared, &request).await
-            }
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/pending") => vm::pending(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
-                cloudinit::pending(shared, &request)
-            }
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => {
-                cloudinit::dump(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/clone") => clone::clone(shared, &request),
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/template") => {
-                template::template(shared, &request)
-            }
-            (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => resize::resize(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/status") => vm::status_index(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/status/current") => {
-                vm::status_current(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/start") => {
-                power::start(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/stop") => {
-                power::stop(shared, &request, false)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/shutdown") => {
-                power::stop(shared, &request, true)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/status/reboot") => {
-                power::reboot(shared, &request)
-            }
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => agent::index(shared, &request),
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent") => agent::command(shared, &request),
-            (Method::Put, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
-                cloudinit::regenerate(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => agent::ping(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
-                agent::interfaces(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/exec") => agent::exec(shared, &request),
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/exec-status") => {
-                agent::exec_status(shared, &request)
-            }
-            (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/file-read") => {
-                agent::file_read(shared, &request)
-            }
+        match (request.method, request.template.as_str()) {
+            // The two pages whose envelope also carries `total`.
             (Method::Get, "/nodes/{node}/tasks") => task_api::list(shared, &request),
-            (Method::Get, "/nodes/{node}/tasks/{upid}") => task_api::index(shared, &request),
-            (Method::Get, "/nodes/{node}/tasks/{upid}/status") => {
-                task_api::status(shared, &request)
-            }
             (Method::Get, "/nodes/{node}/tasks/{upid}/log") => task_api::log(shared, &request),
-            (Method::Get, "/nodes/{node}/storage") => storage::list(shared, &request),
-            (Method::Get, "/nodes/{node}/storage/{storage}") => storage::index(shared, &request),
-            (Method::Get, "/nodes/{node}/storage/{storage}/content") => {
-                storage::content(shared, &request)
-            }
-            (Method::Post, "/nodes/{node}/storage/{storage}/download-url") => {
-                download::download_url(shared, &request)
-            }
-            (Method::Get, "/nodes/{node}/storage/{storage}/content/{volume}") => {
-                storage::volume(shared, &request)
-            }
-            _ => Err(not_implemented(&request)),
+            _ => data_endpoint(shared, &request).await.map(Reply::data),
         }
+    }
+}
+
+/// The endpoints whose answer is `data` alone.
+async fn data_endpoint(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
+    let template = request.template.as_str();
+    match (request.method, template) {
+        (Method::Get, "/version") => Ok(cluster::version()),
+        (Method::Get, "/nodes") => Ok(cluster::nodes(shared)),
+        (Method::Get, "/nodes/{node}") => Ok(cluster::node_index()),
+        (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared)),
+        (Method::Get, "/nodes/{node}/network") => Ok(cluster::network(request)),
+        (Method::Get, "/cluster/resources") => Ok(cluster::resources(shared, request)),
+        (Method::Get, "/cluster/nextid") => cluster::next_id(shared, request),
+        (Method::Get, "/nodes/{node}/qemu") => vm::list(shared, request),
+        (Method::Post, "/nodes/{node}/qemu") => create::create(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}") => vm::index(shared, request),
+        (Method::Delete, "/nodes/{node}/qemu/{vmid}") => power::destroy(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/config") => vm::config(shared, request),
+        (Method::Put, "/nodes/{node}/qemu/{vmid}/config") => update::put(shared, request),
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/config") => update::post(shared, request).await,
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/pending") => vm::pending(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit") => cloudinit::pending(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/cloudinit/dump") => {
+            cloudinit::dump(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/clone") => clone::clone(shared, request),
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/template") => template::template(shared, request),
+        (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => resize::resize(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/status") => vm::status_index(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/status/current") => {
+            vm::status_current(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/status/start") => power::start(shared, request),
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/status/stop") => {
+            power::stop(shared, request, false)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/status/shutdown") => {
+            power::stop(shared, request, true)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/status/reboot") => power::reboot(shared, request),
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent") => {
+            agent::state_only::index(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent") => {
+            agent::state_only::command(shared, request)
+        }
+        (Method::Put, "/nodes/{node}/qemu/{vmid}/cloudinit") => {
+            cloudinit::regenerate(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/ping") => {
+            agent::state_only::ping(shared, request)
+        }
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/network-get-interfaces") => {
+            agent::state_only::interfaces(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/agent/exec") => {
+            agent::state_only::exec(shared, request)
+        }
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/exec-status") => {
+            agent::state_only::exec_status(shared, request)
+        }
+        (Method::Get, "/nodes/{node}/qemu/{vmid}/agent/file-read") => {
+            agent::state_only::file_read(shared, request)
+        }
+        (Method::Get, "/nodes/{node}/tasks/{upid}") => task_api::index(shared, request),
+        (Method::Get, "/nodes/{node}/tasks/{upid}/status") => task_api::status(shared, request),
+        (Method::Get, "/nodes/{node}/storage") => storage::list(shared, request),
+        (Method::Get, "/nodes/{node}/storage/{storage}") => storage::index(shared, request),
+        (Method::Get, "/nodes/{node}/storage/{storage}/content") => {
+            storage::content(shared, request)
+        }
+        (Method::Post, "/nodes/{node}/storage/{storage}/download-url") => {
+            download::download_url(shared, request)
+        }
+        (Method::Get, "/nodes/{node}/storage/{storage}/content/{volume}") => {
+            storage::volume(shared, request)
+        }
+        _ => Err(not_implemented(request)),
     }
 }
 

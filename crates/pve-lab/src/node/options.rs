@@ -22,14 +22,14 @@ pub struct NodeOptions {
     pub faults: TaskFaults,
     /// Where the state is saved; `None` keeps it in memory.
     pub state_dir: Option<PathBuf>,
-    /// Seed template 1001, ready to clone.
+    /// Start with template 1001, ready to clone.
     pub with_template: bool,
-    /// Seed of generated MACs, UUIDs and host keys.
+    /// Random seed of generated MACs, UUIDs and host keys.
     pub seed: u64,
     /// The TLS certificate fingerprint `/nodes` reports (`AA:BB:...`), when serving TLS.
     pub ssl_fingerprint: Option<String>,
-    /// State-only guests, or real QEMU machines (see [`crate::guest`]).
-    pub guests: crate::guest::Guests,
+    /// State-only guests, or real QEMU machines (see [`crate::qemu`]).
+    pub guests: crate::qemu::Guests,
 }
 
 impl Default for NodeOptions {
@@ -44,7 +44,7 @@ impl Default for NodeOptions {
             with_template: false,
             seed: 1,
             ssl_fingerprint: None,
-            guests: crate::guest::Guests::State,
+            guests: crate::qemu::Guests::State,
         }
     }
 }

@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::cloudinit::snapshot;
 use super::config::{self, drive_is_cdrom, parse_drive};
+use super::locks::{ConfigChecks, read_checked};
 use super::params::{internal, vmid};
 use super::state::{RunState, State};
 use super::tasks::{self, TaskContext, TaskSpec};
@@ -114,43 +113,40 @@ pub(crate) fn start(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let node = request.path("node").to_owned();
     let skiplock = super::params::skiplock(request)?;
     let spec = spec("qmstart", vmid, request, shared.options.durations.start);
-    shared.write(|state| {
-        state.vm(&node, vmid).map_err(internal)?;
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                let has_cloudinit = context.shared.read(|state| {
-                    let vm = state.vm(&node, vmid)?;
-                    if !skiplock {
-                        vm.check_lock()?;
-                    }
-                    if vm.is_template() {
-                        return Err("you can't start a vm if it's a template".to_owned());
-                    }
-                    if vm.run.is_some() {
-                        return Err(format!("VM {vmid} already running"));
-                    }
-                    check_bridges(vm)?;
-                    Ok(vm.config.values().any(|value| value.contains("cloudinit")))
-                })?;
-                if has_cloudinit {
-                    context.log("generating cloud-init ISO");
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        |_| Ok(()),
+        move |context: TaskContext| async move {
+            let checks = ConfigChecks {
+                skiplock,
+                ..ConfigChecks::default()
+            };
+            let has_cloudinit = read_checked(&context.shared, &node, vmid, checks, |_, vm| {
+                if vm.is_template() {
+                    return Err("you can't start a vm if it's a template".to_owned());
                 }
-                context.work().await?;
-                let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
-                let shared = Arc::clone(&context.shared);
-                shared.write(|state| {
-                    boot(&shared, state, &node, vmid)?;
-                    super::guests::booted(state, &node, vmid, qemu_pid);
-                    Ok(())
-                })
-            },
-        );
-        Ok(json!(upid))
-    })
+                if vm.run.is_some() {
+                    return Err(format!("VM {vmid} already running"));
+                }
+                check_bridges(vm)?;
+                Ok(vm.config.values().any(|value| value.contains("cloudinit")))
+            })?;
+            if has_cloudinit {
+                context.log("generating cloud-init ISO");
+            }
+            context.work().await?;
+            let qemu_pid = super::qemu_hooks::start(&context.shared, &node, vmid).await?;
+            let shared = Arc::clone(&context.shared);
+            shared.write(|state| {
+                boot(&shared, state, &node, vmid)?;
+                super::qemu_hooks::booted(state, &node, vmid, qemu_pid);
+                Ok(())
+            })
+        },
+    )
 }
 
 /// `POST .../status/stop` and `.../status/shutdown`: stopping a stopped VM is fine.
@@ -167,36 +163,33 @@ pub(crate) fn stop(shared: &Arc<Shared>, request: &ApiRequest, graceful: bool) -
     let timeout =
         std::time::Duration::from_secs(super::param_u64(request, "timeout").unwrap_or(180));
     let force = param_bool(request, "forceStop").unwrap_or(false);
-    shared.write(|state| {
-        state.vm(&node, vmid).map_err(internal)?;
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                let running = context.shared.read(|state| {
-                    let vm = state.vm(&node, vmid)?;
-                    if !skiplock {
-                        vm.check_lock()?;
-                    }
-                    Ok::<_, String>(vm.run.is_some())
-                })?;
-                if !running {
-                    return Ok(());
-                }
-                super::guests::stop(&context.shared, vmid, graceful, timeout, force).await?;
-                context.work().await?;
-                context.shared.write(|state| {
-                    let vm = state.vm_mut(&node, vmid)?;
-                    vm.run = None;
-                    vm.apply_pending();
-                    Ok(())
-                })
-            },
-        );
-        Ok(json!(upid))
-    })
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        |_| Ok(()),
+        move |context: TaskContext| async move {
+            let checks = ConfigChecks {
+                skiplock,
+                ..ConfigChecks::default()
+            };
+            let running = read_checked(&context.shared, &node, vmid, checks, |_, vm| {
+                Ok(vm.run.is_some())
+            })?;
+            if !running {
+                return Ok(());
+            }
+            super::qemu_hooks::stop(&context.shared, vmid, graceful, timeout, force).await?;
+            context.work().await?;
+            context.shared.write(|state| {
+                let vm = state.vm_mut(&node, vmid)?;
+                vm.run = None;
+                vm.apply_pending();
+                Ok(())
+            })
+        },
+    )
 }
 
 /// `POST .../status/reboot`: 500 before forking when the VM is not running.
@@ -204,39 +197,38 @@ pub(crate) fn reboot(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let vmid = vmid(request)?;
     let node = request.path("node").to_owned();
     let spec = spec("qmreboot", vmid, request, shared.options.durations.reboot);
-    shared.write(|state| {
-        let vm = state.vm(&node, vmid).map_err(internal)?;
+    let before_fork = |vm: &super::state::Vm| {
         if vm.run.is_none() {
             return Err(internal(format!("VM {vmid} not running")));
         }
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                context
-                    .shared
-                    .read(|state| state.vm(&node, vmid)?.check_lock())?;
-                context.work().await?;
-                let timeout = std::time::Duration::from_secs(180);
-                super::guests::stop(&context.shared, vmid, true, timeout, true).await?;
-                let qemu_pid = super::guests::start(&context.shared, &node, vmid).await?;
-                let shared = Arc::clone(&context.shared);
-                shared.write(|state| {
-                    let vm = state.vm_mut(&node, vmid)?;
-                    if vm.run.is_none() {
-                        return Err(format!("VM {vmid} not running"));
-                    }
-                    vm.run = None;
-                    boot(&shared, state, &node, vmid)?;
-                    super::guests::booted(state, &node, vmid, qemu_pid);
-                    Ok(())
-                })
-            },
-        );
-        Ok(json!(upid))
-    })
+        Ok(())
+    };
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        before_fork,
+        move |context: TaskContext| async move {
+            let checks = ConfigChecks::default();
+            read_checked(&context.shared, &node, vmid, checks, |_, _| Ok(()))?;
+            context.work().await?;
+            let timeout = std::time::Duration::from_secs(180);
+            super::qemu_hooks::stop(&context.shared, vmid, true, timeout, true).await?;
+            let qemu_pid = super::qemu_hooks::start(&context.shared, &node, vmid).await?;
+            let shared = Arc::clone(&context.shared);
+            shared.write(|state| {
+                let vm = state.vm_mut(&node, vmid)?;
+                if vm.run.is_none() {
+                    return Err(format!("VM {vmid} not running"));
+                }
+                vm.run = None;
+                boot(&shared, state, &node, vmid)?;
+                super::qemu_hooks::booted(state, &node, vmid, qemu_pid);
+                Ok(())
+            })
+        },
+    )
 }
 
 /// The volumes a VM's config references (drives and `unusedN`, not CD-ROM images).
@@ -260,8 +252,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let skiplock = super::params::skiplock(request)?;
     let unreferenced = param_bool(request, "destroy-unreferenced-disks").unwrap_or(false);
     let spec = spec("qmdestroy", vmid, request, shared.options.durations.destroy);
-    shared.write(|state| {
-        let vm = state.vm(&node, vmid).map_err(internal)?;
+    let before_fork = |vm: &super::state::Vm| {
         if vm
             .config
             .get("protection")
@@ -274,57 +265,58 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
         if vm.run.is_some() {
             return Err(internal(format!("VM {vmid} is running - destroy failed")));
         }
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                let volumes = context.shared.read(|state| {
-                    let vm = state.vm(&node, vmid)?;
-                    if !skiplock {
-                        vm.check_lock()?;
-                    }
-                    let mut volumes = referenced_volumes(vm);
-                    if unreferenced {
-                        for (storage, names) in &state.volumes {
-                            for (name, volume) in names {
-                                let volid = format!("{storage}:{name}");
-                                if volume.vmid == Some(vmid) && !volumes.contains(&volid) {
-                                    volumes.push(volid);
-                                }
+        Ok(())
+    };
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        before_fork,
+        move |context: TaskContext| async move {
+            let checks = ConfigChecks {
+                skiplock,
+                ..ConfigChecks::default()
+            };
+            let volumes = read_checked(&context.shared, &node, vmid, checks, |state, vm| {
+                let mut volumes = referenced_volumes(vm);
+                if unreferenced {
+                    for (storage, names) in &state.volumes {
+                        for (name, volume) in names {
+                            let volid = format!("{storage}:{name}");
+                            if volume.vmid == Some(vmid) && !volumes.contains(&volid) {
+                                volumes.push(volid);
                             }
                         }
                     }
-                    for volid in &volumes {
-                        let in_use = state
-                            .volumes
-                            .values()
-                            .flat_map(|names| names.values())
-                            .any(|volume| volume.parent.as_deref() == Some(volid.as_str()));
-                        if in_use {
-                            return Err(format!(
-                                "base volume '{volid}' is still in use by linked clones"
-                            ));
-                        }
-                    }
-                    Ok(volumes)
-                })?;
-                context.work().await?;
-                for volid in &volumes {
-                    let name = volid.rsplit(['/', ':']).next().unwrap_or_default();
-                    context.log(format!("  Logical volume \"{name}\" successfully removed."));
                 }
-                context.shared.write(|state| {
-                    for volid in &volumes {
-                        state.remove_volume(volid);
+                for volid in &volumes {
+                    let in_use = state
+                        .volumes
+                        .values()
+                        .flat_map(|names| names.values())
+                        .any(|volume| volume.parent.as_deref() == Some(volid.as_str()));
+                    if in_use {
+                        return Err(format!(
+                            "base volume '{volid}' is still in use by linked clones"
+                        ));
                     }
-                    state.vms.remove(&vmid);
-                });
-                super::guests::remove_disks(&context.shared, &volumes).await;
-                Ok(())
-            },
-        );
-        Ok(json!(upid))
-    })
+                }
+                Ok(volumes)
+            })?;
+            context.work().await?;
+            for volid in &volumes {
+                let name = volid.rsplit(['/', ':']).next().unwrap_or_default();
+                context.log(format!("  Logical volume \"{name}\" successfully removed."));
+            }
+            context.shared.write(|state| {
+                for volid in &volumes {
+                    state.remove_volume(volid);
+                }
+                state.vms.remove(&vmid);
+            });
+            super::qemu_hooks::remove_disks(&context.shared, &volumes).await;
+            Ok(())
+        },
+    )
 }

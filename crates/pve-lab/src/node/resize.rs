@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::config::{self, drive_is_cdrom, format_size, human_size, parse_drive, parse_size};
-use super::params::{internal, vmid};
+use super::locks::{ConfigChecks, read_checked};
+use super::params::vmid;
 use super::tasks::{self, TaskContext};
 use super::{Shared, param_str};
 use crate::api::{ApiRequest, ApiResult};
@@ -23,90 +22,81 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let digest = param_str(request, "digest").map(str::to_owned);
     let skiplock = super::params::skiplock(request)?;
     let spec = super::power::spec("resize", vmid, request, shared.options.durations.resize);
-    shared.write(|state| {
-        state.vm(&node, vmid).map_err(internal)?;
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                let plan = context.shared.read(|state| {
-                    let vm = state.vm(&node, vmid)?;
-                    if digest
-                        .as_ref()
-                        .is_some_and(|digest| *digest != config::digest(vm))
-                    {
-                        return Err("checksum mismatch (file change by other user?)".to_owned());
-                    }
-                    if !skiplock {
-                        vm.check_lock()?;
-                    }
-                    let value = vm
-                        .config
-                        .get(&disk)
-                        .ok_or_else(|| format!("disk '{disk}' does not exist"))?;
-                    let (file, options) = parse_drive(value);
-                    if drive_is_cdrom(&options) {
-                        return Err("you can't resize a cdrom".to_owned());
-                    }
-                    let current = options
-                        .iter()
-                        .find(|(key, _)| key == "size")
-                        .and_then(|(_, size)| parse_size(size))
-                        .map(|(_, bytes)| bytes)
-                        .or_else(|| state.volume(&file).map(|volume| volume.size))
-                        .unwrap_or(0);
-                    let (relative, bytes) = parse_size(&size)
-                        .ok_or_else(|| format!("unable to parse size '{size}'"))?;
-                    let wanted = if relative {
-                        current.saturating_add(bytes)
-                    } else {
-                        bytes
-                    };
-                    if wanted < current {
-                        return Err("shrinking disks is not supported".to_owned());
-                    }
-                    Ok((file, current, wanted))
-                })?;
-                let (file, current, wanted) = plan;
-                if wanted == current {
-                    return Ok(());
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        |_| Ok(()),
+        move |context: TaskContext| async move {
+            let checks = ConfigChecks {
+                digest: digest.as_deref(),
+                skiplock,
+            };
+            let plan = read_checked(&context.shared, &node, vmid, checks, |state, vm| {
+                let value = vm
+                    .config
+                    .get(&disk)
+                    .ok_or_else(|| format!("disk '{disk}' does not exist"))?;
+                let (file, options) = parse_drive(value);
+                if drive_is_cdrom(&options) {
+                    return Err("you can't resize a cdrom".to_owned());
                 }
-                let volume = file
-                    .rsplit(['/', ':'])
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                context.work().await?;
-                context.log(format!(
-                    "  Size of logical volume pve/{volume} changed from {} to {}.",
-                    human_size(current),
-                    human_size(wanted)
-                ));
-                context.log(format!(
-                    "  Logical volume pve/{volume} successfully resized."
-                ));
-                context.shared.write(|state| {
-                    let vm = state.vm_mut(&node, vmid)?;
-                    let value = vm.config.get(&disk).cloned().unwrap_or_default();
-                    let (file, mut options) = parse_drive(&value);
-                    config::set_option(&mut options, "size", format_size(wanted));
-                    vm.config
-                        .insert(disk.clone(), config::print_drive(&file, &options));
-                    if let Some((storage, name)) = file.split_once(':')
-                        && let Some(volume) = state
-                            .volumes
-                            .get_mut(storage)
-                            .and_then(|map| map.get_mut(name))
-                    {
-                        volume.size = wanted;
-                    }
-                    Ok::<_, String>(())
-                })?;
-                super::guests::resize(&context.shared, vmid, &file, wanted).await
-            },
-        );
-        Ok(json!(upid))
-    })
+                let current = options
+                    .iter()
+                    .find(|(key, _)| key == "size")
+                    .and_then(|(_, size)| parse_size(size))
+                    .map(|(_, bytes)| bytes)
+                    .or_else(|| state.volume(&file).map(|volume| volume.size))
+                    .unwrap_or(0);
+                let (relative, bytes) =
+                    parse_size(&size).ok_or_else(|| format!("unable to parse size '{size}'"))?;
+                let wanted = if relative {
+                    current.saturating_add(bytes)
+                } else {
+                    bytes
+                };
+                if wanted < current {
+                    return Err("shrinking disks is not supported".to_owned());
+                }
+                Ok((file, current, wanted))
+            })?;
+            let (file, current, wanted) = plan;
+            if wanted == current {
+                return Ok(());
+            }
+            let volume = file
+                .rsplit(['/', ':'])
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            context.work().await?;
+            context.log(format!(
+                "  Size of logical volume pve/{volume} changed from {} to {}.",
+                human_size(current),
+                human_size(wanted)
+            ));
+            context.log(format!(
+                "  Logical volume pve/{volume} successfully resized."
+            ));
+            context.shared.write(|state| {
+                let vm = state.vm_mut(&node, vmid)?;
+                let value = vm.config.get(&disk).cloned().unwrap_or_default();
+                let (file, mut options) = parse_drive(&value);
+                config::set_option(&mut options, "size", format_size(wanted));
+                vm.config
+                    .insert(disk.clone(), config::print_drive(&file, &options));
+                if let Some((storage, name)) = file.split_once(':')
+                    && let Some(volume) = state
+                        .volumes
+                        .get_mut(storage)
+                        .and_then(|map| map.get_mut(name))
+                {
+                    volume.size = wanted;
+                }
+                Ok::<_, String>(())
+            })?;
+            super::qemu_hooks::resize(&context.shared, vmid, &file, wanted).await
+        },
+    )
 }

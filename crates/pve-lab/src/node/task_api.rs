@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::state::State;
 use super::tasks::TaskRecord;
-use crate::api::{ApiError, ApiRequest, ApiResult};
+use crate::api::{ApiError, ApiReply, ApiRequest, ApiResult, Reply};
 
 fn no_such_task() -> ApiError {
     ApiError::param("upid", "no such task")
@@ -42,7 +42,7 @@ pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
 }
 
 /// `GET /nodes/{node}/tasks/{upid}/log?start&limit`: `[{n, t}]` with `total`.
-pub(crate) fn log(shared: &Shared, request: &ApiRequest) -> ApiResult {
+pub(crate) fn log(shared: &Shared, request: &ApiRequest) -> ApiReply {
     let start = super::param_u64(request, "start").unwrap_or(0);
     let limit = super::param_u64(request, "limit").unwrap_or(50);
     shared.read(|state| {
@@ -60,12 +60,12 @@ pub(crate) fn log(shared: &Shared, request: &ApiRequest) -> ApiResult {
             .take(limit)
             .map(|(index, line)| json!({"n": index + 1, "t": line}))
             .collect();
-        Ok(super::with_total(Value::Array(lines), task.log.len()))
+        Ok(Reply::with_total(Value::Array(lines), task.log.len()))
     })
 }
 
 /// `GET /nodes/{node}/tasks`: newest first, with PVE's filters and `total`.
-pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
+pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiReply {
     let source = super::param_str(request, "source").unwrap_or("archive");
     let vmid = super::param_u64(request, "vmid").map(|vmid| vmid.to_string());
     let type_filter = super::param_str(request, "typefilter");
@@ -112,6 +112,6 @@ pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
             .collect();
         let total = matching.len();
         let page: Vec<Value> = matching.into_iter().skip(start).take(limit).collect();
-        Ok(super::with_total(Value::Array(page), total))
+        Ok(Reply::with_total(Value::Array(page), total))
     })
 }

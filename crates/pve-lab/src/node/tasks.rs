@@ -15,7 +15,9 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::locks::{self, LockMode};
-use super::state::State;
+use super::params::internal;
+use super::state::{State, Vm};
+use crate::api::{ApiError, ApiResult};
 
 /// A task log stops growing here (a runaway body cannot eat the lab's memory).
 const MAX_LOG_LINES: usize = 10_000;
@@ -315,6 +317,42 @@ where
         finish(&finisher, result);
     });
     upid
+}
+
+/// Forks a task on one VM: the preamble every VM task shares (qemu-server's
+/// `lock_config` + `fork_worker`), answering the UPID.
+///
+/// With the state locked, the VM must exist (PVE's missing-config 500 otherwise) and pass
+/// `before_fork`, the checks PVE answers with an HTTP error; in the task, the VM's config
+/// lock file is taken before `body` runs (a timeout fails the task). Checks PVE makes
+/// inside the worker belong in `body`, usually through [`locks::read_checked`].
+pub(crate) fn spawn_on_vm<Check, Body, Done>(
+    shared: &Arc<Shared>,
+    node: &str,
+    vmid: u32,
+    spec: TaskSpec,
+    before_fork: Check,
+    body: Body,
+) -> ApiResult
+where
+    Check: FnOnce(&Vm) -> Result<(), ApiError>,
+    Body: FnOnce(TaskContext) -> Done + Send + 'static,
+    Done: Future<Output = Result<(), String>> + Send + 'static,
+{
+    shared.write(|state| {
+        let vm = state.vm(node, vmid).map_err(internal)?;
+        before_fork(vm)?;
+        let upid = spawn(
+            shared,
+            state,
+            spec,
+            move |context: TaskContext| async move {
+                context.lock_vm(vmid).await?;
+                body(context).await
+            },
+        );
+        Ok(json!(upid))
+    })
 }
 
 fn finish(context: &TaskContext, result: Result<(), String>) {

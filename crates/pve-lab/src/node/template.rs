@@ -6,11 +6,10 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use super::Shared;
 use super::config::{drive_is_cdrom, is_drive_key, parse_drive, print_drive};
 use super::params::{internal, vmid};
+use super::state::Vm;
 use super::tasks::{self, TaskContext, TaskSpec};
 use crate::api::{ApiRequest, ApiResult};
 
@@ -24,8 +23,7 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
         user: request.identity.upid_user(),
         duration: shared.options.durations.template,
     };
-    shared.write(|state| {
-        let vm = state.vm(&node, vmid).map_err(internal)?;
+    let before_fork = |vm: &Vm| {
         vm.check_lock().map_err(internal)?;
         if vm.is_template() {
             return Err(internal(
@@ -37,55 +35,56 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
                 "you can't convert a VM to template if VM is running".into(),
             ));
         }
-        let upid = tasks::spawn(
-            shared,
-            state,
-            spec,
-            move |context: TaskContext| async move {
-                context.lock_vm(vmid).await?;
-                context.work().await?;
-                let renamed = context.shared.write(|state| {
-                    let vm = state.vm_mut(&node, vmid)?;
-                    let mut renames = Vec::new();
-                    for (key, value) in &mut vm.config {
-                        if !is_drive_key(key) {
-                            continue;
-                        }
-                        let (file, options) = parse_drive(value);
-                        if drive_is_cdrom(&options) {
-                            continue;
-                        }
-                        let Some((storage, name)) = file.split_once(':') else {
-                            continue;
-                        };
-                        let Some(rest) = name.strip_prefix(&format!("vm-{vmid}-")) else {
-                            continue;
-                        };
-                        let base = format!("base-{vmid}-{rest}");
-                        renames.push((storage.to_owned(), name.to_owned(), base.clone()));
-                        *value = print_drive(&format!("{storage}:{base}"), &options);
+        Ok(())
+    };
+    tasks::spawn_on_vm(
+        shared,
+        request.path("node"),
+        vmid,
+        spec,
+        before_fork,
+        move |context: TaskContext| async move {
+            context.work().await?;
+            let renamed = context.shared.write(|state| {
+                let vm = state.vm_mut(&node, vmid)?;
+                let mut renames = Vec::new();
+                for (key, value) in &mut vm.config {
+                    if !is_drive_key(key) {
+                        continue;
                     }
-                    vm.config.insert("template".into(), "1".into());
-                    for (storage, old, new) in &renames {
-                        if let Some(volume) = state
-                            .volumes
-                            .get_mut(storage)
-                            .and_then(|names| names.remove(old))
-                        {
-                            state.put_volume(storage, new, volume);
-                        }
+                    let (file, options) = parse_drive(value);
+                    if drive_is_cdrom(&options) {
+                        continue;
                     }
-                    Ok::<_, String>(renames)
-                })?;
-                super::guests::make_base(&context.shared, &renamed).await?;
-                for (_, old, new) in renamed {
-                    context.log(format!(
-                        "  Renamed \"{old}\" to \"{new}\" in volume group \"pve\""
-                    ));
+                    let Some((storage, name)) = file.split_once(':') else {
+                        continue;
+                    };
+                    let Some(rest) = name.strip_prefix(&format!("vm-{vmid}-")) else {
+                        continue;
+                    };
+                    let base = format!("base-{vmid}-{rest}");
+                    renames.push((storage.to_owned(), name.to_owned(), base.clone()));
+                    *value = print_drive(&format!("{storage}:{base}"), &options);
                 }
-                Ok(())
-            },
-        );
-        Ok(json!(upid))
-    })
+                vm.config.insert("template".into(), "1".into());
+                for (storage, old, new) in &renames {
+                    if let Some(volume) = state
+                        .volumes
+                        .get_mut(storage)
+                        .and_then(|names| names.remove(old))
+                    {
+                        state.put_volume(storage, new, volume);
+                    }
+                }
+                Ok::<_, String>(renames)
+            })?;
+            super::qemu_hooks::make_base(&context.shared, &renamed).await?;
+            for (_, old, new) in renamed {
+                context.log(format!(
+                    "  Renamed \"{old}\" to \"{new}\" in volume group \"pve\""
+                ));
+            }
+            Ok(())
+        },
+    )
 }

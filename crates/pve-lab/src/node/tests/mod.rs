@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{Node, NodeOptions, split_total};
+use super::{Node, NodeOptions};
 use crate::api::{ApiError, ApiRequest, Identity, Method};
 
 /// A fast node: durations scaled 100x down, agent up 200 ms after start.
@@ -66,7 +66,7 @@ pub(super) async fn call(
 ) -> Result<Value, ApiError> {
     node.handle(request(method, template, &params))
         .await
-        .map(|value| split_total(value).0)
+        .map(|reply| reply.data)
 }
 
 pub(super) async fn ok(node: &Node, method: Method, template: &str, params: Value) -> Value {

@@ -9,7 +9,6 @@ use serde_json::json;
 
 use super::*;
 use crate::api::Method;
-use crate::node::split_total;
 
 #[tokio::test]
 async fn resize_grows_and_fails_inside_the_task_on_shrink() {
@@ -372,7 +371,8 @@ async fn task_list_and_log_pages_carry_totals() {
             &json!({"upid": upid, "start": 1, "limit": 1}),
         ))
         .await;
-    let (lines, total) = split_total(raw.expect("log"));
+    let reply = raw.expect("log");
+    let (lines, total) = (reply.data, reply.total);
     assert_eq!(lines.as_array().map(Vec::len), Some(1));
     assert_eq!(lines[0]["n"], json!(2));
     assert_eq!(
@@ -386,7 +386,8 @@ async fn task_list_and_log_pages_carry_totals() {
             &json!({"vmid": 1001, "typefilter": "qmclone"}),
         ))
         .await;
-    let (tasks, total) = split_total(raw.expect("list"));
+    let reply = raw.expect("list");
+    let (tasks, total) = (reply.data, reply.total);
     assert_eq!(total, Some(1));
     assert_eq!(tasks[0]["upid"], upid);
     assert_eq!(tasks[0]["status"], "OK");

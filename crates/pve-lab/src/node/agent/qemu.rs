@@ -1,4 +1,5 @@
-//! The agent endpoints of real guests: answered by the `qemu-guest-agent` inside the VM.
+//! The agent endpoints of QEMU guests: answered by the `qemu-guest-agent` inside the VM
+//! (state-only guests are answered by [`super::state_only`]).
 //!
 //! Why: in qemu mode nothing is faked; `ping`, `network-get-interfaces`, `exec`,
 //! `exec-status` and `file-read` become QGA commands (`guest-ping`, `guest-exec`,
@@ -10,10 +11,10 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::params::{internal, vmid};
 use crate::api::{ApiError, ApiRequest, ApiResult, Method};
-use crate::guest::{AgentError, QemuGuests};
+use crate::node::Shared;
+use crate::node::params::{internal, vmid};
+use crate::qemu::{AgentError, QemuGuests};
 
 /// The largest file `agent/file-read` returns (PVE: 16 MiB).
 const FILE_READ_LIMIT: u64 = 16 * 1024 * 1024;
@@ -24,7 +25,7 @@ pub(crate) async fn intercept(shared: &Shared, request: &ApiRequest) -> Option<A
     let guests = shared.options.guests.qemu()?;
     if request.method == Method::Post && request.template == "/nodes/{node}/qemu/{vmid}/agent" {
         // The generic form: `command=get-host-name` is QGA's `guest-get-host-name`.
-        let command = super::param_str(request, "command")
+        let command = crate::node::param_str(request, "command")
             .unwrap_or_default()
             .to_owned();
         return Some(generic(shared, guests, request, &command).await);
@@ -120,7 +121,7 @@ async fn agent(
                 ));
             };
             let mut arguments = json!({"path": path, "arg": arguments, "capture-output": true});
-            if let Some(input) = super::param_str(request, "input-data") {
+            if let Some(input) = crate::node::param_str(request, "input-data") {
                 arguments["input-data"] = json!(STANDARD.encode(input));
             }
             call("guest-exec", Some(arguments))
@@ -128,7 +129,7 @@ async fn agent(
                 .map(|result| json!({"pid": result.get("pid").cloned().unwrap_or(Value::Null)}))
         }
         "exec-status" => {
-            let pid = super::param_u64(request, "pid").unwrap_or(0);
+            let pid = crate::node::param_u64(request, "pid").unwrap_or(0);
             let mut result = call("guest-exec-status", Some(json!({"pid": pid}))).await?;
             if let Some(object) = result.as_object_mut() {
                 let exited = object
@@ -160,11 +161,11 @@ where
     F: Fn(&'static str, Option<Value>) -> Fut,
     Fut: std::future::Future<Output = Result<Value, ApiError>>,
 {
-    let file = super::param_str(request, "file")
+    let file = crate::node::param_str(request, "file")
         .unwrap_or_default()
         .to_owned();
-    let offset = super::param_u64(request, "offset").unwrap_or(0);
-    let limit = super::param_u64(request, "count")
+    let offset = crate::node::param_u64(request, "offset").unwrap_or(0);
+    let limit = crate::node::param_u64(request, "count")
         .unwrap_or(FILE_READ_LIMIT)
         .min(FILE_READ_LIMIT);
     let handle = call("guest-file-open", Some(json!({"path": file, "mode": "r"}))).await?;

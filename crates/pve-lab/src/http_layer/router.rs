@@ -7,17 +7,21 @@
 //! permission paths like `/vms/{vmid}` are filled from verified parameters. Only
 //! `/access/ticket` is answered here (it is authentication, not node state); everything
 //! else goes to [`crate::node::Node::handle`] as an [`ApiRequest`].
+//!
+//! Place in the direction: under `connection`, above the handlers. `/lab/...` requests go
+//! down to [`super::control`]; what both share (state, body reading, [`Failure`]) is in
+//! the leaf [`super::shared`], so `control` never imports the router.
 
 use http::Request;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{Map, Value};
 
+use super::control;
+use super::shared::{Failure, ResetConnection, Shared, read_body};
 use crate::api::{ApiError, ApiRequest, Method};
 use crate::faults::HttpFault;
 use crate::schema::validate::validate_parameters;
 use crate::schema::{Schema, method_name};
-use crate::server::{ResetConnection, Shared};
 use crate::wire::{self, LabResponse};
 
 /// The prefix of every API path.
@@ -47,7 +51,7 @@ pub(crate) async fn handle(
 ) -> Result<LabResponse, ResetConnection> {
     let path = request.uri().path().to_owned();
     if path.starts_with("/lab/") {
-        return crate::control::handle(shared, request).await;
+        return control::handle(shared, request).await;
     }
     let mut lose_answer = false;
     match shared.faults.next_request() {
@@ -80,34 +84,6 @@ pub(crate) async fn handle(
         return Err(ResetConnection);
     }
     Ok(response)
-}
-
-pub(crate) enum Failure {
-    Api(ApiError),
-    Reset,
-}
-
-impl From<ApiError> for Failure {
-    fn from(error: ApiError) -> Self {
-        Self::Api(error)
-    }
-}
-
-/// Reads the body within `limit`: 413 when larger, `Reset` when the client broke off.
-/// A client has this long to send its whole body; then it gets 408 and the connection
-/// closes, so a stalled client cannot hold a connection task forever.
-const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
-
-pub(crate) async fn read_body(body: Incoming, limit: usize) -> Result<bytes::Bytes, Failure> {
-    let collected = tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, limit).collect()).await;
-    match collected {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(error)) if error.is::<http_body_util::LengthLimitError>() => {
-            Err(Failure::Api(ApiError::new(413, "request entity too large")))
-        }
-        Ok(Err(_)) => Err(Failure::Reset),
-        Err(_) => Err(Failure::Api(ApiError::new(408, "request body timeout"))),
-    }
 }
 
 async fn answer(
@@ -176,7 +152,7 @@ async fn answer(
         identity: authenticated.identity,
     };
     Ok(match shared.node.handle(api_request).await {
-        Ok(data) => wire::success(data),
+        Ok(reply) => wire::success(reply),
         Err(error) => return Err(error.into()),
     })
 }

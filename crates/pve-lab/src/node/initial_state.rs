@@ -1,4 +1,4 @@
-//! The state a fresh lab starts with.
+//! The state a fresh node starts with.
 //!
 //! Why: the README's demo and the tests need a node that looks like a freshly installed
 //! PVE host (storages `local` and `local-lvm`, a downloaded cloud image) and, on request,
@@ -11,17 +11,17 @@ use super::NodeOptions;
 use super::agent::generate_host_key;
 use super::state::{SplitMix, State, Vm, Volume};
 
-/// The cloud image that the seed places in `local` import content.
+/// The cloud image a fresh node has in `local` import content.
 pub(crate) const BASE_IMAGE: &str = "import/debian-12-genericcloud-amd64.qcow2";
 
-/// The seeded template's id.
+/// The id of the template a fresh node can start with.
 pub(crate) const TEMPLATE_ID: u32 = 1001;
 
 const GIB: u64 = 1024 * 1024 * 1024;
 const MIB: u64 = 1024 * 1024;
 
 /// A fresh node's state.
-pub(crate) fn seed_state(options: &NodeOptions) -> State {
+pub(crate) fn fresh(options: &NodeOptions) -> State {
     let now = super::unix_seconds();
     let mut state = State {
         next_pid: 4_000 + u32::try_from(options.seed % 20_000).unwrap_or(0),
@@ -42,12 +42,12 @@ pub(crate) fn seed_state(options: &NodeOptions) -> State {
         },
     );
     if options.with_template {
-        seed_template(&mut state, now);
+        add_template(&mut state, now);
     }
     state
 }
 
-fn seed_template(state: &mut State, now: u64) {
+fn add_template(state: &mut State, now: u64) {
     let vmid = TEMPLATE_ID;
     let disk = format!("base-{vmid}-disk-0");
     let cloudinit = format!("vm-{vmid}-cloudinit");

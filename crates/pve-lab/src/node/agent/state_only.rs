@@ -1,4 +1,5 @@
-//! The QEMU guest agent of state-only guests.
+//! The QEMU guest agent of state-only guests: the agent endpoints answered from the
+//! VM's config, no process behind them (the real agent of QEMU guests is [`super::qemu`]).
 //!
 //! Why: clients find a new VM's address through `agent/network-get-interfaces` and pin its
 //! SSH host key through `agent/file-read`; the hard parts for them are the agent not being
@@ -9,57 +10,14 @@
 //! an IPv6 link-local, and `docker0`. `exec` runs NOTHING: it hands out a pid and
 //! `exec-status` reports the command exited 0 with empty output.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
-use super::Shared;
-use super::config::parse_properties;
-use super::params::{internal, vmid};
-use super::state::{SplitMix, State, Vm};
+use super::net_mac;
 use crate::api::{ApiError, ApiRequest, ApiResult};
-
-/// NIC models whose key carries the MAC (`virtio=BC:24:11:..`).
-pub(crate) const NIC_MODELS: &[&str] = &[
-    "e1000",
-    "e1000-82540em",
-    "e1000-82544gc",
-    "e1000-82545em",
-    "e1000e",
-    "i82551",
-    "i82557b",
-    "i82559er",
-    "ne2k_isa",
-    "ne2k_pci",
-    "pcnet",
-    "rtl8139",
-    "virtio",
-    "vmxnet3",
-];
-
-/// The MAC of a `netN` value.
-pub(crate) fn net_mac(net: &str) -> Option<String> {
-    parse_properties(net, "model")
-        .into_iter()
-        .find(|(key, value)| {
-            (NIC_MODELS.contains(&key.as_str()) && !value.is_empty()) || key == "macaddr"
-        })
-        .map(|(_, mac)| mac)
-}
-
-/// A new ed25519 host key's public line, `ssh-ed25519 AAAA... root@HOST`.
-pub(crate) fn generate_host_key(random: &mut SplitMix, hostname: &str) -> String {
-    let secret = random.bytes::<32>();
-    let key = ed25519_dalek::SigningKey::from_bytes(&secret);
-    let public = key.verifying_key().to_bytes();
-    let mut blob = Vec::with_capacity(51);
-    for part in [b"ssh-ed25519".as_slice(), public.as_slice()] {
-        let length = u32::try_from(part.len()).unwrap_or(0);
-        blob.extend_from_slice(&length.to_be_bytes());
-        blob.extend_from_slice(part);
-    }
-    format!("ssh-ed25519 {} root@{hostname}", STANDARD.encode(blob))
-}
+use crate::node::Shared;
+use crate::node::config::parse_properties;
+use crate::node::params::{internal, vmid};
+use crate::node::state::{State, Vm};
 
 /// PVE's `assert_agent_available`: configured, running, agent up.
 fn available<'state>(
@@ -76,7 +34,7 @@ fn available<'state>(
     };
     let ready = run
         .agent_ready_ms
-        .is_some_and(|ready| super::unix_millis() >= ready);
+        .is_some_and(|ready| crate::node::unix_millis() >= ready);
     if !ready {
         return Err(ApiError::internal("QEMU guest agent is not running"));
     }
@@ -126,7 +84,7 @@ pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
 
 /// `POST .../agent` with `command`: the generic form of the agent endpoints.
 pub(crate) fn command(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    let command = super::param_str(request, "command").unwrap_or_default();
+    let command = crate::node::param_str(request, "command").unwrap_or_default();
     match command {
         "ping" => ping(shared, request),
         "network-get-interfaces" => interfaces(shared, request),
@@ -260,7 +218,7 @@ pub(crate) fn exec(shared: &Shared, request: &ApiRequest) -> ApiResult {
 
 /// `GET .../agent/exec-status?pid`: the command exited 0 with empty output.
 pub(crate) fn exec_status(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    let pid = super::param_u64(request, "pid").unwrap_or(0);
+    let pid = crate::node::param_u64(request, "pid").unwrap_or(0);
     shared.read(|state| {
         let (_, vm) = available(state, request)?;
         if !vm.exec_pids.iter().any(|known| u64::from(*known) == pid) {
@@ -274,11 +232,11 @@ pub(crate) fn exec_status(shared: &Shared, request: &ApiRequest) -> ApiResult {
 
 /// `GET .../agent/file-read?file`: the host key, hostname and machine id of the guest.
 pub(crate) fn file_read(shared: &Shared, request: &ApiRequest) -> ApiResult {
-    let file = super::param_str(request, "file")
+    let file = crate::node::param_str(request, "file")
         .unwrap_or_default()
         .to_owned();
-    let offset = super::param_u64(request, "offset").unwrap_or(0);
-    let count = super::param_u64(request, "count").unwrap_or(16 * 1024 * 1024);
+    let offset = crate::node::param_u64(request, "offset").unwrap_or(0);
+    let count = crate::node::param_u64(request, "count").unwrap_or(16 * 1024 * 1024);
     shared.read(|state| {
         let (vmid, vm) = available(state, request)?;
         let name = vm

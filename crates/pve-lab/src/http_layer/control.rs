@@ -18,15 +18,17 @@
 //!
 //! Both answers carry `injected`: `{"http5xx": N, "reset": N, "lost": N}`, the HTTP-level faults
 //! injected since the spec was last set, so a fault drill can prove faults happened.
+//!
+//! Place in the direction: a handler, at the bottom of the HTTP layer. The router calls
+//! it; it imports only the leaf [`super::shared`] (state, body reading), never the router.
 
 use http::Request;
 use hyper::body::Incoming;
 use serde_json::json;
 
+use super::shared::{Failure, ResetConnection, Shared, read_body};
 use crate::api::ApiError;
 use crate::faults::FaultSpec;
-use crate::router::read_body;
-use crate::server::{ResetConnection, Shared};
 use crate::wire::{self, LabResponse};
 
 fn spec_json(spec: &FaultSpec, injected: crate::faults::InjectedCounts) -> serde_json::Value {
@@ -103,8 +105,8 @@ async fn answer(
                 read_body(request.into_body(), 4096)
                     .await
                     .map_err(|failure| match failure {
-                        crate::router::Failure::Api(error) => Some(error),
-                        crate::router::Failure::Reset => None,
+                        Failure::Api(error) => Some(error),
+                        Failure::Reset => None,
                     })?;
             let text = String::from_utf8_lossy(&body);
             let spec: FaultSpec =

@@ -1,5 +1,7 @@
-//! Real lab guests: lab VMs as QEMU machines booting a Debian image, configured by
-//! cloud-init from their Proxmox settings.
+//! The QEMU backend: lab VMs as real QEMU machines booting a Debian image, configured by
+//! cloud-init from their Proxmox settings. (State-only guests have no backend code: the
+//! node answers for them from its state.) Also reachable as `pve_lab::guest`, its
+//! earlier name.
 //!
 //! Why: state-only guests prove the API calls but not that a VM comes up with the right
 //! address, user, key and hostname; real guests do, and let configuration and smoke
@@ -8,8 +10,8 @@
 //! traffic disabled (`restrict=on`) and SSH reached through a forward on 127.0.0.1.
 //!
 //! Parts: `image` (where the base image lives, the recipe hash), `build` (building it),
-//! `docker_archive` (the busybox image `docker load` accepts), `seed_iso` (the `NoCloud`
-//! ISO), `qmp` and `qga` (QEMU's two JSON protocols), `disks` (qcow2 files behind lab
+//! `docker_archive` (the busybox image `docker load` accepts), `seed_iso` (the cloud-init
+//! `NoCloud` seed ISO, the one thing "seed" names in the lab's modules), `qmp` and `qga` (QEMU's two JSON protocols), `disks` (qcow2 files behind lab
 //! volumes), `machine` (running QEMU processes), `probe` (does KVM really work, and what
 //! `auto` picks).
 

@@ -8,7 +8,8 @@
 //! needs control over the socket: a reset connection is closed with `SO_LINGER 0`, which
 //! makes the kernel send a TCP RST, what a crashed proxy looks like to a client.
 //!
-//! The accept loop and per-connection serving live in [`crate::connection`].
+//! Place in the direction: the top of the HTTP layer. It builds the [`Shared`] state and
+//! hands the listener to [`super::connection`]; nothing below imports it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,9 +19,9 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::connection::accept_loop;
+use super::shared::Shared;
 use crate::auth::{Auth, Credentials, FULL_TOKEN_ID, READONLY_TOKEN_ID, ROOT_USER};
-pub(crate) use crate::connection::ResetConnection;
-use crate::connection::accept_loop;
 use crate::faults::{FaultSpec, Faults};
 use crate::node::{Node, NodeOptions};
 use crate::tls::{TlsError, TlsMaterial};
@@ -40,7 +41,7 @@ pub struct LabOptions {
     pub auth_failure_delay: Duration,
     /// The largest request body accepted (PVE: 64 KiB); larger ones get 413.
     pub body_limit: usize,
-    /// The simulated node (name, task durations, time scale, template seeding). Its
+    /// The simulated node (name, task durations, time scale, starting template). Its
     /// `state_dir`, `faults` and `ssl_fingerprint` are set from the fields above.
     pub node: NodeOptions,
 }
@@ -97,16 +98,6 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// Everything a request handler needs.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub node: Node,
-    pub auth: Auth,
-    pub faults: Arc<Faults>,
-    pub auth_failure_delay: Duration,
-    pub body_limit: usize,
 }
 
 /// Starts labs.

@@ -1,14 +1,17 @@
 //! Serving accepted connections: the accept loop, one hyper connection per socket, and the
 //! stream that can end in a TCP reset.
 //!
-//! Why separate: [`crate::server`] is about starting a lab and the handle tests hold;
+//! Why separate: [`super::server`] is about starting a lab and the handle tests hold;
 //! this is the socket-level machinery under it. Each request runs in its own task (a
 //! panicking handler becomes a 500, not a silent drop), shutdown lets open connections
-//! finish for at most 5 s, and a connection whose handler returns [`ResetConnection`]
+//! finish for at most 5 s, and a connection whose handler returns `ResetConnection`
 //! (the `reset` and `lost` faults, a request body that broke off) is closed with
 //! `SO_LINGER 0`, so the kernel sends an RST, what a crashed proxy looks like to a
-//! client. [`ResetConnection`] is re-exported from `server`, where the router and control
-//! endpoints find it.
+//! client.
+//!
+//! Place in the direction: under `server`, above `router`. It hands each request to
+//! [`super::router::handle`]; the state and `ResetConnection` come from the leaf
+//! [`super::shared`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -25,7 +28,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::server::Shared;
+use super::router;
+use super::shared::Shared;
 
 /// Accepts connections until shutdown, then waits (at most 5 s) for open ones to finish.
 pub(crate) async fn accept_loop(
@@ -84,11 +88,6 @@ pub(crate) async fn accept_loop(
     }
 }
 
-/// The error a handler returns to make hyper drop the connection without an answer.
-#[derive(Debug, thiserror::Error)]
-#[error("connection reset by fault injection")]
-pub(crate) struct ResetConnection;
-
 async fn serve_connection<Io>(
     io: Io,
     shared: Arc<Shared>,
@@ -104,8 +103,7 @@ async fn serve_connection<Io>(
             // Each request is its own tokio task so that a bug that panics in a handler
             // becomes a 500 naming the lab (as PVE answers 500 when a handler dies), not a
             // connection dropped without a word.
-            let handled =
-                tokio::spawn(async move { crate::router::handle(&shared, request).await }).await;
+            let handled = tokio::spawn(async move { router::handle(&shared, request).await }).await;
             let outcome = handled.unwrap_or_else(|error| {
                 tracing::error!(%error, "request handler died");
                 Ok(crate::wire::error(&crate::api::ApiError::new(

@@ -2,7 +2,7 @@
 //!
 //! Why: a lab volume (`local-lvm:vm-100-disk-0`) is bookkeeping in the node's state; a
 //! real guest needs a file. Files live under `<work>/disks/<storage>/<name>.qcow2`. A
-//! volume without a parent (the seeded template's disk, an imported cloud image) is a
+//! volume without a parent (the starting template's disk, an imported cloud image) is a
 //! thin overlay on the cached base image, which is never written; a linked clone is an
 //! overlay on its template's disk (made read-only when the template was converted); a
 //! full clone is a flattened copy. Files are created when first needed, so a volume that

@@ -1,10 +1,10 @@
-//! The node's side of real guests: what a task does to the QEMU backend in qemu mode.
+//! The node's hooks into the QEMU backend: what a task does to real guests in qemu mode.
 //!
 //! Why: the handlers keep PVE's bookkeeping (locks, tasks, volumes, pending values) for
 //! both kinds of guests; in qemu mode they also call these hooks, which translate the
 //! VM's config into a machine (memory, cores, boot disk, MAC, the address cloud-init
 //! configures, the seed generated exactly like `.../cloudinit/dump` shows it); the agent
-//! endpoints are in `guest_agent`. In state mode every hook does nothing.
+//! endpoints are in `agent::qemu`. For state-only guests every hook does nothing.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -13,11 +13,11 @@ use std::time::Duration;
 
 use super::config::{drive_is_cdrom, is_drive_key, parse_drive, parse_properties};
 use super::{Node, Shared};
-use crate::guest::{MachineSpec, QemuGuests, SeedFiles};
+use crate::qemu::{MachineSpec, QemuGuests, SeedFiles};
 
 impl Node {
     /// The guests behind this node's VMs.
-    pub fn guests(&self) -> &crate::guest::Guests {
+    pub fn guests(&self) -> &crate::qemu::Guests {
         &self.shared.options.guests
     }
 
@@ -59,7 +59,7 @@ impl super::NodeOptions {
     /// Sets the guests. With real guests, the tasks whose work is now real (start, stop,
     /// shutdown, reboot, clones, resize, destroy, template) take the time that work takes
     /// instead of a simulated duration.
-    pub fn set_guests(&mut self, guests: crate::guest::Guests) {
+    pub fn set_guests(&mut self, guests: crate::qemu::Guests) {
         if guests.qemu().is_some() {
             let durations = &mut self.durations;
             for duration in [
@@ -164,7 +164,7 @@ pub(crate) async fn start(
     };
     let weak: Weak<Shared> = Arc::downgrade(shared);
     let node_name = node.to_owned();
-    let on_exit = Box::new(move |notice: crate::guest::ExitNotice| {
+    let on_exit = Box::new(move |notice: crate::qemu::ExitNotice| {
         let Some(shared) = weak.upgrade() else {
             return;
         };
