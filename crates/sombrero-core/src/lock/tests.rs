@@ -29,19 +29,33 @@ fn a_second_writer_is_refused_naming_the_first() {
     let holder = holder.0.as_ref().expect("the holder is named");
     assert_eq!(holder.command, "deploy");
     assert_eq!(holder.pid, std::process::id());
-    assert!(refused.to_string().contains("sombrero deploy (pid "), "{refused}");
+    assert!(
+        refused.to_string().contains("sombrero deploy (pid "),
+        "{refused}"
+    );
     // Another environment, or another cluster's same environment, is not blocked.
-    assert!(other.acquire(&scope("production"), &Holder::this_process("deploy")).is_ok());
+    assert!(
+        other
+            .acquire(&scope("production"), &Holder::this_process("deploy"))
+            .is_ok()
+    );
     let elsewhere = LockScope {
         endpoint: "https://other.example.invalid:8006/api2/json".to_owned(),
         environment: "staging".to_owned(),
     };
-    assert!(other.acquire(&elsewhere, &Holder::this_process("deploy")).is_ok());
+    assert!(
+        other
+            .acquire(&elsewhere, &Holder::this_process("deploy"))
+            .is_ok()
+    );
     drop(first);
     let again = other
         .acquire(&scope("staging"), &Holder::this_process("destroy"))
         .expect("free after release");
-    assert!(again.took_over.is_none(), "a released lock is not a takeover");
+    assert!(
+        again.took_over.is_none(),
+        "a released lock is not a takeover"
+    );
 }
 
 #[test]
@@ -57,7 +71,9 @@ fn a_lock_left_by_a_killed_run_is_taken_over_and_reported() {
     };
     // What a SIGKILLed holder leaves: its description, and no OS lock.
     std::fs::write(
-        directory.path().join(format!("{}.lock", scope("staging").key())),
+        directory
+            .path()
+            .join(format!("{}.lock", scope("staging").key())),
         serde_json::to_vec(&killed).expect("json"),
     )
     .expect("write");

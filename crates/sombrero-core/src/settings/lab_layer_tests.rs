@@ -3,11 +3,12 @@
 
 use std::collections::HashMap;
 
-use super::{CliOverrides, ConfigFile, Inputs, LabLayer, SshKeySetting, Source, resolve, values};
+use super::{CliOverrides, ConfigFile, Inputs, LabLayer, Source, SshKeySetting, resolve, values};
 
 const SHIPPED: &str = include_str!("../../../../sombrero.toml");
 const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
-const PLACEHOLDER: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ placeholder";
+const PLACEHOLDER: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ placeholder";
 
 fn lab() -> LabLayer {
     LabLayer {
@@ -15,9 +16,7 @@ fn lab() -> LabLayer {
         token: "root@pam!lab=aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"
             .parse()
             .expect("token"),
-        fingerprint: Some(
-            values::parse_fingerprint(&["AB"; 32].join(":")).expect("fingerprint"),
-        ),
+        fingerprint: Some(values::parse_fingerprint(&["AB"; 32].join(":")).expect("fingerprint")),
         placeholder_ssh_key: values::parse_ssh_public_key(PLACEHOLDER).expect("key"),
     }
 }
@@ -45,7 +44,10 @@ fn resolve_with(env: &[(&str, &str)], lab: Option<LabLayer>) -> super::Settings 
 fn the_lab_wins_over_every_api_layer_and_is_named_as_the_source() {
     let cluster = [
         ("TF_VAR_pve_api_url", "https://pve.example.invalid:8006"),
-        ("TF_VAR_pve_api_token", "ci@pve!deploy=11111111-2222-3333-4444-555555555555"),
+        (
+            "TF_VAR_pve_api_token",
+            "ci@pve!deploy=11111111-2222-3333-4444-555555555555",
+        ),
         ("TF_VAR_proxmox_insecure", "true"),
         ("SOMBRERO_PVE_CA_FILE", "/etc/ssl/pve-ca.pem"),
         ("PKR_VAR_proxmox_username", "root@pam"),
@@ -54,7 +56,11 @@ fn the_lab_wins_over_every_api_layer_and_is_named_as_the_source() {
     ];
     let without = resolve_with(&cluster, None);
     assert_eq!(
-        without.api.url.as_ref().map(|url| url.value.host_str().map(str::to_owned)),
+        without
+            .api
+            .url
+            .as_ref()
+            .map(|url| url.value.host_str().map(str::to_owned)),
         Some(Some("pve.example.invalid".to_owned()))
     );
     let settings = resolve_with(&cluster, Some(lab()));
@@ -64,7 +70,10 @@ fn the_lab_wins_over_every_api_layer_and_is_named_as_the_source() {
     let token = settings.api.token.as_ref().expect("token");
     assert_eq!(token.value.to_string(), "root@pam!lab=[redacted]");
     assert_eq!(token.source.to_string(), "flag --lab");
-    assert!(!settings.api.insecure.value, "the lab's certificate is pinned");
+    assert!(
+        !settings.api.insecure.value,
+        "the lab's certificate is pinned"
+    );
     assert!(settings.api.fingerprint.is_some());
     assert!(settings.api.ca_file.is_none(), "no CA file of the cluster");
     assert!(settings.api.username.is_none() && settings.api.password.is_none());
@@ -78,7 +87,11 @@ fn the_lab_wins_over_every_api_layer_and_is_named_as_the_source() {
 #[test]
 fn without_a_configured_key_the_lab_vm_gets_the_placeholder_with_a_warning() {
     let settings = resolve_with(&[], Some(lab()));
-    let key = settings.vm.ssh_public_key.as_ref().expect("placeholder key");
+    let key = settings
+        .vm
+        .ssh_public_key
+        .as_ref()
+        .expect("placeholder key");
     assert_eq!(key.source, Source::Flag("--lab"));
     assert!(
         matches!(&key.value, SshKeySetting::Inline(inline) if inline.as_str().ends_with("placeholder"))

@@ -89,12 +89,20 @@ async fn a_second_writer_from_another_directory_is_refused_naming_the_first() {
     // VM that is being cloned is the reliability issue's business, not the lock's).
     for reader in [&["status"][..], &["plan"], &["config", "show"]] {
         let outcome = second.run(reader);
-        assert!(!outcome.stderr.contains("locked by"), "{reader:?}: {}", outcome.stderr);
+        assert!(
+            !outcome.stderr.contains("locked by"),
+            "{reader:?}: {}",
+            outcome.stderr
+        );
         assert!(outcome.code.is_some(), "{reader:?} finished");
     }
 
     let deployed = finish(deploying).expect_code(0);
-    assert!(deployed.stdout.contains("Created. VM 150"), "{}", deployed.stdout);
+    assert!(
+        deployed.stdout.contains("Created. VM 150"),
+        "{}",
+        deployed.stdout
+    );
     // The end state is the one the finishing command reported, and the lock is free.
     let status = second.run(&["status", "--json"]).expect_code(0);
     let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("json");
