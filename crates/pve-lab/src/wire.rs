@@ -159,11 +159,10 @@ fn respond(status: StatusCode, reason: Option<&str>, body: &Value) -> LabRespons
         header::SERVER,
         HeaderValue::from_static("pve-api-daemon/3.0"),
     );
-    if let Some(reason) = reason {
-        if let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason_phrase(reason).into_bytes()) {
+    if let Some(reason) = reason
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason_phrase(reason).into_bytes()) {
             response.extensions_mut().insert(phrase);
         }
-    }
     response
 }
 

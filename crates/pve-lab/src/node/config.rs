@@ -266,7 +266,7 @@ pub(crate) fn format_size(bytes: u64) -> String {
         ('M', KIB.pow(2)),
         ('K', KIB),
     ] {
-        if bytes >= factor && bytes % factor == 0 {
+        if bytes >= factor && bytes.is_multiple_of(factor) {
             return format!("{}{unit}", bytes / factor);
         }
     }

@@ -96,7 +96,7 @@ impl fmt::Display for DiskSize {
     /// The largest unit that divides the size exactly, else bytes, like PVE's `format_size`.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (symbol, multiplier) in UNITS {
-            if self.0 != 0 && self.0 % multiplier == 0 {
+            if self.0 != 0 && self.0.is_multiple_of(multiplier) {
                 return write!(formatter, "{}{symbol}", self.0 / multiplier);
             }
         }

@@ -82,7 +82,7 @@ impl LockBackend for FileLocks {
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(LockError::Held {
                     environment: scope.environment.clone(),
-                    holder: HolderText(read_holder(&mut file)),
+                    holder: Box::new(HolderText(read_holder(&mut file))),
                 });
             }
             Err(std::fs::TryLockError::Error(error)) => return Err(io_error(error)),

@@ -9,7 +9,7 @@
 //!
 //! The lock is keyed by the API endpoint and the environment, not by the project
 //! directory, so two checkouts on one machine contend for the same cluster's
-//! environment. It sits behind [`LockBackend`] so that team-wide locks (PostgreSQL) can
+//! environment. It sits behind [`LockBackend`] so that team-wide locks (`PostgreSQL`) can
 //! replace the file locks of one machine ([`FileLocks`]) without touching the commands.
 
 mod file;
@@ -114,8 +114,9 @@ pub enum LockError {
     #[error("environment {environment} is locked by {holder}")]
     Held {
         environment: String,
-        /// `None` when the holder wrote nothing yet (it is starting this instant).
-        holder: HolderText,
+        /// Who holds it (unknown when the holder wrote nothing yet: it is starting
+        /// this instant).
+        holder: Box<HolderText>,
     },
     /// The lock's storage failed.
     #[error("cannot take the lock of environment {environment} at {path}")]

@@ -155,21 +155,20 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         .mise
         .map(|mise| mise.warnings().to_vec())
         .unwrap_or_default();
-    if let Some(api) = &api {
-        if api.insecure.value && api.fingerprint.is_some() {
+    if let Some(api) = &api
+        && api.insecure.value && api.fingerprint.is_some() {
             warnings.push(
                 "both TLS verification off (insecure) and a pinned fingerprint are set; \
                  the pinned fingerprint is what protects the connection"
                     .to_owned(),
             );
         }
-    }
     deduplicate(&mut errors);
     if !errors.is_empty() {
         return Err(SettingsErrors(errors));
     }
-    if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected) {
-        if vm.ssh_public_key.is_none() {
+    if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected)
+        && vm.ssh_public_key.is_none() {
             vm.ssh_public_key = Some(Resolved::new(
                 vm::SshKeySetting::Inline(lab.placeholder_ssh_key.clone()),
                 LAB_SOURCE,
@@ -180,7 +179,6 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
                     .to_owned(),
             );
         }
-    }
     match (environment, selected, api) {
         (Some(environment), Some(vm), Some(api)) => Ok(Settings {
             config_file: layers.file.path().to_owned(),

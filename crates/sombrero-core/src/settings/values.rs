@@ -195,15 +195,14 @@ pub fn parse_host_cidr(text: &str) -> Result<IpNet, String> {
         let maximum = if address.is_ipv4() { 32 } else { 128 };
         format!("the prefix length /{prefix} is longer than /{maximum}")
     })?;
-    if let IpNet::V4(v4) = net {
-        if v4.prefix_len() < 31 && (v4.addr() == v4.network() || v4.addr() == v4.broadcast()) {
+    if let IpNet::V4(v4) = net
+        && v4.prefix_len() < 31 && (v4.addr() == v4.network() || v4.addr() == v4.broadcast()) {
             return Err(format!(
                 "{} is not a host address in {}",
                 v4.addr(),
                 v4.trunc()
             ));
         }
-    }
     Ok(net)
 }
 

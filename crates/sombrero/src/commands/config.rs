@@ -47,11 +47,10 @@ fn render_text(settings: &Settings) -> anyhow::Result<String> {
     collect_rows(&json, "", &mut rows);
     rows.sort_by_key(|row| rank(&row.key));
     for row in &mut rows {
-        if row.source.is_empty() {
-            if let Some(name) = variable_for(&row.key) {
+        if row.source.is_empty()
+            && let Some(name) = variable_for(&row.key) {
                 row.source = format!("set {name}");
             }
-        }
     }
     let key_width = rows.iter().map(|row| row.key.len()).max().unwrap_or(0);
     let value_width = rows

@@ -77,8 +77,8 @@ fn summary(settings: &Settings) -> String {
 /// What the pipeline needs beyond a valid file, checked on this machine only.
 fn environment_problems(settings: &Settings) -> Vec<SettingsError> {
     let mut problems = settings.pipeline_problems(|path| std::fs::read_to_string(path));
-    if let Some(ca_file) = &settings.api.ca_file {
-        if let Err(source) = std::fs::metadata(&ca_file.value).and_then(|meta| {
+    if let Some(ca_file) = &settings.api.ca_file
+        && let Err(source) = std::fs::metadata(&ca_file.value).and_then(|meta| {
             if meta.is_file() {
                 Ok(())
             } else {
@@ -91,6 +91,5 @@ fn environment_problems(settings: &Settings) -> Vec<SettingsError> {
                 source,
             });
         }
-    }
     problems
 }

@@ -37,7 +37,7 @@ fn metrics_json_matches_the_recorded_runs() {
     let median = if durations.len() % 2 == 1 {
         durations[middle]
     } else {
-        (durations[middle - 1] + durations[middle]) / 2
+        i64::midpoint(durations[middle - 1], durations[middle])
     };
     let duration = &metrics["duration"];
     assert_eq!(
