@@ -121,9 +121,10 @@ fn evaluate(check: &Value, identity: &Identity, params: &Map<String, Value>) -> 
                     .and_then(|pair| pair.get(1).copied())
             };
             if let Some(required) = option("require_param").and_then(Value::as_str)
-                && params.get(required).is_none() {
-                    return Err(Denied { what: None });
-                }
+                && params.get(required).is_none()
+            {
+                return Err(Denied { what: None });
+            }
             let path = fill(template, params);
             let any = option("any").is_some_and(|flag| flag.as_i64() == Some(1));
             if any {

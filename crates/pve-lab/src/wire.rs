@@ -160,9 +160,10 @@ fn respond(status: StatusCode, reason: Option<&str>, body: &Value) -> LabRespons
         HeaderValue::from_static("pve-api-daemon/3.0"),
     );
     if let Some(reason) = reason
-        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason_phrase(reason).into_bytes()) {
-            response.extensions_mut().insert(phrase);
-        }
+        && let Ok(phrase) = hyper::ext::ReasonPhrase::try_from(reason_phrase(reason).into_bytes())
+    {
+        response.extensions_mut().insert(phrase);
+    }
     response
 }
 

@@ -136,52 +136,58 @@ pub fn check_prop(value: Option<&Value>, schema: &Value, path: &str, errors: &mu
         return;
     }
     if let Some(format) = schema.get("format")
-        && let Err(message) = check_format(format, &text, path) {
-            errors.insert(path.into(), format!("invalid format - {message}"));
-            return;
-        }
+        && let Err(message) = check_format(format, &text, path)
+    {
+        errors.insert(path.into(), format!("invalid format - {message}"));
+        return;
+    }
     if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-        && !cached_pattern_matches(pattern, &text) {
-            errors.insert(path.into(), "value does not match the regex pattern".into());
-            return;
-        }
+        && !cached_pattern_matches(pattern, &text)
+    {
+        errors.insert(path.into(), "value does not match the regex pattern".into());
+        return;
+    }
     let length = text.chars().count();
     if let Some(max) = schema.get("maxLength").and_then(Value::as_u64)
-        && length as u64 > max {
-            errors.insert(
-                path.into(),
-                format!("value may only be {max} characters long"),
-            );
-            return;
-        }
+        && length as u64 > max
+    {
+        errors.insert(
+            path.into(),
+            format!("value may only be {max} characters long"),
+        );
+        return;
+    }
     if let Some(min) = schema.get("minLength").and_then(Value::as_u64)
-        && (length as u64) < min {
-            errors.insert(
-                path.into(),
-                format!("value must be at least {min} characters long"),
-            );
-            return;
-        }
+        && (length as u64) < min
+    {
+        errors.insert(
+            path.into(),
+            format!("value must be at least {min} characters long"),
+        );
+        return;
+    }
     if is_number(&text) {
         let number = as_f64(&text).unwrap_or(0.0);
         if let Some(max) = schema.get("maximum")
-            && max.as_f64().is_some_and(|max| number > max) {
-                let max = number_text(max);
-                errors.insert(
-                    path.into(),
-                    format!("value must have a maximum value of {max}"),
-                );
-                return;
-            }
+            && max.as_f64().is_some_and(|max| number > max)
+        {
+            let max = number_text(max);
+            errors.insert(
+                path.into(),
+                format!("value must have a maximum value of {max}"),
+            );
+            return;
+        }
         if let Some(min) = schema.get("minimum")
-            && min.as_f64().is_some_and(|min| number < min) {
-                let min = number_text(min);
-                errors.insert(
-                    path.into(),
-                    format!("value must have a minimum value of {min}"),
-                );
-                return;
-            }
+            && min.as_f64().is_some_and(|min| number < min)
+        {
+            let min = number_text(min);
+            errors.insert(
+                path.into(),
+                format!("value must have a minimum value of {min}"),
+            );
+            return;
+        }
     }
     if let Some(Value::Array(allowed)) = schema.get("enum") {
         let names: Vec<String> = allowed.iter().filter_map(scalar_text).collect();
@@ -233,11 +239,12 @@ pub fn check_object(
             check_prop(Some(item), schema, &join(key), errors);
         }
         if let Some(requires) = schema.get("requires").and_then(Value::as_str)
-            && value.get(requires).is_none_or(Value::is_null) {
-                errors.insert(
-                    join(requires),
-                    format!("missing property - '{}' requires this property", join(key)),
-                );
-            }
+            && value.get(requires).is_none_or(Value::is_null)
+        {
+            errors.insert(
+                join(requires),
+                format!("missing property - '{}' requires this property", join(key)),
+            );
+        }
     }
 }

@@ -205,13 +205,21 @@ fn check_ipconfig(value: &str) -> Result<(), String> {
     };
     let parsed = parse_property_string(&keys, value, "")?;
     if let Some(Value::String(ip)) = parsed.get("ip")
-        && ip != "dhcp" && !is_cidr(ip, Some(true)) {
-            return Err("format error\nip: invalid format - valid format for IPv4 config is 'dhcp' or 'CIDR'\n".into());
-        }
+        && ip != "dhcp"
+        && !is_cidr(ip, Some(true))
+    {
+        return Err(
+            "format error\nip: invalid format - valid format for IPv4 config is 'dhcp' or 'CIDR'\n"
+                .into(),
+        );
+    }
     if let Some(Value::String(ip6)) = parsed.get("ip6")
-        && ip6 != "dhcp" && ip6 != "auto" && !is_cidr(ip6, Some(false)) {
-            return Err("format error\nip6: invalid format - valid format for IPv6 config is 'auto', 'dhcp' or 'CIDR'\n".into());
-        }
+        && ip6 != "dhcp"
+        && ip6 != "auto"
+        && !is_cidr(ip6, Some(false))
+    {
+        return Err("format error\nip6: invalid format - valid format for IPv6 config is 'auto', 'dhcp' or 'CIDR'\n".into());
+    }
     Ok(())
 }
 

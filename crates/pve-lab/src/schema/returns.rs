@@ -98,16 +98,18 @@ fn check(schema: &Value, data: &Value, path: &str, problems: &mut Vec<String>) {
         }
         Value::String(text) => {
             if let Some(Value::Array(allowed)) = schema.get("enum")
-                && !allowed.iter().any(|value| value.as_str() == Some(text)) {
-                    problems.push(format!(
-                        "{path}: '{text}' is not one of {}",
-                        Value::Array(allowed.clone())
-                    ));
-                }
+                && !allowed.iter().any(|value| value.as_str() == Some(text))
+            {
+                problems.push(format!(
+                    "{path}: '{text}' is not one of {}",
+                    Value::Array(allowed.clone())
+                ));
+            }
             if let Some(pattern) = schema.get("pattern").and_then(Value::as_str)
-                && !cached_pattern_matches(pattern, text) {
-                    problems.push(format!("{path}: '{text}' does not match /{pattern}/"));
-                }
+                && !cached_pattern_matches(pattern, text)
+            {
+                problems.push(format!("{path}: '{text}' does not match /{pattern}/"));
+            }
         }
         _ => {}
     }

@@ -156,29 +156,32 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         .map(|mise| mise.warnings().to_vec())
         .unwrap_or_default();
     if let Some(api) = &api
-        && api.insecure.value && api.fingerprint.is_some() {
-            warnings.push(
-                "both TLS verification off (insecure) and a pinned fingerprint are set; \
+        && api.insecure.value
+        && api.fingerprint.is_some()
+    {
+        warnings.push(
+            "both TLS verification off (insecure) and a pinned fingerprint are set; \
                  the pinned fingerprint is what protects the connection"
-                    .to_owned(),
-            );
-        }
+                .to_owned(),
+        );
+    }
     deduplicate(&mut errors);
     if !errors.is_empty() {
         return Err(SettingsErrors(errors));
     }
     if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected)
-        && vm.ssh_public_key.is_none() {
-            vm.ssh_public_key = Some(Resolved::new(
-                vm::SshKeySetting::Inline(lab.placeholder_ssh_key.clone()),
-                LAB_SOURCE,
-            ));
-            warnings.push(
-                "no SSH public key is configured (TF_VAR_ci_ssh_key); the lab VM gets a \
+        && vm.ssh_public_key.is_none()
+    {
+        vm.ssh_public_key = Some(Resolved::new(
+            vm::SshKeySetting::Inline(lab.placeholder_ssh_key.clone()),
+            LAB_SOURCE,
+        ));
+        warnings.push(
+            "no SSH public key is configured (TF_VAR_ci_ssh_key); the lab VM gets a \
                  placeholder key"
-                    .to_owned(),
-            );
-        }
+                .to_owned(),
+        );
+    }
     match (environment, selected, api) {
         (Some(environment), Some(vm), Some(api)) => Ok(Settings {
             config_file: layers.file.path().to_owned(),

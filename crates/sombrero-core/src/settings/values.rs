@@ -196,13 +196,15 @@ pub fn parse_host_cidr(text: &str) -> Result<IpNet, String> {
         format!("the prefix length /{prefix} is longer than /{maximum}")
     })?;
     if let IpNet::V4(v4) = net
-        && v4.prefix_len() < 31 && (v4.addr() == v4.network() || v4.addr() == v4.broadcast()) {
-            return Err(format!(
-                "{} is not a host address in {}",
-                v4.addr(),
-                v4.trunc()
-            ));
-        }
+        && v4.prefix_len() < 31
+        && (v4.addr() == v4.network() || v4.addr() == v4.broadcast())
+    {
+        return Err(format!(
+            "{} is not a host address in {}",
+            v4.addr(),
+            v4.trunc()
+        ));
+    }
     Ok(net)
 }
 

@@ -48,9 +48,10 @@ fn render_text(settings: &Settings) -> anyhow::Result<String> {
     rows.sort_by_key(|row| rank(&row.key));
     for row in &mut rows {
         if row.source.is_empty()
-            && let Some(name) = variable_for(&row.key) {
-                row.source = format!("set {name}");
-            }
+            && let Some(name) = variable_for(&row.key)
+        {
+            row.source = format!("set {name}");
+        }
     }
     let key_width = rows.iter().map(|row| row.key.len()).max().unwrap_or(0);
     let value_width = rows

@@ -84,12 +84,13 @@ fn environment_problems(settings: &Settings) -> Vec<SettingsError> {
             } else {
                 Err(std::io::Error::other("not a regular file"))
             }
-        }) {
-            problems.push(SettingsError::ReadFile {
-                what: "CA file",
-                path: ca_file.value.clone(),
-                source,
-            });
-        }
+        })
+    {
+        problems.push(SettingsError::ReadFile {
+            what: "CA file",
+            path: ca_file.value.clone(),
+            source,
+        });
+    }
     problems
 }

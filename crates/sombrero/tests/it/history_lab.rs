@@ -127,7 +127,10 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
     );
     let duration = &metrics["duration"];
     assert_eq!(duration["average_ms"], durations.iter().sum::<i64>() / 4);
-    assert_eq!(duration["median_ms"], i64::midpoint(durations[1], durations[2]));
+    assert_eq!(
+        duration["median_ms"],
+        i64::midpoint(durations[1], durations[2])
+    );
     assert_eq!(duration["fastest_ms"], durations[0]);
     assert_eq!(duration["slowest_ms"], durations[3]);
 

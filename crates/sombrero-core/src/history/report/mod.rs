@@ -91,10 +91,10 @@ impl Store {
                 if let (Some(name), Some(duration)) = (
                     row.get::<_, Option<String>>(4)?,
                     row.get::<_, Option<i64>>(5)?,
-                )
-                    && let Some((_, bar)) = runs.last_mut() {
-                        bar.phases.push((name, duration));
-                    }
+                ) && let Some((_, bar)) = runs.last_mut()
+                {
+                    bar.phases.push((name, duration));
+                }
             }
             let sql = format!(
                 "SELECT r.started_ms / 86400000 AS day, count(*), sum(r.status = 'success') \
