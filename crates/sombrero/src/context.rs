@@ -10,7 +10,7 @@
 //! database) are made on first use, so `config show` works without an API URL and reading
 //! commands never create a database; made once, they are shared by the whole command.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use anyhow::Context as _;
@@ -128,7 +128,8 @@ impl Context {
         self.history
             .get_or_init(|| {
                 let path = &self.settings.paths.history.value;
-                Store::open(path)
+                let project = self.settings.config_file.parent().unwrap_or(Path::new(""));
+                Store::open_in_project(path, project)
                     .inspect_err(|error| {
                         self.printer.warn(&format!(
                             "the run is not recorded: cannot open the history at {}: {error}",

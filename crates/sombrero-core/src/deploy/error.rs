@@ -73,7 +73,7 @@ pub enum DeployError {
     #[error("node {node} is {status}")]
     NodeOffline { node: String, status: String },
     /// The token lacks a privilege (PVE answered 403).
-    #[error("the API token may not {doing}: missing privilege {} on {}", privilege.as_deref().unwrap_or("(not named)"), path.as_deref().unwrap_or("(not named)"))]
+    #[error("permission denied {doing}: the API token lacks privilege {} on {}", privilege.as_deref().unwrap_or("(not named)"), path.as_deref().unwrap_or("(not named)"))]
     PermissionDenied {
         doing: String,
         privilege: Option<String>,
@@ -201,11 +201,13 @@ mod tests {
             message: None,
             errors: BTreeMap::new(),
         }));
-        let error = DeployError::api("clone template 1001", source);
+        let error = DeployError::api("cloning template 1001", source);
         let text = error.to_string();
-        assert!(
-            text.contains("VM.Clone") && text.contains("/vms/1001"),
-            "{text}"
+        // Reads as a sentence with the gerunds every caller passes ("cloning template",
+        // "reading VM 150"), not "may not cloning template".
+        assert_eq!(
+            text,
+            "permission denied cloning template 1001: the API token lacks privilege VM.Clone on /vms/1001"
         );
         assert!(matches!(error, DeployError::PermissionDenied { .. }));
     }

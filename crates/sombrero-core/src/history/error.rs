@@ -18,6 +18,10 @@ pub enum HistoryError {
         #[source]
         source: std::io::Error,
     },
+    /// The database's directory does not exist and is not sombrero's to create (outside
+    /// the project, or more than one level missing).
+    #[error("the directory {} of the history database does not exist", path.display())]
+    MissingDirectory { path: PathBuf },
     /// The file exists but is not an `SQLite` database (or is damaged).
     #[error("{} is not a sombrero history database: it is not an SQLite file or it is damaged", path.display())]
     NotADatabase {
@@ -81,6 +85,7 @@ impl HistoryError {
         matches!(
             self,
             Self::CreateDirectory { .. }
+                | Self::MissingDirectory { .. }
                 | Self::NotADatabase { .. }
                 | Self::Foreign { .. }
                 | Self::NewerSchema { .. }
@@ -104,6 +109,11 @@ impl HistoryError {
             Self::Unwritable { .. } | Self::CreateDirectory { .. } | Self::Write { .. } => {
                 Some("check the path and its permissions, or choose another path")
             }
+            Self::MissingDirectory { .. } => Some(
+                "create the directory, or point SOMBRERO_HISTORY (paths.history) at a file in an \
+                 existing one; sombrero creates only a missing directory of its own inside the \
+                 project",
+            ),
             Self::UnknownRun { .. } => Some("`sombrero history` lists the recorded run ids"),
             Self::NoRuns { .. } => Some("runs are recorded by commands that change a cluster"),
             Self::Exists { .. } => Some("remove the file or choose another name"),

@@ -46,6 +46,43 @@ impl Store {
         Ok(store)
     }
 
+    /// [`Store::open`] for a recording command of the project in `project`: a missing
+    /// directory of the database is created only when it is the file's own directory and
+    /// lies inside the project (the default `deployments/`); anywhere else a missing
+    /// directory is an error, so a mistyped `SOMBRERO_HISTORY` never creates a tree of
+    /// directories somewhere on the machine.
+    ///
+    /// # Errors
+    /// [`HistoryError::MissingDirectory`], or as [`Store::open`].
+    pub fn open_in_project(path: impl AsRef<Path>, project: &Path) -> Result<Self, HistoryError> {
+        let path = path.as_ref();
+        if let Some(directory) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty() && !parent.exists())
+        {
+            let within = |base: &Path| {
+                let base = std::fs::canonicalize(base).ok()?;
+                let above = std::fs::canonicalize(directory.parent()?).ok()?;
+                Some(above.starts_with(base))
+            };
+            let project = if project.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                project
+            };
+            if within(project) != Some(true) {
+                return Err(HistoryError::MissingDirectory {
+                    path: directory.to_path_buf(),
+                });
+            }
+            std::fs::create_dir(directory).map_err(|source| HistoryError::CreateDirectory {
+                path: directory.to_path_buf(),
+                source,
+            })?;
+        }
+        Self::open(path)
+    }
+
     /// Opens the history at `path` if the file exists; otherwise an empty store in memory
     /// that still names `path` in its errors. For commands that only read: they must not
     /// create a history file wherever they happen to be run.

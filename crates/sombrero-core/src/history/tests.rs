@@ -317,3 +317,27 @@ fn unknown_runs_are_named() {
     assert!(error.to_string().contains("DEP-nope"));
     assert!(error.is_bad_input());
 }
+
+#[test]
+fn only_the_projects_own_missing_directory_is_created() {
+    let project = tempfile::tempdir().expect("project");
+    let elsewhere = tempfile::tempdir().expect("elsewhere");
+    let default = project.path().join("deployments/sombrero.db");
+    Store::open_in_project(&default, project.path()).expect("the default directory is created");
+    assert!(default.exists());
+    // A mistyped path outside the project creates nothing.
+    let outside = elsewhere.path().join("nonexistent/dir/h.db");
+    let error = Store::open_in_project(&outside, project.path()).expect_err("refused");
+    assert!(
+        matches!(&error, HistoryError::MissingDirectory { path } if path.ends_with("nonexistent/dir")),
+        "{error:?}"
+    );
+    assert!(error.is_bad_input() && error.hint().is_some());
+    assert!(!elsewhere.path().join("nonexistent").exists());
+    // Inside the project, only one missing level is sombrero's to create.
+    let deep = project.path().join("a/b/h.db");
+    assert!(Store::open_in_project(&deep, project.path()).is_err());
+    assert!(!project.path().join("a").exists());
+    // An existing directory anywhere is fine.
+    Store::open_in_project(elsewhere.path().join("h.db"), project.path()).expect("existing dir");
+}

@@ -50,6 +50,8 @@ pub enum SettingsError {
         gateway: IpAddr,
         subnet: IpNet,
     },
+    #[error("{at}: gateway {gateway} is the VM's own address")]
+    GatewayIsTheVm { at: Origin, gateway: IpAddr },
     #[error("{at}: VM id {value} is outside 100..=999999999")]
     VmIdOutOfRange { at: Origin, value: i64 },
     #[error("{at}: balloon minimum {balloon} MiB is greater than memory {memory} MiB")]
@@ -84,7 +86,7 @@ pub enum SettingsError {
         value: String,
         reason: String,
     },
-    #[error("{at}: unknown environment {name:?}; known environments: {}", known.join(", "))]
+    #[error("{at}: unknown environment {name:?}; {}", if known.is_empty() { "the configuration file defines no environment".to_owned() } else { format!("known environments: {}", known.join(", ")) })]
     UnknownEnvironment {
         at: Origin,
         name: String,
@@ -129,6 +131,11 @@ impl SettingsError {
                 "the gateway must be inside the VM's subnet; check the ip prefix and gateway"
                     .to_owned()
             }
+            Self::GatewayIsTheVm { .. } => {
+                "the gateway is the router of the VM's subnet (e.g. 192.168.10.1), another \
+                 address than the VM's ip"
+                    .to_owned()
+            }
             Self::VmIdOutOfRange { .. } => "Proxmox VM ids are 100..=999999999".to_owned(),
             Self::BalloonExceedsMemory { .. } => {
                 "balloon_mib is the minimum memory; it must not exceed memory_mib".to_owned()
@@ -142,6 +149,11 @@ impl SettingsError {
             }
             Self::MalformedUrl { .. } => {
                 "the API URL looks like https://pve.example:8006/api2/json".to_owned()
+            }
+            Self::UnknownEnvironment { known, .. } if known.is_empty() => {
+                "add an [environments.NAME] table (vmid, ip, gateway) to the configuration \
+                 file; the repository's sombrero.toml has the runbook's three"
+                    .to_owned()
             }
             Self::UnknownEnvironment { known, .. } => {
                 format!(

@@ -171,6 +171,13 @@ impl Builder<'_, '_> {
                 }
             });
         let ((net, ip_origin), (gateway, gateway_origin)) = (ip?, gateway?);
+        if gateway == net.addr() {
+            self.errors.push(SettingsError::GatewayIsTheVm {
+                at: gateway_origin,
+                gateway,
+            });
+            return None;
+        }
         if !gateway_in_subnet(&net, gateway) {
             self.errors.push(SettingsError::GatewayOutsideSubnet {
                 at: gateway_origin,
