@@ -207,7 +207,6 @@ async fn deploy(
             &stage.client,
             &stage.desired,
             plan,
-            &stage.access,
             Timeouts::default(),
             &*events,
         )

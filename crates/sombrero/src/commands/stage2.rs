@@ -7,7 +7,7 @@
 
 use anyhow::Context as _;
 use pve_lab::LabHandle;
-use sombrero_core::deploy::{self, ApiAccess, DeployError, Desired, TemplateRequest};
+use sombrero_core::deploy::{self, DeployError, Desired, TemplateRequest};
 use sombrero_core::settings::Settings;
 
 use crate::cli::GlobalArgs;
@@ -29,7 +29,6 @@ pub struct Stage2 {
     pub settings: Settings,
     pub desired: Desired,
     pub client: pve::Client,
-    pub access: ApiAccess,
     pub request: TemplateRequest,
     /// The in-process lab of `--lab`, kept alive for the command.
     #[expect(
@@ -78,23 +77,11 @@ impl Stage2 {
         };
         let desired = Desired::from_settings(&settings, key.as_ref(), linked);
         let client = super::api::client_from_settings(&settings, printer)?;
-        let url = settings.require_api_url()?.clone();
-        let authorization = settings
-            .api
-            .token
-            .as_ref()
-            .map(|token| pve::Secret::new(token.value.authorization_header()));
-        let access = ApiAccess {
-            url,
-            tls: settings.tls_mode(),
-            authorization,
-        };
         let request = deploy::template::request(&settings)?;
         Ok(Self {
             settings,
             desired,
             client,
-            access,
             request,
             lab,
         })

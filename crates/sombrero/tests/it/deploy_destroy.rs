@@ -20,7 +20,7 @@ async fn a_failed_shutdown_falls_back_to_stop_then_delete() {
     let lab = lab().await;
     let dir = tempfile::tempdir().unwrap();
     let desired = desired("staging", dir.path());
-    deploy_env(&client(&lab, &lab.token()), &lab, &desired)
+    deploy_env(&client(&lab, &lab.token()), &desired)
         .await
         .unwrap();
 

@@ -40,7 +40,7 @@ async fn an_address_used_by_another_managed_vm_is_refused() {
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
-    deploy_env(&client, &lab, &desired("production", dir.path()))
+    deploy_env(&client, &desired("production", dir.path()))
         .await
         .unwrap();
     let mut staging = desired("staging", dir.path());
@@ -102,7 +102,7 @@ async fn a_read_only_token_plans_but_cannot_deploy_and_the_privilege_is_named() 
     let desired = desired("staging", dir.path());
     let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
     assert_eq!(plan.action, deploy::Action::Create);
-    let error = deploy_env(&client, &lab, &desired).await.unwrap_err();
+    let error = deploy_env(&client, &desired).await.unwrap_err();
     let DeployError::PermissionDenied { privilege, .. } = &error else {
         panic!("expected a permission error, got {error:?}");
     };
