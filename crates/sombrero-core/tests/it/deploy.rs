@@ -9,7 +9,11 @@ use pve_lab::{Lab, LabHandle, LabOptions};
 use sombrero_core::deploy::{self, Action, DeployError, DeployEvent, Desired, Timeouts, template};
 use sombrero_core::settings::{self, CliOverrides, ConfigFile, Inputs};
 
-use crate::sandbox::{SHIPPED_CONFIG, SSH_KEY};
+/// The repository's own configuration file.
+pub const SHIPPED_CONFIG: &str = include_str!("../../../../sombrero.toml");
+
+/// A real ed25519 public key (its private half was discarded).
+pub const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
 
 /// A lab with template 1001, plain HTTP, fast tasks.
 pub async fn lab() -> LabHandle {
