@@ -12,3 +12,4 @@ mod deploy_destroy;
 mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
+mod reach_lab;
