@@ -130,6 +130,7 @@ impl ClientBuilder {
     /// [`Error::Setup`] for an invalid URL or TLS configuration.
     pub fn build(self) -> Result<Client, Error> {
         let base = normalize_base(&self.base_url)?;
+        let root = server_root(&base)?;
         // Always hand reqwest our own rustls config (ring provider): with
         // `rustls-no-provider` it has no default, even for plain-http lab URLs.
         let tls = if base.starts_with("https://") {
@@ -151,6 +152,7 @@ impl ClientBuilder {
             inner: Arc::new(Inner {
                 http,
                 base,
+                root,
                 auth: Auth {
                     credentials: self.credentials,
                     ticket: tokio::sync::Mutex::new(None),
@@ -181,4 +183,16 @@ pub(crate) fn normalize_base(url: &str) -> Result<String, Error> {
         .unwrap_or(trimmed)
         .to_owned();
     Ok(format!("{base}/api2/json"))
+}
+
+/// `scheme://host:port` of a normalized base URL: where [`PathScope::ServerRoot`]
+/// requests go (a path prefix before `/api2/json` is not part of it).
+///
+/// [`PathScope::ServerRoot`]: crate::request::PathScope::ServerRoot
+pub(crate) fn server_root(base: &str) -> Result<String, Error> {
+    let parsed = url::Url::parse(base).map_err(|error| Error::Setup {
+        reason: format!("invalid API URL {base:?}"),
+        source: Some(Box::new(error)),
+    })?;
+    Ok(parsed.origin().ascii_serialization())
 }

@@ -1,9 +1,17 @@
 //! The client: sends [`Request`] values, decodes PVE's envelope and errors, retries what is
 //! safe to retry, and counts every attempt.
 //!
-//! Why one choke point: authentication, retries, error decoding and metrics must behave the
-//! same for all 30-odd endpoints, and the endpoint methods (in `api/`) stay one-liners that
-//! name their path. The client is cheap to clone (an `Arc` inside) and `Send + Sync`.
+//! Why one choke point: authentication, retries, error decoding, metrics and request
+//! tracing must behave the same for all 30-odd endpoints (and for the few requests outside
+//! `/api2/json`, [`PathScope::ServerRoot`]), and the endpoint methods (in `api/`) stay
+//! one-liners that name their path. The client is cheap to clone (an `Arc` inside) and
+//! `Send + Sync`.
+//!
+//! Tracing (target `pve::client`): at DEBUG one event as each attempt is sent
+//! (`GET /version attempt=1`) and one as it is answered (`GET /version -> 200 in 12 ms
+//! attempt=1`, or the transport failure instead of a status), plus one per retry; at
+//! TRACE also the request's parameters, secrets redacted by their `Debug`. Headers (the
+//! token, the ticket) and bodies are never logged.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,7 +23,7 @@ use serde_json::Value;
 use crate::auth::{Auth, AuthHeaders, Credentials, Ticket, TicketAnswer};
 use crate::error::{Error, RetrySafety};
 use crate::metrics::{Metrics, MetricsSnapshot, RequestEvent, RequestHook};
-use crate::request::{Method, Params, Request, RetryRule};
+use crate::request::{Method, Params, PathScope, Request, RetryRule};
 use crate::response::api_error;
 use crate::retry::RetryPolicy;
 use crate::secret::Secret;
@@ -23,6 +31,8 @@ use crate::secret::Secret;
 pub(crate) struct Inner {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
+    /// `scheme://host:port`, the prefix of [`PathScope::ServerRoot`] requests.
+    pub(crate) root: String,
     pub(crate) auth: Auth,
     pub(crate) retry: RetryPolicy,
     pub(crate) max_response_bytes: usize,
@@ -188,6 +198,10 @@ impl Client {
         auth: AuthHeaders,
     ) -> Result<Value, Error> {
         let started = Instant::now();
+        tracing::debug!(attempt, "{} {}", request.method, request.path);
+        if !request.params.is_empty() {
+            tracing::trace!(attempt, params = ?request.params, "{} {} parameters", request.method, request.path);
+        }
         let answered = self.send_once(request, auth).await;
         let event = RequestEvent {
             method: request.method,
@@ -203,12 +217,23 @@ impl Client {
         if let Some(hook) = &self.inner.hook {
             hook(&event);
         }
-        tracing::trace!(method = %event.method, path = %event.path, attempt, status = ?event.status, elapsed = ?event.elapsed, "pve request");
+        tracing::debug!(
+            attempt,
+            "{} {} -> {} in {} ms",
+            event.method,
+            event.path,
+            outcome(&answered),
+            event.elapsed.as_millis()
+        );
         answered.map(|(_, data)| data)
     }
 
     async fn send_once(&self, request: &Request, auth: AuthHeaders) -> Result<(u16, Value), Error> {
-        let mut url = format!("{}{}", self.inner.base, request.path);
+        let prefix = match request.scope {
+            PathScope::Api => &self.inner.base,
+            PathScope::ServerRoot => &self.inner.root,
+        };
+        let mut url = format!("{prefix}{}", request.path);
         if request.method.uses_query() && !request.params.is_empty() {
             url.push('?');
             url.push_str(&request.params.encode());
@@ -279,6 +304,26 @@ impl Client {
     }
 }
 
+/// How an attempt ended, for the DEBUG line: the status, or what kind of failure.
+fn outcome(answered: &Result<(u16, Value), Error>) -> String {
+    let error = match answered {
+        Ok((status, _)) => return status.to_string(),
+        Err(error) => error,
+    };
+    if let Some(status) = error.status() {
+        return status.to_string();
+    }
+    match error {
+        Error::NotSent { .. } => "not sent (cannot connect)",
+        Error::MaybeSent { source, .. } if source.is_timeout() => "timed out",
+        Error::MaybeSent { .. } => "no complete answer",
+        Error::Setup { .. } => "TLS or setup failure",
+        Error::Decode { .. } => "unexpected answer",
+        _ => "failed",
+    }
+    .to_owned()
+}
+
 /// Whether `error` allows another attempt under `rule`.
 pub(crate) fn should_retry(rule: RetryRule, error: &Error) -> bool {
     match error.retry_safety() {
@@ -309,3 +354,7 @@ pub(crate) fn decode<T: DeserializeOwned>(request: &Request, data: Value) -> Res
 #[cfg(test)]
 #[path = "client_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "client_tracing_tests.rs"]
+mod tracing_tests;

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use super::{Client, should_retry};
 use crate::builder::normalize_base;
 use crate::error::{Error, RetrySafety};
-use crate::request::{Method, Params, Request, RetryRule};
+use crate::request::{Method, Params, PathScope, Request, RetryRule};
 use crate::retry::RetryPolicy;
 use crate::test_server::{Reply, http, serve};
 
@@ -367,4 +367,49 @@ async fn bodies_over_the_limit_are_refused_announced_or_streamed() {
             .unwrap();
         assert_eq!(fits.as_str().map(str::len), Some(100));
     }
+}
+
+#[tokio::test]
+async fn a_server_root_request_leaves_the_api_prefix_and_keeps_the_credentials() {
+    let login = http(
+        "200 OK",
+        r#"{"data":{"ticket":"PVE:root@pam:ticket-value","CSRFPreventionToken":"csrf-value","username":"root@pam"}}"#,
+    );
+    let forward = http("200 OK", r#"{"data":{"host":"127.0.0.1","port":40022}}"#);
+    let script = serve(vec![login, forward.clone()]).await;
+    let request = Request::server_root(Method::Get, "/lab/vms/150/ssh".into());
+    assert_eq!(request.scope, PathScope::ServerRoot);
+    let ticketed = Client::builder(&format!("{}/api2/json", script.base))
+        .password("root@pam", crate::secret::Secret::new("pw"))
+        .retry(RetryPolicy::none())
+        .build()
+        .unwrap();
+    let data = ticketed.execute(&request).await.unwrap();
+    assert_eq!(data["port"], 40022);
+    assert_eq!(ticketed.metrics().get, 1, "counted like any request");
+    let requests = script.requests.lock().await.clone();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert!(requests[0].starts_with("POST /api2/json/access/ticket HTTP/1.1"));
+    assert!(
+        requests[1].starts_with("GET /lab/vms/150/ssh HTTP/1.1"),
+        "{}",
+        requests[1]
+    );
+    assert!(
+        requests[1].contains("cookie: PVEAuthCookie=PVE:root@pam:ticket-value"),
+        "{}",
+        requests[1]
+    );
+
+    let script = serve(vec![Reply::Hangup, forward]).await;
+    let data = client(&script.base).execute(&request).await.unwrap();
+    assert_eq!(data["host"], "127.0.0.1");
+    // Retried like any idempotent read, with the token on every attempt.
+    assert_eq!(script.connections.load(Ordering::SeqCst), 2);
+    let sent = script.requests.lock().await[1].clone();
+    assert!(sent.starts_with("GET /lab/vms/150/ssh HTTP/1.1"), "{sent}");
+    assert!(
+        sent.contains("authorization: PVEAPIToken=root@pam!lab=s3cret-value"),
+        "{sent}"
+    );
 }

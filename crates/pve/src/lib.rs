@@ -61,7 +61,7 @@ pub use client::Client;
 pub use error::{ApiError, Error, Permission, RetrySafety};
 pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};
 pub use operations::GrowOutcome;
-pub use request::{Method, Params, Request, RetryRule};
+pub use request::{Method, Params, PathScope, Request, RetryRule};
 pub use retry::{RETRY_DELAY_ENV, RetryPolicy};
 pub use secret::Secret;
 pub use tls::{Fingerprint, TlsMode};

@@ -17,7 +17,8 @@ use crate::request::Method;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RequestEvent {
     pub method: Method,
-    /// Path below `/api2/json`.
+    /// Path below `/api2/json` (below the server root for a
+    /// [`PathScope::ServerRoot`](crate::request::PathScope::ServerRoot) request).
     pub path: String,
     /// 1 for the first attempt.
     pub attempt: u32,

@@ -179,14 +179,33 @@ pub enum RetryRule {
     NeverSentOnly,
 }
 
-/// One API call as a value: `METHOD /api2/json{path}` with parameters.
+/// Where a request's path starts.
+///
+/// Why a scope and not a second client: an extension endpoint served next to the API on
+/// the same server (the lab's `GET /lab/vms/{vmid}/ssh`) needs the same credentials, TLS
+/// trust, retries and counters as every API call; only the URL prefix differs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PathScope {
+    /// Below `/api2/json`: every Proxmox VE endpoint.
+    #[default]
+    Api,
+    /// Below the server's root (`scheme://host:port`), outside the API.
+    ServerRoot,
+}
+
+/// One API call as a value: `METHOD /api2/json{path}` (or `METHOD {path}` on the server
+/// root, see [`PathScope`]) with parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
     pub method: Method,
-    /// The path below `/api2/json`, segments percent-encoded, e.g. `/nodes/pve1/qemu`.
+    /// The path below `/api2/json` (or below the server root), segments percent-encoded,
+    /// e.g. `/nodes/pve1/qemu`.
     pub path: String,
     pub params: Params,
     pub retry: RetryRule,
+    /// What `path` is relative to.
+    pub scope: PathScope,
 }
 
 impl Request {
@@ -203,6 +222,17 @@ impl Request {
             path,
             params: Params::new(),
             retry,
+            scope: PathScope::Api,
+        }
+    }
+
+    /// A request for `path` on the server root instead of below `/api2/json` (an extension
+    /// endpoint next to the API, e.g. `/lab/vms/150/ssh`); retry rule as for [`Request::new`].
+    /// It is sent with the same credentials, TLS trust, retries and counters as any request.
+    pub fn server_root(method: Method, path: String) -> Self {
+        Self {
+            scope: PathScope::ServerRoot,
+            ..Self::new(method, path)
         }
     }
 

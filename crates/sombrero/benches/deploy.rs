@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pve_lab::{Lab, LabOptions};
-use sombrero_core::deploy::{self, ApiAccess, DeployEvent, Desired, Timeouts};
+use sombrero_core::deploy::{self, DeployEvent, Desired, Timeouts};
 use sombrero_core::settings::{self, CliOverrides, ConfigFile, Inputs};
 
 const CONFIG: &str = include_str!("../../../sombrero.toml");
@@ -78,11 +78,6 @@ async fn round(time_scale: f64) -> (Round, Vec<Duration>) {
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let desired = desired(&dir.path().join("outputs"));
-    let access = ApiAccess {
-        url: lab.url().parse().unwrap(),
-        tls: pve::TlsMode::Insecure,
-        authorization: Some(pve::Secret::new(lab.authorization())),
-    };
     let request = deploy::TemplateRequest::Explicit {
         id: 1001,
         chosen_by: "bench".into(),
@@ -90,16 +85,9 @@ async fn round(time_scale: f64) -> (Round, Vec<Duration>) {
     let events = |_: &DeployEvent| {};
     let started = Instant::now();
     let plan = deploy::plan(&client, &desired, &request).await.unwrap();
-    deploy::apply(
-        &client,
-        &desired,
-        plan,
-        &access,
-        Timeouts::default(),
-        &events,
-    )
-    .await
-    .unwrap();
+    deploy::apply(&client, &desired, plan, Timeouts::default(), &events)
+        .await
+        .unwrap();
     let wall = started.elapsed();
     let metrics = client.metrics();
     // The critical path on the server: every task of the deploy (clone, resize, start;

@@ -17,10 +17,10 @@ use serde::Serialize;
 use super::desired::Desired;
 use super::diff::{ChangeKind, config_update, diff};
 use super::error::{DeployError, DeployResult};
-use super::events::{ApiAccess, DeployEvent, Events, Step, Timeouts};
+use super::events::{DeployEvent, Events, Step, Timeouts};
 use super::plan::{Action, Plan};
 use super::reach::SshRoute;
-use super::reach::{ask_lab, choose_route, wait_for_ssh};
+use super::reach::{api_url, ask_lab, choose_route, wait_for_ssh};
 use super::{finish, known_hosts};
 
 /// The agent wait's longest poll interval: a boot is the longest wait of a deploy, and
@@ -264,7 +264,6 @@ pub async fn apply(
     client: &Client,
     desired: &Desired,
     plan: Plan,
-    access: &ApiAccess,
     timeouts: Timeouts,
     events: Events<'_>,
 ) -> DeployResult<DeployReport> {
@@ -315,16 +314,16 @@ pub async fn apply(
         .await
         .map_err(|error| DeployError::api("waiting for the guest agent's address", error))?;
     runner.finished(Step::Address, vm_ip.to_string());
-    let authorization = access.authorization.as_ref().map(pve::Secret::expose);
-    let answer = ask_lab(&access.url, &access.tls, authorization, desired.vmid).await;
-    let route = choose_route(&access.url, &answer, vm_ip);
+    let api = api_url(client)?;
+    let answer = ask_lab(client, desired.vmid).await;
+    let route = choose_route(&api, &answer, vm_ip);
     let (connect_host, connect_port) = route
         .target()
         .map_or((vm_ip, 22), |target| (target.ip(), target.port()));
     let ssh_banner = match (&route, route.target()) {
         (_, Some(target)) => {
             runner.started(Step::Ssh, format!("wait until SSH answers on {target}"));
-            let banner = wait_for_ssh(&access.url, target, timeouts.ssh).await?;
+            let banner = wait_for_ssh(&api, target, timeouts.ssh).await?;
             runner.finished(Step::Ssh, banner.clone());
             Some(banner)
         }

@@ -1,5 +1,5 @@
-//! The vocabulary between a running deploy and whoever watches it: steps, events, the
-//! deadlines of the waits, and how to reach the API's server.
+//! The vocabulary between a running deploy and whoever watches it: steps, events and the
+//! deadlines of the waits.
 //!
 //! Why a module of its own: the binary renders these events (progress lines) and records
 //! them (history phases), `destroy` emits the same kinds, and none of that should depend
@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use pve::WaitEvent;
 use serde::Serialize;
-use url::Url;
 
 /// A step of a deploy, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -83,13 +82,4 @@ impl Default for Timeouts {
             ssh: Duration::from_secs(180),
         }
     }
-}
-
-/// How to reach the API's server outside `/api2` (the lab's SSH forward question).
-#[derive(Debug, Clone)]
-pub struct ApiAccess {
-    pub url: Url,
-    pub tls: pve::TlsMode,
-    /// `PVEAPIToken=...`; kept out of `Debug` output by the caller's `Secret`.
-    pub authorization: Option<pve::Secret>,
 }

@@ -28,7 +28,7 @@ pub use apply::{DeployReport, apply};
 pub use desired::{Desired, MANAGED_TAG, Marker, TEMPLATE_TAGS};
 pub use diff::{ChangeKind, FieldChange};
 pub use error::{DeployError, DeployResult};
-pub use events::{ApiAccess, DeployEvent, Events, Step, Timeouts};
+pub use events::{DeployEvent, Events, Step, Timeouts};
 pub use manage::{AdoptReport, DestroyReport, Status, adopt, destroy, destroy_target, status};
 pub use outputs::{Layout, StageOutputs};
 pub use plan::{Action, Plan, plan};

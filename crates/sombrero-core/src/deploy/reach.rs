@@ -2,8 +2,9 @@
 //!
 //! Why this is careful: the VM's address (192.168.10.x in the runbook) is only meaningful
 //! inside its own network. Against a lab, SSH is forwarded to a port on 127.0.0.1 and the
-//! lab says which (`GET /lab/vms/{vmid}/ssh`); sombrero must use that and never the VM's
-//! private address. The safety rule is enforced here, in one function with a test: when
+//! lab says which (`GET /lab/vms/{vmid}/ssh`, asked through the same `pve::Client` as
+//! every API call, decision 081); sombrero must use that and never the VM's private
+//! address. The safety rule is enforced here, in one function with a test: when
 //! the API itself is on this host (a loopback or unspecified address, or a name resolving
 //! to one), sombrero connects to loopback addresses only,
 //! and without a forward it skips the SSH step and says why. Only against a real cluster
@@ -141,53 +142,44 @@ pub fn choose_route(api: &Url, answer: &LabAnswer, vm_ip: IpAddr) -> SshRoute {
     }
 }
 
-/// Asks the API's server for a lab SSH forward of `vmid` (`GET /lab/vms/{vmid}/ssh`, same
-/// `Authorization`). Any failure means "not a lab".
-pub async fn ask_lab(
-    api: &Url,
-    tls: &pve::TlsMode,
-    authorization: Option<&str>,
-    vmid: u32,
-) -> LabAnswer {
-    let Ok(url) = api.join(&format!("/lab/vms/{vmid}/ssh")) else {
-        return LabAnswer::NotALab;
-    };
-    let mode = if api.scheme() == "https" {
-        tls.clone()
-    } else {
-        pve::TlsMode::Insecure
-    };
-    let Ok(config) = pve::tls::client_config(&mode) else {
-        return LabAnswer::NotALab;
-    };
-    let Ok(http) = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .tls_backend_preconfigured(config)
-        .build()
-    else {
-        return LabAnswer::NotALab;
-    };
-    let mut request = http.get(url);
-    if let Some(value) = authorization {
-        request = request.header(reqwest::header::AUTHORIZATION, value);
-    }
-    let Ok(response) = request.send().await else {
-        return LabAnswer::NotALab;
-    };
-    if response.status() != reqwest::StatusCode::OK {
-        return LabAnswer::NotALab;
-    }
-    let Ok(body) = response.json::<serde_json::Value>().await else {
-        return LabAnswer::NotALab;
-    };
-    parse_lab_answer(&body)
+/// The API URL the safety rule judges: the client's own (`https://HOST:PORT/api2/json`).
+///
+/// # Errors
+/// [`DeployError::Api`] if the client's URL does not parse (it was parsed when the
+/// client was built, so this does not happen in practice).
+pub fn api_url(client: &pve::Client) -> DeployResult<Url> {
+    Url::parse(client.base_url()).map_err(|error| {
+        DeployError::api(
+            "reading the API URL",
+            pve::Error::Setup {
+                reason: format!("invalid API URL {:?}", client.base_url()),
+                source: Some(Box::new(error)),
+            },
+        )
+    })
 }
 
-/// Reads the lab's answer body.
-pub fn parse_lab_answer(body: &serde_json::Value) -> LabAnswer {
-    match body.get("data") {
-        Some(serde_json::Value::Null) => LabAnswer::NoSsh,
-        Some(data) => {
+/// Asks the API's server for a lab SSH forward of `vmid` (`GET /lab/vms/{vmid}/ssh` on
+/// the server root) through `client`, so the credentials (token or ticket), TLS trust and
+/// counters are the API's. Any failure means "not a lab"; it is retried only when it
+/// certainly never reached the server, so a real PVE answering 404 or 501 for the
+/// unknown path costs one request.
+pub async fn ask_lab(client: &pve::Client, vmid: u32) -> LabAnswer {
+    let request = pve::Request::server_root(pve::Method::Get, format!("/lab/vms/{vmid}/ssh"))
+        .with_retry(pve::RetryRule::NeverSentOnly);
+    match client.execute(&request).await {
+        Ok(data) => parse_lab_answer(&data),
+        Err(_) => LabAnswer::NotALab,
+    }
+}
+
+/// Reads the `data` of the lab's answer (the client has taken it out of the envelope; a
+/// missing `data` reads as `null`, which only a lab answers with success here: PVE
+/// answers an error status for a path outside its API).
+pub fn parse_lab_answer(data: &serde_json::Value) -> LabAnswer {
+    match data {
+        serde_json::Value::Null => LabAnswer::NoSsh,
+        data => {
             let host = data
                 .get("host")
                 .and_then(|h| h.as_str()?.parse::<IpAddr>().ok());
@@ -200,7 +192,6 @@ pub fn parse_lab_answer(body: &serde_json::Value) -> LabAnswer {
                 _ => LabAnswer::NotALab,
             }
         }
-        None => LabAnswer::NotALab,
     }
 }
 

@@ -101,19 +101,16 @@ fn every_spelling_of_this_host_counts_as_a_loopback_api() {
 
 #[test]
 fn reads_the_labs_answers() {
-    assert_eq!(parse_lab_answer(&json!({"data": null})), LabAnswer::NoSsh);
+    assert_eq!(parse_lab_answer(&json!(null)), LabAnswer::NoSsh);
     assert_eq!(
-        parse_lab_answer(&json!({"data": {"host": "127.0.0.1", "port": 40022}})),
+        parse_lab_answer(&json!({"host": "127.0.0.1", "port": 40022})),
         LabAnswer::Forward {
             host: "127.0.0.1".parse().unwrap(),
             port: 40022
         }
     );
     assert_eq!(parse_lab_answer(&json!({"errors": {}})), LabAnswer::NotALab);
-    assert_eq!(
-        parse_lab_answer(&json!({"data": {"port": 1}})),
-        LabAnswer::NotALab
-    );
+    assert_eq!(parse_lab_answer(&json!({"port": 1})), LabAnswer::NotALab);
 }
 
 #[tokio::test]
@@ -174,13 +171,11 @@ async fn asks_the_lab_for_a_forward_with_the_same_authorization() {
             let _ = stream.write_all(response.as_bytes()).await;
         }
     });
-    let answer = super::ask_lab(
-        &api,
-        &pve::TlsMode::Insecure,
-        Some("PVEAPIToken=root@pam!lab=s3cret"),
-        152,
-    )
-    .await;
+    let client =
+        |builder: pve::ClientBuilder| builder.retry(pve::RetryPolicy::none()).build().unwrap();
+    let tokened =
+        client(pve::Client::builder(api.as_str()).token("root@pam!lab=s3cret".parse().unwrap()));
+    let answer = super::ask_lab(&tokened, 152).await;
     let vm: IpAddr = VM.parse().unwrap();
     let route = choose_route(&api, &answer, vm);
     let target = route.target().expect("a forward");
@@ -190,7 +185,7 @@ async fn asks_the_lab_for_a_forward_with_the_same_authorization() {
         .unwrap();
     assert!(banner.starts_with("SSH-2.0-"));
     // Without the token it is not a lab, and a loopback API then skips SSH.
-    let anonymous = super::ask_lab(&api, &pve::TlsMode::Insecure, None, 152).await;
+    let anonymous = super::ask_lab(&client(pve::Client::builder(api.as_str())), 152).await;
     assert_eq!(anonymous, LabAnswer::NotALab);
     assert!(matches!(
         choose_route(&api, &anonymous, vm),

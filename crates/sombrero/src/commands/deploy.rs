@@ -112,7 +112,6 @@ async fn deploy(
             client,
             &stage.desired,
             plan,
-            &stage.access,
             Timeouts::default(),
             &*events,
         )

@@ -26,7 +26,6 @@ pub enum KeyUse {
 pub struct Stage2 {
     pub desired: Desired,
     pub request: TemplateRequest,
-    pub access: deploy::ApiAccess,
 }
 
 impl Stage2 {
@@ -45,20 +44,7 @@ impl Stage2 {
         };
         let desired = Desired::from_settings(settings, key.as_ref(), linked);
         let request = deploy::template::request(settings)?;
-        let access = deploy::ApiAccess {
-            url: settings.require_api_url()?.clone(),
-            tls: settings.tls_mode(),
-            authorization: settings
-                .api
-                .token
-                .as_ref()
-                .map(|token| pve::Secret::new(token.value.authorization_header())),
-        };
-        Ok(Self {
-            desired,
-            request,
-            access,
-        })
+        Ok(Self { desired, request })
     }
 }
 

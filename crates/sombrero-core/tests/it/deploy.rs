@@ -6,12 +6,14 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use pve_lab::{Lab, LabHandle, LabOptions};
-use sombrero_core::deploy::{
-    self, Action, ApiAccess, DeployError, DeployEvent, Desired, Timeouts, template,
-};
+use sombrero_core::deploy::{self, Action, DeployError, DeployEvent, Desired, Timeouts, template};
 use sombrero_core::settings::{self, CliOverrides, ConfigFile, Inputs};
 
-use crate::sandbox::{SHIPPED_CONFIG, SSH_KEY};
+/// The repository's own configuration file.
+pub const SHIPPED_CONFIG: &str = include_str!("../../../../sombrero.toml");
+
+/// A real ed25519 public key (its private half was discarded).
+pub const SSH_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
 
 /// A lab with template 1001, plain HTTP, fast tasks.
 pub async fn lab() -> LabHandle {
@@ -64,14 +66,6 @@ pub fn desired(environment: &str, dir: &Path) -> Desired {
     Desired::from_settings(&settings, Some(&key), false)
 }
 
-pub fn access(lab: &LabHandle, token: &str) -> ApiAccess {
-    ApiAccess {
-        url: lab.url().parse().expect("url"),
-        tls: pve::TlsMode::Insecure,
-        authorization: Some(pve::Secret::new(format!("PVEAPIToken={token}"))),
-    }
-}
-
 pub fn newest() -> template::TemplateRequest {
     template::TemplateRequest::Newest {
         tags: deploy::TEMPLATE_TAGS
@@ -85,20 +79,11 @@ pub fn newest() -> template::TemplateRequest {
 /// Plans and applies; returns the report.
 pub async fn deploy_env(
     client: &pve::Client,
-    lab: &LabHandle,
     desired: &Desired,
 ) -> Result<deploy::DeployReport, DeployError> {
     let plan = deploy::plan(client, desired, &newest()).await?;
     let events = |_: &DeployEvent| {};
-    deploy::apply(
-        client,
-        desired,
-        plan,
-        &access(lab, &lab.token()),
-        Timeouts::default(),
-        &events,
-    )
-    .await
+    deploy::apply(client, desired, plan, Timeouts::default(), &events).await
 }
 
 /// The files of an environment's outputs directory: name -> content.
@@ -127,7 +112,7 @@ async fn each_environment_deploys_and_a_redeploy_writes_nothing() {
         ("development", 151, "192.168.10.251"),
     ] {
         let desired = desired(environment, dir.path());
-        let report = deploy_env(&client, &lab, &desired).await.unwrap();
+        let report = deploy_env(&client, &desired).await.unwrap();
         assert_eq!(report.plan.action, Action::Create);
         assert_eq!(report.outputs.vm_ip, address);
         assert_eq!(report.outputs.vm_id, vmid.to_string());
@@ -173,7 +158,7 @@ async fn each_environment_deploys_and_a_redeploy_writes_nothing() {
         );
 
         let before = client.metrics();
-        let again = deploy_env(&client, &lab, &desired).await.unwrap();
+        let again = deploy_env(&client, &desired).await.unwrap();
         let after = client.metrics();
         assert_eq!(again.plan.action, Action::NoChanges);
         assert_eq!(
@@ -205,7 +190,7 @@ async fn drift_is_planned_and_applied_in_place() {
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
     let mut desired = desired("staging", dir.path());
-    deploy_env(&client, &lab, &desired).await.unwrap();
+    deploy_env(&client, &desired).await.unwrap();
 
     // A tag is applied at once; no restart.
     desired.tags.push("blue".into());
@@ -234,7 +219,7 @@ async fn drift_is_planned_and_applied_in_place() {
         (Some("4"), "2", true)
     );
 
-    let report = deploy_env(&client, &lab, &desired).await.unwrap();
+    let report = deploy_env(&client, &desired).await.unwrap();
     assert_eq!(report.plan.action, Action::UpdateWithRestart);
     let config = client.vm_config("lloyd", 152).await.unwrap();
     assert_eq!(config.cores(), Some(2));
@@ -261,7 +246,7 @@ async fn drift_is_planned_and_applied_in_place() {
     let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
     assert_eq!(plan.action, Action::Start);
     assert!(plan.changes.is_empty());
-    deploy_env(&client, &lab, &desired).await.unwrap();
+    deploy_env(&client, &desired).await.unwrap();
     assert_eq!(
         client.vm_status("lloyd", 152).await.unwrap().status,
         pve::VmState::Running
@@ -274,7 +259,7 @@ async fn destroy_removes_the_vm_and_its_outputs() {
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
     let desired = desired("staging", dir.path());
-    deploy_env(&client, &lab, &desired).await.unwrap();
+    deploy_env(&client, &desired).await.unwrap();
     let layout = deploy::Layout::new(&dir.path().join("outputs"), "staging");
     assert!(layout.top_outputs().exists() && layout.known_hosts().exists());
     let events = |_: &DeployEvent| {};
@@ -316,7 +301,7 @@ async fn a_foreign_vm_is_never_touched_until_adopted() {
         .unwrap();
     let before = client.vm_config("lloyd", 152).await.unwrap();
     let writes = client.metrics().writes();
-    let error = deploy_env(&client, &lab, &desired).await.unwrap_err();
+    let error = deploy_env(&client, &desired).await.unwrap_err();
     assert!(
         matches!(error, DeployError::ForeignVm { vmid: 152, .. }),
         "{error}"
@@ -350,7 +335,7 @@ async fn a_foreign_vm_is_never_touched_until_adopted() {
         "{:?}",
         plan.changes
     );
-    let report = deploy_env(&client, &lab, &desired).await.unwrap();
+    let report = deploy_env(&client, &desired).await.unwrap();
     assert_eq!(
         report.outputs.template_id, None,
         "an adopted VM's template is unknown"
@@ -410,16 +395,9 @@ async fn the_stage_one_handoff_picks_the_template_and_linked_clones_work() {
     let plan = deploy::plan(&client, &desired, &request).await.unwrap();
     assert_eq!(plan.template.as_ref().map(|choice| choice.id), Some(1002));
     let events = |_: &DeployEvent| {};
-    let report = deploy::apply(
-        &client,
-        &desired,
-        plan,
-        &access(&lab, &lab.token()),
-        Timeouts::default(),
-        &events,
-    )
-    .await
-    .unwrap();
+    let report = deploy::apply(&client, &desired, plan, Timeouts::default(), &events)
+        .await
+        .unwrap();
     assert_eq!(report.outputs.template_id.as_deref(), Some("1002"));
     let disk = client
         .vm_config("lloyd", 152)

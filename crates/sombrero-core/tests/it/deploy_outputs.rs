@@ -38,7 +38,7 @@ async fn outputs_follow_the_documented_schema_and_ansible_reads_the_inventory() 
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
-    deploy_env(&client, &lab, &desired("staging", dir.path()))
+    deploy_env(&client, &desired("staging", dir.path()))
         .await
         .unwrap();
     let outputs_dir = dir.path().join("outputs");
