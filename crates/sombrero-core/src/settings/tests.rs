@@ -274,7 +274,12 @@ fn bad_values_name_their_location() {
     let error = Case::new().replace("gateway = \"192.168.10.1\"\nnameservers = [\"192.168.10.1\"]\n\n[environments.staging]", "gateway = \"10.0.0.1\"\nnameservers = [\"192.168.10.1\"]\n\n[environments.staging]").error();
     assert!(error.contains("environments.production.gateway: gateway 10.0.0.1 is outside the VM's subnet 192.168.10.0/24"), "{error}");
     let error = Case::new().replace("gateway = \"192.168.10.1\"\nnameservers = [\"192.168.10.1\"]\n\n[environments.staging]", "gateway = \"192.168.10.250\"\nnameservers = [\"192.168.10.1\"]\n\n[environments.staging]").error();
-    assert!(error.contains("environments.production.gateway: gateway 192.168.10.250 is the VM's own address"), "{error}");
+    assert!(
+        error.contains(
+            "environments.production.gateway: gateway 192.168.10.250 is the VM's own address"
+        ),
+        "{error}"
+    );
     assert!(!error.contains("outside"), "{error}");
     let error = Case::new().replace("vmid = 151", "vmid = 99").error();
     assert!(
@@ -363,7 +368,9 @@ fn missing_values_say_how_to_set_them() {
     );
     let error = Case::new().file("").error();
     assert!(
-        error.contains("unknown environment \"production\"; the configuration file defines no environment"),
+        error.contains(
+            "unknown environment \"production\"; the configuration file defines no environment"
+        ),
         "{error}"
     );
     assert!(!error.contains("known environments"), "{error}");
