@@ -1,11 +1,11 @@
 //! Which template to clone: an explicit id, the stage-1 handoff, or the newest tagged one.
 //!
-//! Why this order: the original repository never passed the template id from its build
-//! stage to its deploy stage; here stage 1 writes `packer-outputs.json` and stage 2 reads
-//! it. An id given on purpose (`--template`, `TEMPLATE_ID`) always wins; then the
-//! handoff; then the newest template carrying the build tags (what the original's
-//! Terraform did); and only then the id in `sombrero.toml`, the original's fallback.
-//! Explicit ids are verified, so a wrong one fails before anything is cloned.
+//! Why this order: an id set on purpose wins over discovery, so what `config show` says
+//! is what gets cloned: `--template`, then `TEMPLATE_ID`, then `template_id` in
+//! `sombrero.toml`. With none set, stage 2 takes the template stage 1 handed over in
+//! `packer-outputs.json` (the original repository never passed it on), then the newest
+//! template carrying the build tags (what the original's Terraform did). Explicit ids are
+//! verified, so a wrong one fails before anything is cloned, naming the node.
 
 use std::path::Path;
 
@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::desired::TEMPLATE_TAGS;
 use super::error::{DeployError, DeployResult};
-use crate::settings::{Settings, Source};
+use crate::settings::Settings;
 
 /// The template chosen and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,20 +74,18 @@ pub fn handoff_template(outputs_dir: &Path) -> DeployResult<Option<u32>> {
     }
 }
 
-/// What the settings (and the stage-1 handoff) ask for.
+/// What the settings (and the stage-1 handoff) ask for: a template id set on purpose
+/// (`--template`, `TEMPLATE_ID`, `sombrero.toml`, in that order, already resolved into the
+/// settings), else stage 1's `packer-outputs.json`, else the newest tagged template.
 ///
 /// # Errors
 /// A `packer-outputs.json` that exists but names no usable template id.
 pub fn request(settings: &Settings) -> DeployResult<TemplateRequest> {
-    let template = &settings.vm.template_id;
-    match &template.source {
-        Source::Flag(_) | Source::Env(_) | Source::Mise { .. } => {
-            return Ok(TemplateRequest::Explicit {
-                id: template.value,
-                chosen_by: template.source.to_string(),
-            });
-        }
-        _ => {}
+    if let Some(template) = &settings.vm.template_id {
+        return Ok(TemplateRequest::Explicit {
+            id: template.value,
+            chosen_by: template.source.to_string(),
+        });
     }
     if let Some(id) = handoff_template(&settings.paths.outputs_dir.value)? {
         return Ok(TemplateRequest::Explicit {
@@ -97,7 +95,7 @@ pub fn request(settings: &Settings) -> DeployResult<TemplateRequest> {
     }
     Ok(TemplateRequest::Newest {
         tags: TEMPLATE_TAGS.iter().map(|tag| (*tag).to_owned()).collect(),
-        fallback: Some((template.value, template.source.to_string())),
+        fallback: None,
     })
 }
 

@@ -60,8 +60,8 @@ proptest! {
         } else {
             (defaults, "sombrero.toml:defaults.template_id".to_owned())
         };
-        prop_assert_eq!(settings.vm.template_id.value, expected);
-        prop_assert_eq!(settings.vm.template_id.source.to_string(), source);
+        prop_assert_eq!(settings.vm.template_id.clone().expect("a template id").value, expected);
+        prop_assert_eq!(settings.vm.template_id.clone().expect("a template id").source.to_string(), source);
         prop_assert_eq!(settings.environment.source, Source::Flag("--env"));
     }
 }

@@ -91,7 +91,7 @@ fn defaults_to_production_from_the_shipped_file() {
     assert_eq!(vm.name.source, file_source("defaults.name"));
     assert_eq!((vm.cores.value, vm.memory_mib.value), (2, 2048));
     assert_eq!(vm.balloon_mib.as_ref().map(|b| b.value), Some(1024));
-    assert_eq!(vm.template_id.value, 1001);
+    assert_eq!(vm.template_id.as_ref().map(|t| t.value), Some(1001));
     assert_eq!(vm.disk_slot.value, "scsi0");
     assert!(vm.ssh_public_key.is_none());
     assert!(settings.api.url.is_none() && settings.api.token.is_none());
@@ -126,24 +126,59 @@ fn precedence_flag_env_mise_file_default() {
         .env("TEMPLATE_ID", "2002")
         .mise("TEMPLATE_ID = \"3003\"");
     case.cli.template_id = Some(1111);
-    assert_eq!(case.ok().vm.template_id.value, 1111);
-    assert_eq!(case.ok().vm.template_id.source, Source::Flag("--template"));
-    case.cli.template_id = None;
-    assert_eq!(case.ok().vm.template_id.value, 2002);
+    assert_eq!(case.ok().vm.template_id.map(|t| t.value), Some(1111));
     assert_eq!(
-        case.ok().vm.template_id.source,
+        case.ok().vm.template_id.map(|t| t.source),
+        Some(Source::Flag("--template"))
+    );
+    case.cli.template_id = None;
+    assert_eq!(
+        case.ok()
+            .vm
+            .template_id
+            .clone()
+            .expect("a template id")
+            .value,
+        2002
+    );
+    assert_eq!(
+        case.ok()
+            .vm
+            .template_id
+            .clone()
+            .expect("a template id")
+            .source,
         Source::Env("TEMPLATE_ID".into())
     );
     case.env.clear();
     let settings = case.ok();
-    assert_eq!(settings.vm.template_id.value, 3003);
     assert_eq!(
-        settings.vm.template_id.source.to_string(),
+        settings
+            .vm
+            .template_id
+            .clone()
+            .expect("a template id")
+            .value,
+        3003
+    );
+    assert_eq!(
+        settings
+            .vm
+            .template_id
+            .clone()
+            .expect("a template id")
+            .source
+            .to_string(),
         "conf/.mise.local.toml:env.TEMPLATE_ID"
     );
     case.mise = None;
     assert_eq!(
-        case.ok().vm.template_id.source,
+        case.ok()
+            .vm
+            .template_id
+            .clone()
+            .expect("a template id")
+            .source,
         file_source("defaults.template_id")
     );
 
@@ -361,11 +396,14 @@ fn missing_values_say_how_to_set_them() {
         .replace("template_id = 1001\n", "")
         .replace("cpu = \"host\"\n", "")
         .error();
-    assert!(error.contains("missing template_id of environment production: set TEMPLATE_ID, or `template_id` in [environments.production] or [defaults] of conf/sombrero.toml"), "{error}");
+    // A template id is optional: without one, stage 2 discovers the template.
+    assert!(!error.contains("template_id"), "{error}");
     assert!(
         error.contains("missing cpu of environment staging"),
         "{error}"
     );
+    let without_template = Case::new().replace("template_id = 1001\n", "").ok();
+    assert!(without_template.vm.template_id.is_none());
     let error = Case::new().file("").error();
     assert!(
         error.contains(

@@ -37,7 +37,9 @@ pub struct VmSpec {
     pub name: Resolved<String>,
     pub description: Option<Resolved<String>>,
     pub node: Resolved<String>,
-    pub template_id: Resolved<u32>,
+    /// The template set on purpose (`--template`, `TEMPLATE_ID`, `sombrero.toml`); `None`:
+    /// stage 2 takes stage 1's outputs, else the newest tagged template.
+    pub template_id: Option<Resolved<u32>>,
     pub cores: Resolved<u32>,
     pub cpu: Resolved<String>,
     pub memory_mib: Resolved<u64>,
@@ -78,25 +80,25 @@ pub(super) fn build(
 }
 
 impl Builder<'_, '_> {
-    fn template_id(&mut self) -> Option<Resolved<u32>> {
+    /// The template id if a layer sets one: `Ok(None)` when none does (stage 2 then
+    /// takes stage 1's outputs or the newest tagged template), `Err` when the value set
+    /// is invalid (the error was pushed).
+    fn template_id(&mut self) -> Result<Option<Resolved<u32>>, ()> {
         if let Some(template) = self.layers.cli.template_id {
             let origin = Origin::new(Source::Flag("--template"));
-            return self.vmid(i64::from(template), origin);
+            return self.vmid(i64::from(template), origin).map(Some).ok_or(());
         }
         if let Some((text, origin)) = self.layers.variable(&[env_vars::TEMPLATE_ID]) {
             let Ok(value) = text.trim().parse::<i64>() else {
                 self.invalid(origin, format!("{text:?} is not a VM id (a number)"));
-                return None;
+                return Err(());
             };
-            return self.vmid(value, origin);
+            return self.vmid(value, origin).map(Some).ok_or(());
         }
-        if let Some((value, origin)) =
-            self.lookup("template_id", |table| table.template_id.as_ref())
-        {
-            return self.vmid(value, origin);
+        match self.lookup("template_id", |table| table.template_id.as_ref()) {
+            Some((value, origin)) => self.vmid(value, origin).map(Some).ok_or(()),
+            None => Ok(None),
         }
-        self.missing("template_id", Some(env_vars::TEMPLATE_ID));
-        None
     }
 
     fn node(&mut self) -> Option<Resolved<String>> {
@@ -323,7 +325,7 @@ impl Builder<'_, '_> {
             name: name?,
             description: description.ok()?,
             node: node?,
-            template_id: template_id?,
+            template_id: template_id.ok()?,
             cores: cores?,
             cpu: cpu?,
             memory_mib: memory_mib?,

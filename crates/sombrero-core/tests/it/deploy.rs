@@ -32,7 +32,18 @@ pub fn client(lab: &LabHandle, token: &str) -> pve::Client {
 
 /// The settings of `environment` from the shipped sombrero.toml, outputs under `dir`.
 pub fn settings(environment: &str, dir: &Path) -> settings::Settings {
-    let file = ConfigFile::parse(dir.join("sombrero.toml"), SHIPPED_CONFIG).expect("config");
+    settings_from(SHIPPED_CONFIG, environment, dir)
+}
+
+/// The shipped sombrero.toml without its `template_id`: stage 2 discovers the template.
+pub fn without_template_id() -> String {
+    assert!(SHIPPED_CONFIG.contains("template_id = 1001\n"));
+    SHIPPED_CONFIG.replacen("template_id = 1001\n", "", 1)
+}
+
+/// The settings of `environment` from `config`, outputs under `dir`.
+pub fn settings_from(config: &str, environment: &str, dir: &Path) -> settings::Settings {
+    let file = ConfigFile::parse(dir.join("sombrero.toml"), config).expect("config");
     let env: HashMap<String, String> = [
         ("TF_VAR_ci_ssh_key", SSH_KEY.to_owned()),
         (
@@ -385,7 +396,9 @@ async fn the_stage_one_handoff_picks_the_template_and_linked_clones_work() {
         r#"{"template_id": "1002", "template_name": "golden-2"}"#,
     )
     .unwrap();
-    let request = template::request(&settings("staging", dir.path())).unwrap();
+    // With no template id set on purpose, stage 1's handoff decides.
+    let discovering = settings_from(&without_template_id(), "staging", dir.path());
+    let request = template::request(&discovering).unwrap();
     assert!(
         matches!(&request, template::TemplateRequest::Explicit { id: 1002, chosen_by } if chosen_by.contains("packer-outputs.json")),
         "{request:?}"

@@ -13,3 +13,4 @@ mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
 mod reach_lab;
+mod template_choice;

@@ -70,7 +70,10 @@ fn summary(settings: &Settings) -> String {
         vm.name.value,
         vm.ip.value,
         vm.node.value,
-        vm.template_id.value
+        vm.template_id.as_ref().map_or_else(
+            || "chosen at deploy (stage 1's outputs, else the newest tagged)".to_owned(),
+            |template| template.value.to_string()
+        )
     )
 }
 

@@ -257,9 +257,6 @@ fn unknown_environment_lists_the_known_ones() {
 
 #[test]
 fn missing_required_values_name_what_sets_them() {
-    show(&Sandbox::replacing("template_id = 1001\n", "")).stderr_has(
-        "missing template_id of environment development: set TEMPLATE_ID, or `template_id` in [environments.development] or [defaults] of sombrero.toml",
-    );
     show(&Sandbox::replacing("node = \"lloyd\"\n", ""))
         .stderr_has("missing node of environment production: set PKR_VAR_proxmox_node, or `node`");
     sombrero_snapshot!(
