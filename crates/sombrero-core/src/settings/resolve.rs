@@ -155,6 +155,15 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         .mise
         .map(|mise| mise.warnings().to_vec())
         .unwrap_or_default();
+    if let Some(url) = api.as_ref().and_then(|api| api.url.as_ref())
+        && url.value.scheme() == "http"
+    {
+        warnings.push(format!(
+            "the API at {} is plain http: the token travels unencrypted (accepted for a \
+             loopback address only)",
+            url.value
+        ));
+    }
     if let Some(api) = &api
         && api.insecure.value
         && api.fingerprint.is_some()

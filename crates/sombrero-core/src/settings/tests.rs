@@ -413,3 +413,30 @@ fn missing_values_say_how_to_set_them() {
     );
     assert!(!error.contains("known environments"), "{error}");
 }
+
+#[test]
+fn plain_http_is_refused_for_a_remote_api_and_warned_about_on_loopback() {
+    let error = Case::new()
+        .env("TF_VAR_pve_api_url", "http://pve.example.invalid:8006")
+        .error();
+    assert!(
+        error.contains("environment variable TF_VAR_pve_api_url: malformed URL")
+            && error.contains("would send the API token in clear"),
+        "{error}"
+    );
+    let settings = Case::new()
+        .env("TF_VAR_pve_api_url", "http://127.0.0.1:8006")
+        .ok();
+    assert!(
+        settings
+            .warnings
+            .iter()
+            .any(|warning| warning.contains("plain http: the token travels unencrypted")),
+        "{:?}",
+        settings.warnings
+    );
+    let secure = Case::new()
+        .env("TF_VAR_pve_api_url", "https://127.0.0.1:8006")
+        .ok();
+    assert!(secure.warnings.is_empty(), "{:?}", secure.warnings);
+}

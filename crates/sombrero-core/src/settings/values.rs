@@ -31,6 +31,13 @@ pub fn parse_api_url(text: &str) -> Result<Url, String> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the URL has no host".to_owned());
     }
+    if url.scheme() == "http" && !is_loopback_host(&url) {
+        return Err(
+            "http:// would send the API token in clear; use https:// (plain http is accepted \
+             only for a loopback address, such as a lab started with --plain-http)"
+                .to_owned(),
+        );
+    }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("credentials do not belong in the URL; use TF_VAR_pve_api_token".to_owned());
     }
@@ -51,6 +58,21 @@ pub fn parse_api_url(text: &str) -> Result<Url, String> {
     };
     url.set_path(&normalised);
     Ok(url)
+}
+
+/// Whether the URL's host is a loopback address (127.0.0.0/8, `::1`) or `localhost`:
+/// the only hosts plain http is accepted for. Names are not resolved (no network while
+/// resolving settings), so any other name counts as remote.
+pub fn is_loopback_host(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(address)) => address.is_loopback(),
+        Some(url::Host::Ipv6(address)) => address.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+        None => false,
+    }
 }
 
 /// Parses a boolean the way shells and Terraform write them.

@@ -33,6 +33,27 @@ fn api_urls_are_normalised_to_api2_json() {
             .contains("scheme")
     );
     assert!(parse_api_url("not a url").is_err());
+    // Plain http sends the token in clear: loopback only (a lab's --plain-http).
+    for remote in [
+        "http://pve:8006",
+        "http://192.168.10.5:8006",
+        "http://[2001:db8::1]:8006",
+    ] {
+        assert!(
+            parse_api_url(remote)
+                .expect_err("plain http to a remote host")
+                .contains("in clear"),
+            "{remote}"
+        );
+    }
+    for local in [
+        "http://127.0.0.1:8006",
+        "http://[::1]:8006",
+        "http://localhost:8006",
+        "http://127.9.9.9:1",
+    ] {
+        assert!(parse_api_url(local).is_ok(), "{local}");
+    }
     assert!(
         parse_api_url("https://pve:8006/other")
             .expect_err("must be rejected")

@@ -289,3 +289,23 @@ fn other_bad_values() {
     show(&Sandbox::replacing("vmid = 152", "vmid = \"152\""))
         .stderr_has("environments.staging.vmid: invalid type: string \"152\", expected i64");
 }
+
+/// The API token is never sent in clear to a remote host: plain http is bad input,
+/// naming the variable; a loopback lab over plain http is accepted with a warning.
+#[test]
+fn plain_http_to_a_remote_api_is_refused() {
+    show(&Sandbox::new().env("TF_VAR_pve_api_url", "http://pve.example.invalid:8006"))
+        .stderr_has("environment variable TF_VAR_pve_api_url: malformed URL")
+        .stderr_has("would send the API token in clear; use https://");
+    let loopback = Sandbox::new()
+        .env("TF_VAR_pve_api_url", "http://127.0.0.1:8006")
+        .run(&["config", "show"])
+        .expect_code(0);
+    assert!(
+        loopback
+            .stderr
+            .contains("warning: the API at http://127.0.0.1:8006/api2/json is plain http"),
+        "{}",
+        loopback.stderr
+    );
+}
