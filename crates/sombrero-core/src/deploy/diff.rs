@@ -227,6 +227,20 @@ fn net0(collector: &mut Collector<'_>, desired: &Desired) {
     collector.push("bridge", "net0", text.clone(), text);
 }
 
+/// The note for a disk larger than configured: disks cannot shrink, so the size it has
+/// is kept (`whose` says where that size comes from: the template, the VM).
+pub(super) fn shrink_note(desired: &Desired, current: &VmConfig, whose: &str) -> Option<String> {
+    let disk = current.disk(&desired.disk_slot).ok().flatten()?;
+    let size = disk.size().ok().flatten()?;
+    (size > desired.disk_size).then(|| {
+        format!(
+            "disk_size_gib asks for {}, but {whose}'s {} is {size}: disks cannot shrink, so the \
+             VM keeps {size}",
+            desired.disk_size, desired.disk_slot
+        )
+    })
+}
+
 /// The grow-only resize, when the disk is smaller than configured.
 fn resize(desired: &Desired, current: &VmConfig) -> Option<FieldChange> {
     let disk = current.disk(&desired.disk_slot).ok().flatten()?;

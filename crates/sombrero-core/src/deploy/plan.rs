@@ -152,6 +152,8 @@ pub async fn plan(
             preflight::check_address(client, desired).await?;
             // What the update after the clone sets, shown against the template's values.
             plan.changes = diff(desired, &source, Some(choice.id), false);
+            plan.notes
+                .extend(super::diff::shrink_note(desired, &source, "the template"));
             plan.action = Action::Create;
             plan.template = Some(choice);
         }
@@ -195,6 +197,8 @@ pub async fn plan(
                 plan.notes
                     .push("the VM is stopped; it will be started".to_owned());
             }
+            plan.notes
+                .extend(super::diff::shrink_note(desired, &config, "the VM"));
             if plan.changes.iter().any(|c| c.kind == ChangeKind::Resize) {
                 plan.notes
                     .push("disks only grow; a larger disk than configured is kept".to_owned());

@@ -12,5 +12,6 @@ mod deploy_destroy;
 mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
+mod disk_size;
 mod reach_lab;
 mod template_choice;
