@@ -60,15 +60,18 @@ impl Store {
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty() && !parent.exists())
         {
-            let within = |base: &Path| {
-                let base = std::fs::canonicalize(base).ok()?;
-                let above = std::fs::canonicalize(directory.parent()?).ok()?;
-                Some(above.starts_with(base))
+            // A relative path's empty parent is the working directory.
+            let or_here = |path: &Path| {
+                if path.as_os_str().is_empty() {
+                    Path::new(".").to_path_buf()
+                } else {
+                    path.to_path_buf()
+                }
             };
-            let project = if project.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                project
+            let within = |base: &Path| {
+                let base = std::fs::canonicalize(or_here(base)).ok()?;
+                let above = std::fs::canonicalize(or_here(directory.parent()?)).ok()?;
+                Some(above.starts_with(base))
             };
             if within(project) != Some(true) {
                 return Err(HistoryError::MissingDirectory {

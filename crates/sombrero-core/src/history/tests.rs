@@ -341,3 +341,30 @@ fn only_the_projects_own_missing_directory_is_created() {
     // An existing directory anywhere is fine.
     Store::open_in_project(elsewhere.path().join("h.db"), project.path()).expect("existing dir");
 }
+
+/// The default `deployments/sombrero.db` next to a `./sombrero.toml` is relative to the
+/// working directory on both sides: its directory is created.
+#[test]
+fn a_relative_default_path_in_the_working_directory_is_created() {
+    let project = tempfile::tempdir().expect("project");
+    let child = Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "history::tests::relative_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .current_dir(project.path())
+        .status()
+        .expect("child runs");
+    assert!(child.success());
+    assert!(project.path().join("deployments/sombrero.db").exists());
+}
+
+/// Run by [`a_relative_default_path_in_the_working_directory_is_created`] in its own
+/// working directory (a test must not change the working directory of the others).
+#[test]
+#[ignore = "a child process of another test"]
+fn relative_child() {
+    Store::open_in_project("deployments/sombrero.db", Path::new("")).expect("created");
+}
