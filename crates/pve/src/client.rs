@@ -126,7 +126,15 @@ impl Client {
                 earlier_attempt_may_have_run = true;
             }
             let delay = policy.delay(attempt - 1);
-            tracing::debug!(method = %request.method, path = %request.path, attempt, ?delay, %error, "retrying");
+            // Announced at WARN: a retry is worth seeing (a flaky proxy, an overloaded
+            // node), and a run that converged only after retries should say so.
+            // The error names the method and path.
+            tracing::warn!(
+                "{error}; retrying in {} ms (attempt {} of {})",
+                delay.as_millis(),
+                attempt + 1,
+                policy.attempts.max(1)
+            );
             tokio::time::sleep(delay).await;
         }
     }

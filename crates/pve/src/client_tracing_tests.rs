@@ -2,8 +2,9 @@
 //! it is answered, at TRACE also the parameters, and never a secret (the login password,
 //! the ticket, the token).
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Once;
 
 use super::Client;
 use crate::request::{Method, Params, Request};
@@ -11,13 +12,21 @@ use crate::retry::RetryPolicy;
 use crate::secret::Secret;
 use crate::test_server::{http, serve};
 
-/// A `tracing_subscriber` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
+thread_local! {
+    /// The capture of the test running on this thread, while it runs.
+    static CAPTURE: RefCell<Option<Vec<u8>>> = const { RefCell::new(None) };
+}
 
-impl Write for Captured {
+/// Writes into this thread's capture (and drops what other threads log).
+struct ThreadCapture;
+
+impl Write for ThreadCapture {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = capture.borrow_mut().as_mut() {
+                buffer.extend_from_slice(bytes);
+            }
+        });
         Ok(bytes.len())
     }
 
@@ -26,31 +35,33 @@ impl Write for Captured {
     }
 }
 
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-/// Runs `work` on a fresh runtime with a TRACE subscriber writing plain text into the
-/// returned buffer.
+/// Runs `work` on a current-thread runtime (so the client's events are emitted on this
+/// thread) and returns what was logged at TRACE meanwhile, as plain text.
+///
+/// Why one global subscriber rather than `with_default` per test: tracing caches each
+/// event site's interest across threads; with scoped subscribers coming and going in
+/// parallel tests, an event site could be cached as uninteresting and its event lost (1 run
+/// in 10 here). A global subscriber that enables everything has no such race; each
+/// test reads only its own thread's capture.
 fn traced<F: std::future::Future<Output = ()>>(work: impl FnOnce() -> F) -> String {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(work());
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .without_time()
+            .with_writer(|| ThreadCapture)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
     });
-    captured.text()
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(Vec::new()));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(work());
+    let bytes = CAPTURE.with(|capture| capture.borrow_mut().take().unwrap_or_default());
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[test]

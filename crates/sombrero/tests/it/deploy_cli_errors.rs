@@ -15,13 +15,16 @@ fn the_binary_prints_message_and_hint_and_exits_one() {
         .stderr_has("template 4242 does not exist on node lloyd")
         .stderr_has("hint: build one with `sombrero build`");
     assert!(outcome.stdout.is_empty(), "{}", outcome.stdout);
-    // A broken stage-1 handoff is bad input naming the file, not a silent fallback.
-    std::fs::create_dir_all(template.path().join("deployments/outputs")).unwrap();
-    template.write(
+    // A broken stage-1 handoff is bad input naming the file, not a silent fallback (read
+    // when no template id is set on purpose: decision 062).
+    let discovering =
+        Sandbox::replacing("template_id = 1001\n", "").env("SOMBRERO_LAB_TIME_SCALE", "0.02");
+    std::fs::create_dir_all(discovering.path().join("deployments/outputs")).unwrap();
+    discovering.write(
         "deployments/outputs/packer-outputs.json",
         r#"{"template_id": "latest"}"#,
     );
-    template
+    discovering
         .run(&["plan", "--lab", "--env", "staging"])
         .expect_code(2)
         .stderr_has("packer-outputs.json is not a usable stage-1 handoff")
