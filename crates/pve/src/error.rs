@@ -96,6 +96,14 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The TLS handshake with the API failed (nothing was sent).
+    #[error("TLS handshake with {base} failed: {problem}")]
+    Tls {
+        base: String,
+        problem: crate::tls::TlsProblem,
+        #[source]
+        source: reqwest::Error,
+    },
     /// The request never left this host.
     #[error("{method} {path} was not sent: cannot connect to {base}")]
     NotSent {

@@ -64,7 +64,7 @@ pub use operations::GrowOutcome;
 pub use request::{Method, Params, PathScope, Request, RetryRule};
 pub use retry::{RETRY_DELAY_ENV, RetryPolicy};
 pub use secret::Secret;
-pub use tls::{Fingerprint, TlsMode};
+pub use tls::{Fingerprint, TlsMode, TlsProblem};
 pub use token::{ApiToken, TokenParseError};
 pub use types::*;
 pub use wait::{Progress, WaitEvent, no_progress};

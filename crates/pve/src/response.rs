@@ -47,17 +47,20 @@ impl Client {
     }
 
     pub(crate) fn transport_error(&self, request: &Request, error: reqwest::Error) -> Error {
-        if error.is_connect() && !is_certificate_error(&error) {
+        if error.is_connect()
+            && let Some(problem) = rustls_error(&error).map(crate::tls::problem_of)
+        {
+            Error::Tls {
+                base: self.inner.base.clone(),
+                problem,
+                source: error,
+            }
+        } else if error.is_connect() {
             Error::NotSent {
                 method: request.method,
                 path: request.path.clone(),
                 base: self.inner.base.clone(),
                 source: error,
-            }
-        } else if error.is_connect() {
-            Error::Setup {
-                reason: format!("TLS handshake with {} failed", self.inner.base),
-                source: Some(Box::new(error)),
             }
         } else {
             Error::MaybeSent {
@@ -69,11 +72,12 @@ impl Client {
     }
 }
 
-fn is_certificate_error(error: &reqwest::Error) -> bool {
+/// The rustls error inside a transport error, if the TLS layer failed.
+fn rustls_error(error: &reqwest::Error) -> Option<&rustls::Error> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
-        if current.downcast_ref::<rustls::Error>().is_some() {
-            return true;
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
         }
         // `io::Error::source` skips the wrapped error itself; look inside explicitly.
         source = match current.downcast_ref::<std::io::Error>() {
@@ -84,7 +88,7 @@ fn is_certificate_error(error: &reqwest::Error) -> bool {
             None => current.source(),
         };
     }
-    false
+    None
 }
 
 pub(crate) fn api_error(

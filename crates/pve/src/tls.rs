@@ -13,11 +13,15 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
+use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
 use sha2::{Digest, Sha256};
 
 use crate::error::Error;
@@ -129,6 +133,150 @@ fn roots_from_file(path: &Path) -> Result<RootCertStore, Error> {
     Ok(roots)
 }
 
+/// Why a TLS handshake with the API failed, in the terms an operator acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsProblem {
+    /// The certificate does not chain to a trusted CA: typically a PVE node's own
+    /// self-signed certificate, with no fingerprint pinned. `fingerprint` is the server's,
+    /// to compare with `pvenode cert info` and pin.
+    Untrusted {
+        fingerprint: Fingerprint,
+        reason: String,
+    },
+    /// The certificate is not the pinned one.
+    PinMismatch {
+        expected: Fingerprint,
+        actual: Fingerprint,
+    },
+    /// The server did not answer in TLS at all (a plain-http server behind `https://`).
+    NotTls,
+    /// Anything else the handshake reported.
+    Other(String),
+}
+
+impl fmt::Display for TlsProblem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Untrusted {
+                fingerprint,
+                reason,
+            } => write!(
+                formatter,
+                "the server's certificate is not trusted ({reason}); its SHA-256 fingerprint is \
+                 {fingerprint}"
+            ),
+            Self::PinMismatch { expected, actual } => write!(
+                formatter,
+                "the server's certificate fingerprint {actual} is not the pinned {expected}"
+            ),
+            Self::NotTls => formatter.write_str(
+                "the server does not speak TLS (is it a plain-http server? then the URL is \
+                 http://, accepted for a loopback lab only)",
+            ),
+            Self::Other(text) => formatter.write_str(text),
+        }
+    }
+}
+
+/// A verifier's refusal carrying the [`TlsProblem`], so the client can tell the operator
+/// what happened instead of rustls' generic wording.
+pub(crate) struct Refused(pub(crate) TlsProblem);
+
+impl fmt::Debug for Refused {
+    /// As its `Display`: rustls prints a refusal with `Debug` in its own message.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, formatter)
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(formatter)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+fn refused(problem: TlsProblem) -> rustls::Error {
+    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(Refused(
+        problem,
+    )))))
+}
+
+/// The problem a rustls error stands for.
+pub(crate) fn problem_of(error: &rustls::Error) -> TlsProblem {
+    match error {
+        rustls::Error::InvalidCertificate(CertificateError::Other(other)) => other
+            .0
+            .downcast_ref::<Refused>()
+            .map_or_else(|| TlsProblem::Other(error.to_string()), |r| r.0.clone()),
+        rustls::Error::InvalidMessage(_) => TlsProblem::NotTls,
+        other => TlsProblem::Other(other.to_string()),
+    }
+}
+
+/// The standard chain-of-trust verifier (system roots or a CA file) that, on refusal,
+/// names the server's fingerprint: the value an operator pins for a self-signed node.
+#[derive(Debug)]
+struct ReportingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+}
+
+impl ServerCertVerifier for ReportingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map_err(|error| {
+                refused(TlsProblem::Untrusted {
+                    fingerprint: Fingerprint::of_certificate(end_entity.as_ref()),
+                    reason: error.to_string(),
+                })
+            })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner
+            .verify_tls12_signature(message, certificate, signature)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner
+            .verify_tls13_signature(message, certificate, signature)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn reporting(
+    roots: RootCertStore,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<ReportingVerifier>, Error> {
+    let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|error| setup_error("cannot build the certificate verifier".to_owned(), error))?;
+    Ok(Arc::new(ReportingVerifier { inner }))
+}
+
 fn system_roots() -> Result<RootCertStore, Error> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = RootCertStore::empty();
@@ -156,10 +304,12 @@ pub fn client_config(mode: &TlsMode) -> Result<ClientConfig, Error> {
         .map_err(|error| setup_error("TLS provider has no protocol versions".to_owned(), error))?;
     let config = match mode {
         TlsMode::SystemRoots => builder
-            .with_root_certificates(system_roots()?)
+            .dangerous()
+            .with_custom_certificate_verifier(reporting(system_roots()?, provider)?)
             .with_no_client_auth(),
         TlsMode::CaFile(path) => builder
-            .with_root_certificates(roots_from_file(path)?)
+            .dangerous()
+            .with_custom_certificate_verifier(reporting(roots_from_file(path)?, provider)?)
             .with_no_client_auth(),
         TlsMode::Fingerprint(fingerprint) => builder
             .dangerous()
@@ -221,12 +371,10 @@ impl ServerCertVerifier for PinnedVerifier {
         if actual == expected {
             Ok(ServerCertVerified::assertion())
         } else {
-            // The error below names both fingerprints and reaches the user as the cause of
-            // the failed request; a warning would say it twice.
+            // The error names both fingerprints and reaches the user; a warning would say
+            // it twice.
             tracing::debug!(%expected, %actual, "server certificate fingerprint mismatch");
-            Err(rustls::Error::General(format!(
-                "server certificate fingerprint {actual} does not match the pinned {expected}"
-            )))
+            Err(refused(TlsProblem::PinMismatch { expected, actual }))
         }
     }
 

@@ -1,6 +1,6 @@
 //! TLS modes against the lab's self-signed HTTPS endpoint.
 
-use pve::{Client, Error, Fingerprint, RetryPolicy, TlsMode};
+use pve::{Client, Error, Fingerprint, RetryPolicy, TlsMode, TlsProblem};
 
 use crate::common::lab;
 
@@ -31,7 +31,17 @@ async fn pinned_fingerprint_connects_and_a_wrong_one_is_refused() {
         .version()
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Setup { .. }), "{error:?}");
+    assert!(
+        matches!(&error, Error::Tls { problem: TlsProblem::PinMismatch { expected, actual }, .. }
+            if *expected == wrong && *actual == fingerprint),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains(&format!(
+            "fingerprint {fingerprint} is not the pinned {wrong}"
+        )),
+        "{error}"
+    );
     // The wrong pin is refused once, not retried like a connection failure.
     let client = build(TlsMode::Fingerprint(wrong));
     let _ = client.version().await;
@@ -62,5 +72,44 @@ async fn ca_file_mode_trusts_the_lab_certificate_and_system_roots_do_not() {
         .await
         .unwrap();
     let error = build(TlsMode::SystemRoots).version().await.unwrap_err();
-    assert!(matches!(error, Error::Setup { .. }), "{error:?}");
+    // A self-signed node without a pin: "not trusted", with the fingerprint to pin (not
+    // "not the one configured": nothing was configured).
+    let served: Fingerprint = lab.fingerprint().expect("fingerprint").parse().unwrap();
+    assert!(
+        matches!(&error, Error::Tls { problem: TlsProblem::Untrusted { fingerprint, .. }, .. }
+            if *fingerprint == served),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("is not trusted")
+            && error.to_string().contains(&served.to_string()),
+        "{error}"
+    );
+}
+
+/// `https://` to a server that answers plain HTTP is said to be not TLS, not a wrong
+/// certificate, and is not retried.
+#[tokio::test]
+async fn a_server_that_does_not_speak_tls_is_named_as_such() {
+    let lab = lab(|options| options.tls = false).await;
+    let https = lab.url().replacen("http://", "https://", 1);
+    let client = Client::builder(&https)
+        .token(lab.token().parse().unwrap())
+        .tls(TlsMode::Fingerprint(Fingerprint::of_certificate(b"any")))
+        .retry(RetryPolicy::default().without_delays())
+        .build()
+        .unwrap();
+    let error = client.version().await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            Error::Tls {
+                problem: TlsProblem::NotTls,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("does not speak TLS"), "{error}");
+    assert_eq!(client.metrics().total(), 1);
 }

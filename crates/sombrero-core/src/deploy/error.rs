@@ -81,8 +81,9 @@ pub enum DeployError {
         #[source]
         source: Box<pve::Error>,
     },
-    /// The server's certificate does not match the pinned fingerprint (or is not trusted).
-    #[error("the TLS certificate of {url} is not the one configured")]
+    /// The TLS handshake with the API failed: an untrusted or unpinned certificate, a
+    /// pin that does not match, or a server that does not speak TLS (the cause says which).
+    #[error("no secure connection to {url}")]
     Tls {
         url: String,
         #[source]
@@ -157,15 +158,9 @@ impl DeployError {
                 source: Box::new(source),
             };
         }
-        if let pve::Error::Setup { reason, .. } = &source
-            && reason.contains("TLS")
-        {
+        if let pve::Error::Tls { base, .. } = &source {
             return Self::Tls {
-                url: reason
-                    .split_whitespace()
-                    .find(|word| word.starts_with("http"))
-                    .unwrap_or_default()
-                    .to_owned(),
+                url: base.clone(),
                 source: Box::new(source),
             };
         }

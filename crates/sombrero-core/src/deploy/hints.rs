@@ -7,6 +7,34 @@
 
 use super::error::DeployError;
 
+/// What to do about a failed TLS handshake, by what failed.
+pub fn tls_hint(problem: &pve::TlsProblem) -> String {
+    match problem {
+        pve::TlsProblem::Untrusted { fingerprint, .. } => format!(
+            "if this is your node (compare with `pvenode cert info` on it, or what `sombrero \
+             lab serve` printed), pin its certificate: SOMBRERO_PVE_FINGERPRINT={fingerprint} \
+             (or api.fingerprint in sombrero.toml); or trust its CA with SOMBRERO_PVE_CA_FILE"
+        ),
+        pve::TlsProblem::PinMismatch { .. } => "the node's certificate changed, or this is not \
+             your node: compare the pinned fingerprint (SOMBRERO_PVE_FINGERPRINT, \
+             api.fingerprint) with `pvenode cert info` on the node before pinning the new one"
+            .to_owned(),
+        pve::TlsProblem::NotTls => "check the API URL's scheme and port (Proxmox VE serves \
+             https on 8006)"
+            .to_owned(),
+        _ => "check the API URL and the node's certificate (`pvenode cert info`)".to_owned(),
+    }
+}
+
+/// The hint for a client error that carries one (a failed TLS handshake), for commands
+/// that meet the client's errors directly (`sombrero api`).
+pub fn client_error_hint(error: &pve::Error) -> Option<String> {
+    match error {
+        pve::Error::Tls { problem, .. } => Some(tls_hint(problem)),
+        _ => None,
+    }
+}
+
 impl DeployError {
     /// What the operator can do about this error, if sombrero knows (the binary prints it
     /// as `hint:`).
@@ -66,9 +94,7 @@ impl DeployError {
                 privilege.as_deref().unwrap_or("the missing privilege"),
                 path.as_deref().unwrap_or("/")
             ),
-            DeployError::Tls { .. } => "compare the pinned fingerprint (SOMBRERO_PVE_FINGERPRINT) \
-             with `pvenode cert info` on the node (or what `sombrero lab serve` printed)"
-                .into(),
+            DeployError::Tls { source, .. } => return client_error_hint(source),
             DeployError::WrongVmid { configured, .. } => {
                 format!(
                     "adopt the environment's VM ({configured}), or change its vmid in sombrero.toml"

@@ -29,6 +29,7 @@ pub use desired::{Desired, MANAGED_TAG, Marker, TEMPLATE_TAGS};
 pub use diff::{ChangeKind, FieldChange};
 pub use error::{DeployError, DeployResult};
 pub use events::{DeployEvent, Events, Step, Timeouts};
+pub use hints::{client_error_hint, tls_hint};
 pub use manage::{AdoptReport, DestroyReport, Status, adopt, destroy, destroy_target, status};
 pub use outputs::{Layout, StageOutputs};
 pub use plan::{Action, Plan, plan};

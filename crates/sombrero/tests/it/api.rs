@@ -118,13 +118,57 @@ fn api_errors_exit_one_with_the_reason_and_bad_input_exits_two() {
     ----- stdout -----
 
     ----- stderr -----
-    error: cannot set up the connection to Proxmox: TLS handshake with https://127.0.0.1:[PORT]/api2/json failed
+    error: TLS handshake with https://127.0.0.1:[PORT]/api2/json failed: the server's certificate fingerprint [FINGERPRINT] is not the pinned [FINGERPRINT]
 
     Caused by:
       error sending request for url (https://127.0.0.1:[PORT]/api2/json/version)
       client error (Connect)
-      unexpected error: server certificate fingerprint [FINGERPRINT] does not match the pinned [FINGERPRINT]
+      invalid peer certificate: Other(OtherError(the server's certificate fingerprint [FINGERPRINT] is not the pinned [FINGERPRINT]))
+
+    hint: the node's certificate changed, or this is not your node: compare the pinned fingerprint (SOMBRERO_PVE_FINGERPRINT, api.fingerprint) with `pvenode cert info` on the node before pinning the new one
     ");
+    // Nothing pinned and a self-signed node: "not trusted", never "not the one
+    // configured", with the server's own fingerprint and the setting that pins it.
+    let unpinned = Sandbox::new()
+        .env("TF_VAR_pve_api_url", ready["url"].as_str().expect("url"))
+        .env(
+            "TF_VAR_pve_api_token",
+            ready["token"].as_str().expect("token"),
+        );
+    let outcome = unpinned.run(&["api", "get", "/version"]).expect_code(1);
+    let served = ready["fingerprint"].as_str().expect("fingerprint");
+    assert!(
+        outcome.stderr.contains("the server's certificate is not trusted")
+            && outcome
+                .stderr
+                .contains(&format!("hint: if this is your node (compare with `pvenode cert info` on it, or what `sombrero lab serve` printed), pin its certificate: SOMBRERO_PVE_FINGERPRINT={served}")),
+        "{}",
+        outcome.stderr
+    );
+    assert!(!outcome.stderr.contains("pinned"), "{}", outcome.stderr);
+    // A server that does not speak TLS at all is named as such.
+    let (plain, plain_ready) = serve(&["--plain-http"]);
+    let https = plain_ready["url"]
+        .as_str()
+        .expect("url")
+        .replacen("http://", "https://", 1);
+    let outcome = Sandbox::new()
+        .env("TF_VAR_pve_api_url", &https)
+        .env(
+            "TF_VAR_pve_api_token",
+            plain_ready["token"].as_str().expect("token"),
+        )
+        .run(&["api", "get", "/version"])
+        .expect_code(1);
+    assert!(
+        outcome.stderr.contains("the server does not speak TLS")
+            && outcome
+                .stderr
+                .contains("hint: check the API URL's scheme and port"),
+        "{}",
+        outcome.stderr
+    );
+    terminate(plain);
     let (code, _) = terminate(child);
     assert_eq!(code, Some(0));
 }
