@@ -297,15 +297,61 @@ impl Client {
                 if error.retry_safety() == RetrySafety::MayHaveReachedServer
                     || (sent.earlier_attempt_may_have_run && error.is_not_found()) =>
             {
-                let mut poller = crate::wait::Poller::new(remaining(deadline));
-                while self.vm_config_opt(node, vmid).await?.is_some() {
-                    if !poller.next().await {
-                        return Err(error);
-                    }
-                }
-                Ok(true)
+                self.finish_lost_delete(node, vmid, deadline, progress, error)
+                    .await
             }
             Err(error) => Err(error),
+        }
+    }
+}
+
+impl Client {
+    /// After a delete whose answer was lost: done once the VM is gone. While it is still
+    /// there, the lost attempt may never have reached PVE (a reset before the request was
+    /// read): the delete is sent again. That is safe: a delete that did start holds the
+    /// VM's lock, so PVE refuses the second one ("locked", a lock timeout), and the wait
+    /// goes on. Without this, a lost-before-arrival delete waited out the whole deadline.
+    async fn finish_lost_delete(
+        &self,
+        node: &str,
+        vmid: u64,
+        deadline: Instant,
+        progress: Progress<'_>,
+        first: Error,
+    ) -> Result<bool, Error> {
+        let request = crate::endpoints::vm_delete(node, vmid, true);
+        let mut poller = crate::wait::Poller::new(remaining(deadline));
+        let mut last = first;
+        loop {
+            if self.vm_config_opt(node, vmid).await?.is_none() {
+                return Ok(true);
+            }
+            if !poller.next().await {
+                return Err(last);
+            }
+            match self.send_tracked(&request).await.result {
+                Ok(data) => {
+                    let upid: Upid = crate::client::decode(&request, data)?;
+                    match self.wait_task(&upid, remaining(deadline), progress).await {
+                        Ok(_) => return Ok(true),
+                        // PVE takes the config lock inside the task: while the first
+                        // delete runs, the second task fails on the lock. Wait on.
+                        Err(again) if again.is_lock_timeout() || again.is_not_found() => {
+                            last = again;
+                        }
+                        Err(again) => return Err(again),
+                    }
+                }
+                Err(again) if again.is_not_found() => return Ok(true),
+                Err(again)
+                    if again.is_locked()
+                        || again.is_lock_timeout()
+                        || again.retry_safety() == RetrySafety::MayHaveReachedServer =>
+                {
+                    last = again;
+                }
+                Err(again) => return Err(again),
+            }
         }
     }
 }

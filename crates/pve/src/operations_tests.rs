@@ -331,3 +331,78 @@ async fn a_retried_delete_refused_for_another_reason_fails_at_once() {
     // No polling for a VM that is not going away: the config read, the 502, the refusal.
     assert_eq!(script.connections.load(Ordering::SeqCst), 3);
 }
+
+/// A reset before PVE read the DELETE (the lab's `reset` fault): the VM stays; the delete
+/// is sent again at once instead of waiting out the deadline for a VM that is not going.
+#[tokio::test]
+async fn a_delete_lost_before_it_arrived_is_sent_again() {
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        Reply::Hangup,
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        data(&format!(r#""{UPID}""#)),
+        data(&format!(
+            r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"OK"}}"#
+        )),
+    ])
+    .await;
+    let deleted = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(60), &no_progress)
+        .await
+        .unwrap();
+    assert!(deleted);
+    let requests = script.requests.lock().await;
+    // The config read that found the VM still there, then the delete sent again.
+    assert!(
+        requests[2].starts_with("GET /api2/json/nodes/pve1/qemu/150/config"),
+        "{requests:?}"
+    );
+    assert!(
+        requests[3].starts_with("DELETE /api2/json/nodes/pve1/qemu/150"),
+        "{requests:?}"
+    );
+    assert_eq!(script.connections.load(Ordering::SeqCst), 5);
+}
+
+/// The first delete did start (its lock holds): the second is refused as locked, and the
+/// wait goes on until the VM is gone.
+#[tokio::test]
+async fn a_delete_already_running_is_waited_for_not_failed() {
+    let gone = "500 Configuration file 'nodes/pve1/qemu-server/150.conf' does not exist";
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        Reply::Hangup,
+        data(r#"{"name":"jump-01","digest":"abc","lock":"destroyed"}"#),
+        http("500 VM is locked (destroyed)", r#"{"data":null}"#),
+        http(gone, r#"{"data":null}"#),
+    ])
+    .await;
+    let deleted = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(30), &no_progress)
+        .await
+        .unwrap();
+    assert!(deleted);
+}
+
+/// PVE takes the config lock inside the delete task: a second delete while the first runs
+/// gets a task that fails on the lock. That is the first delete at work: wait on.
+#[tokio::test]
+async fn a_second_delete_failing_on_the_lock_waits_for_the_first() {
+    let gone = "500 Configuration file 'nodes/pve1/qemu-server/150.conf' does not exist";
+    let script = serve(vec![
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        Reply::Hangup,
+        data(r#"{"name":"jump-01","digest":"abc"}"#),
+        data(&format!(r#""{UPID}""#)),
+        data(&format!(
+            r#"{{"upid":"{UPID}","status":"stopped","exitstatus":"can't lock file '/var/lock/qemu-server/lock-150.conf' - got timeout"}}"#
+        )),
+        http(gone, r#"{"data":null}"#),
+    ])
+    .await;
+    let deleted = client(&script.base)
+        .delete_vm_and_wait("pve1", 150, Duration::from_secs(30), &no_progress)
+        .await
+        .unwrap();
+    assert!(deleted);
+}
