@@ -21,6 +21,18 @@ use crate::token::ApiToken;
 /// machine if a proxy or a misbehaving endpoint streamed without end.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
+/// `SOMBRERO_API_TIMEOUT`: seconds one request may take to be answered (default 60).
+pub const REQUEST_TIMEOUT_ENV: &str = "SOMBRERO_API_TIMEOUT";
+
+/// The per-request timeout from a [`REQUEST_TIMEOUT_ENV`]-style value: whole seconds
+/// (at least 1); anything else is the default, 60 s.
+pub fn request_timeout_from(value: Option<&str>) -> Duration {
+    value
+        .and_then(|text| text.trim().parse::<u64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map_or(Duration::from_secs(60), Duration::from_secs)
+}
+
 impl Client {
     /// Starts configuring a client for `base_url` (`https://HOST:8006`; a trailing
     /// `/api2/json` is accepted).
@@ -30,7 +42,9 @@ impl Client {
             tls: TlsMode::default(),
             credentials: None,
             retry: RetryPolicy::default(),
-            request_timeout: Duration::from_secs(60),
+            request_timeout: request_timeout_from(
+                std::env::var(REQUEST_TIMEOUT_ENV).ok().as_deref(),
+            ),
             connect_timeout: Duration::from_secs(10),
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             hook: None,

@@ -100,6 +100,7 @@ impl Client {
         let mut earlier_attempt_may_have_run = false;
         let mut relogged = false;
         let mut attempt: u32 = 0;
+        let mut timeouts: u32 = 0;
         loop {
             attempt += 1;
             let result = self.attempt(request, attempt).await;
@@ -116,7 +117,16 @@ impl Client {
                 *self.inner.auth.ticket.lock().await = None;
                 continue;
             }
-            if attempt >= policy.attempts.max(1) || !should_retry(request.retry, &error) {
+            // A server that does not answer in time is unlikely to answer the next time:
+            // one more try, not `attempts` times the timeout (a silent server used to take
+            // 8 minutes to fail, a black hole 90 s).
+            if error.is_timeout() {
+                timeouts += 1;
+            }
+            if attempt >= policy.attempts.max(1)
+                || timeouts >= MAX_TIMED_OUT_ATTEMPTS
+                || !should_retry(request.retry, &error)
+            {
                 return Sent {
                     result: Err(error),
                     earlier_attempt_may_have_run,
@@ -332,6 +342,9 @@ fn outcome(answered: &Result<(u16, Value), Error>) -> String {
     .to_owned()
 }
 
+/// Attempts that may end in a timeout before a request gives up, whatever the policy.
+const MAX_TIMED_OUT_ATTEMPTS: u32 = 2;
+
 /// Whether `error` allows another attempt under `rule`.
 pub(crate) fn should_retry(rule: RetryRule, error: &Error) -> bool {
     match error.retry_safety() {
@@ -366,3 +379,7 @@ mod tests;
 #[cfg(test)]
 #[path = "client_tracing_tests.rs"]
 mod tracing_tests;
+
+#[cfg(test)]
+#[path = "timeout_tests.rs"]
+mod timeout_tests;

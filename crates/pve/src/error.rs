@@ -152,6 +152,14 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the attempt ran out of time (connecting, or waiting for the answer).
+    pub fn is_timeout(&self) -> bool {
+        match self {
+            Self::NotSent { source, .. } | Self::MaybeSent { source, .. } => source.is_timeout(),
+            _ => false,
+        }
+    }
+
     /// Whether repeating the request is safe, as far as the transport knows.
     pub fn retry_safety(&self) -> RetrySafety {
         match self {

@@ -56,7 +56,7 @@ pub mod wait;
 mod test_server;
 
 pub use auth::Credentials;
-pub use builder::{ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES};
+pub use builder::{ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, REQUEST_TIMEOUT_ENV};
 pub use client::Client;
 pub use error::{ApiError, Error, Permission, RetrySafety};
 pub use metrics::{MetricsSnapshot, RequestEvent, RequestHook};

@@ -55,6 +55,9 @@ pub const SOMBRERO_LAB_IMAGES: &str = "SOMBRERO_LAB_IMAGES";
 pub const SOMBRERO_DEBIAN_MIRROR: &str = "SOMBRERO_DEBIAN_MIRROR";
 /// First API retry delay in milliseconds (`0` turns the delays off; tests). Read by `pve`.
 pub const SOMBRERO_RETRY_DELAY_MS: &str = "SOMBRERO_RETRY_DELAY_MS";
+/// Seconds one API request may take to be answered (default 60); a request that times out
+/// is tried once more, then fails. Read by `pve`.
+pub const SOMBRERO_API_TIMEOUT: &str = "SOMBRERO_API_TIMEOUT";
 /// A tracing filter directive (`pve=debug`) replacing the levels of `-v`/`-q`; `RUST_LOG`
 /// is read when it is unset. Read by the binary's logging setup.
 pub const SOMBRERO_LOG: &str = "SOMBRERO_LOG";
@@ -198,6 +201,12 @@ pub const ALL: &[EnvVar] = &[
         "Debian mirror for the lab image build",
     ),
     var(
+        SOMBRERO_API_TIMEOUT,
+        Origin::Knob,
+        false,
+        "seconds one API request may take",
+    ),
+    var(
         SOMBRERO_LOG,
         Origin::Knob,
         false,
@@ -239,5 +248,6 @@ mod tests {
     #[test]
     fn knobs_read_by_other_crates_have_the_names_declared_here() {
         assert_eq!(pve::retry::RETRY_DELAY_ENV, super::SOMBRERO_RETRY_DELAY_MS);
+        assert_eq!(pve::REQUEST_TIMEOUT_ENV, super::SOMBRERO_API_TIMEOUT);
     }
 }

@@ -17,6 +17,7 @@ mod history;
 mod history_fixture;
 mod history_lab;
 mod history_report;
+mod hostile;
 mod lab_layer;
 mod lab_serve;
 mod lock;
