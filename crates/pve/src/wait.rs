@@ -304,6 +304,10 @@ pub(crate) fn is_transient(error: &Error) -> bool {
 }
 
 fn is_fatal_for_agent_wait(error: &Error) -> bool {
+    // A VM deleted during the wait never gets an agent.
+    if error.is_not_found() {
+        return true;
+    }
     match error.status() {
         Some(401 | 403) => true,
         Some(_) => error

@@ -23,12 +23,6 @@ use super::reach::SshRoute;
 use super::reach::{api_url, ask_lab, choose_route, wait_for_ssh};
 use super::{finish, known_hosts};
 
-/// The agent wait's longest poll interval: a boot is the longest wait of a deploy, and
-/// the cap is how late its end is noticed (half of it on average). 500 ms instead of the
-/// client's 1 s halves that for about twice the (cheap) agent calls; see
-/// docs/performance.md, "Deploy".
-const AGENT_POLL_CAP: Duration = Duration::from_millis(500);
-
 /// What a deploy did.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployReport {
@@ -303,16 +297,15 @@ pub async fn apply(
         Action::NoChanges => {}
     }
     runner.started(Step::Address, "wait for the guest agent's address");
-    let vm_ip = client
-        .wait_agent_address_every(
-            &desired.node,
-            runner.vmid(),
-            timeouts.agent,
-            AGENT_POLL_CAP,
-            progress,
-        )
-        .await
-        .map_err(|error| DeployError::api("waiting for the guest agent's address", error))?;
+    let vm_ip = super::agent_wait::agent_address(
+        client,
+        &desired.node,
+        desired.vmid,
+        timeouts.agent,
+        timeouts.power,
+        progress,
+    )
+    .await?;
     runner.finished(Step::Address, vm_ip.to_string());
     let api = api_url(client)?;
     let answer = ask_lab(client, desired.vmid).await;

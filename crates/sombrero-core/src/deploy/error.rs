@@ -119,6 +119,14 @@ pub enum DeployError {
     /// The VM's SSH host key read through the agent is not a public key line.
     #[error("the host key VM {vmid} reported is not an SSH public key: {reason}")]
     BadHostKey { vmid: u32, reason: String },
+    /// The guest agent never reported an address, through one reboot.
+    #[error("the guest agent of VM {vmid} on node {node} did not report an address in {} s, through one reboot{}", waited.as_secs(), last.as_ref().map(|last| format!(" (last: {last})")).unwrap_or_default())]
+    AgentSilent {
+        vmid: u32,
+        node: String,
+        waited: std::time::Duration,
+        last: Option<String>,
+    },
     /// SSH did not answer in time.
     #[error("SSH on {address} did not answer within {waited:?}{}", last.as_ref().map(|l| format!(" (last: {l})")).unwrap_or_default())]
     SshTimeout {

@@ -103,6 +103,12 @@ impl DeployError {
             DeployError::Changed { .. } => {
                 "someone changed the VM meanwhile; run `sombrero plan` again".into()
             }
+            DeployError::AgentSilent { vmid, .. } => format!(
+                "is qemu-guest-agent installed and enabled in the template (apt install \
+                 qemu-guest-agent; systemctl enable qemu-guest-agent), and the VM's agent \
+                 option on (qm set {vmid} --agent enabled=1)? `qm agent {vmid} ping` on the \
+                 node tells; the VM's console shows a boot that hangs"
+            ),
             DeployError::SshTimeout { .. } => {
                 "check the VM's console (cloud-init, sshd) and the network path to it".into()
             }

@@ -7,6 +7,7 @@
     reason = "helpers shared by tests panic on failure: that panic is the test report"
 )]
 
+mod agent_silent;
 mod deploy;
 mod deploy_destroy;
 mod deploy_errors;
