@@ -33,6 +33,9 @@ pub struct Status {
     pub address: Option<String>,
     /// `agent` or `ipconfig0`.
     pub address_source: Option<String>,
+    /// The guest agent of a running VM: `answering`, `no address yet`, `not answering:
+    /// REASON`, or `not enabled`; `None` when the VM is not running.
+    pub agent: Option<String>,
     pub template: Option<u32>,
     pub lock: Option<String>,
     /// What `deploy` would change.
@@ -57,6 +60,7 @@ pub async fn status(client: &Client, desired: &Desired) -> DeployResult<Status> 
         uptime_seconds: None,
         address: None,
         address_source: None,
+        agent: None,
         template: None,
         lock: None,
         drift: Vec::new(),
@@ -97,18 +101,31 @@ pub async fn status(client: &Client, desired: &Desired) -> DeployResult<Status> 
     status.lock = config.lock();
     status.template = marker.template;
     status.drift = diff(desired, &config, marker.template, running);
+    if running && !config.agent_enabled() {
+        status.agent = Some("not enabled".to_owned());
+    }
     if running && config.agent_enabled() {
         let mac = config
             .net0()
             .ok()
             .flatten()
             .and_then(|net| net.macaddr().map(str::to_owned));
-        if let Ok(answer) = client.agent_interfaces(&desired.node, vmid).await
-            && let Some(address) = select_address(&answer.result, mac.as_deref())
-        {
-            status.address = Some(address.to_string());
-            status.address_source = Some("agent".to_owned());
-        }
+        status.agent = Some(match client.agent_interfaces(&desired.node, vmid).await {
+            Ok(answer) => match select_address(&answer.result, mac.as_deref()) {
+                Some(address) => {
+                    status.address = Some(address.to_string());
+                    status.address_source = Some("agent".to_owned());
+                    "answering".to_owned()
+                }
+                None => "answering, no address yet".to_owned(),
+            },
+            Err(error) => format!(
+                "not answering: {}",
+                error
+                    .api()
+                    .map_or_else(|| error.to_string(), |api| api.reason.clone())
+            ),
+        });
     }
     if status.address.is_none()
         && let Ok(Some(ipconfig)) = config.ipconfig0()

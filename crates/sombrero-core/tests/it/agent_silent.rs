@@ -61,6 +61,8 @@ async fn one_reboot_brings_back_an_agent_that_was_stuck() {
         .await
         .unwrap();
     assert_eq!(report.outputs.vm_ip, "192.168.10.252");
+    let status = deploy::status(&client, &desired).await.unwrap();
+    assert_eq!(status.agent.as_deref(), Some("answering"));
     let events = events.into_inner().unwrap();
     assert!(
         events
@@ -75,6 +77,15 @@ async fn an_agent_silent_through_a_reboot_fails_with_the_runbooks_question() {
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let desired = deployed_with_a_silent_agent(&lab, &client).await;
+    // `status` says so too, not just "drift: none".
+    let status = deploy::status(&client, &desired).await.unwrap();
+    assert!(
+        status
+            .agent
+            .as_deref()
+            .is_some_and(|agent| agent.starts_with("not answering")),
+        "{status:?}"
+    );
     let plan = deploy::plan(&client, &desired, &newest()).await.unwrap();
     let record = |_: &DeployEvent| {};
     let error = deploy::apply(&client, &desired, plan, short_agent_wait(), &record)

@@ -50,6 +50,9 @@ fn render(status: &Status) -> String {
         let from = status.address_source.as_deref().unwrap_or("");
         let _ = writeln!(out, "address:     {address} (from {from})");
     }
+    if let Some(agent) = &status.agent {
+        let _ = writeln!(out, "agent:       {agent}");
+    }
     let template = status
         .template
         .map_or_else(|| "unknown (adopted)".to_owned(), |id| id.to_string());
