@@ -92,7 +92,11 @@ fn the_binary_names_a_tls_fingerprint_mismatch() {
         .env("TF_VAR_ci_ssh_key", SSH_KEY)
         .run(&["plan", "--env", "staging"])
         .expect_code(1)
-        .stderr_has("is not the one configured")
-        .stderr_has("hint: compare the pinned fingerprint");
+        .stderr_has("error: no secure connection to https://127.0.0.1:")
+        .stderr_has(&format!(
+            "fingerprint {} is not the pinned {wrong}",
+            ready["fingerprint"].as_str().expect("fingerprint")
+        ))
+        .stderr_has("hint: the node's certificate changed, or this is not your node: compare the pinned fingerprint");
     terminate(child);
 }
