@@ -86,6 +86,19 @@ impl Runner<'_> {
             storage: (!desired.linked_clone).then(|| desired.disk_storage.clone()),
             ..CloneOptions::default()
         };
+        // Written before the request: an interrupted run's successor recognises the VM.
+        let journal = super::journal::Journal::for_desired(desired);
+        journal
+            .record_clone(&super::journal::CloneEntry {
+                node: desired.node.clone(),
+                vmid: desired.vmid,
+                template,
+                started: crate::history::clock::rfc3339(crate::history::clock::now_ms()),
+            })
+            .map_err(|source| DeployError::Write {
+                path: desired.outputs_dir.clone(),
+                source,
+            })?;
         let config = self
             .client
             .clone_vm_and_wait(
@@ -97,6 +110,8 @@ impl Runner<'_> {
             )
             .await
             .map_err(|error| DeployError::api(format!("cloning template {template}"), error))?;
+        // The VM carries the marker now: it is recognised without the journal.
+        journal.clear();
         self.finished(
             Step::Clone,
             format!("VM {} created, unlocked", desired.vmid),

@@ -119,6 +119,11 @@ pub enum DeployError {
     /// The VM's SSH host key read through the agent is not a public key line.
     #[error("the host key VM {vmid} reported is not an SSH public key: {reason}")]
     BadHostKey { vmid: u32, reason: String },
+    /// The VM is being cloned by a run of this project that was interrupted.
+    #[error(
+        "VM {vmid} on node {node} is being cloned by an earlier sombrero run that was interrupted; `sombrero deploy` waits for the clone and finishes it"
+    )]
+    CloneInProgress { vmid: u32, node: String },
     /// The guest agent never reported an address, through one reboot.
     #[error("the guest agent of VM {vmid} on node {node} did not report an address in {} s, through one reboot{}", waited.as_secs(), last.as_ref().map(|last| format!(" (last: {last})")).unwrap_or_default())]
     AgentSilent {

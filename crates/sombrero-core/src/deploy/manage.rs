@@ -16,7 +16,7 @@ use super::error::{DeployError, DeployResult};
 use super::events::{DeployEvent, Events, Step, Timeouts};
 use super::known_hosts;
 use super::outputs::{self, Layout};
-use super::plan::{Existing, existing};
+use super::plan::{Existing, Resume, existing};
 
 /// What `sombrero status` shows.
 #[derive(Debug, Clone, Serialize)]
@@ -66,14 +66,14 @@ pub async fn status(client: &Client, desired: &Desired) -> DeployResult<Status> 
         drift: Vec::new(),
         problem: None,
     };
-    let (config, marker, running) = match existing(client, desired).await {
+    let (config, marker, running) = match existing(client, desired, Resume::Report).await {
         Ok(Existing::Absent) => return Ok(status),
         Ok(Existing::Managed {
             config,
             marker,
             running,
         }) => (config, marker, running),
-        Err(error @ DeployError::ForeignVm { .. }) => {
+        Err(error @ (DeployError::ForeignVm { .. } | DeployError::CloneInProgress { .. })) => {
             status.exists = true;
             status.problem = Some(error.to_string());
             return Ok(status);
@@ -155,7 +155,7 @@ pub async fn destroy_target(
     client: &Client,
     desired: &Desired,
 ) -> DeployResult<Option<(String, bool)>> {
-    match existing(client, desired).await? {
+    match existing(client, desired, Resume::Wait).await? {
         Existing::Absent => Ok(None),
         Existing::Managed {
             config, running, ..

@@ -17,6 +17,7 @@ pub mod events;
 mod finish;
 mod hints;
 pub mod inventory;
+pub mod journal;
 pub mod known_hosts;
 pub mod manage;
 pub mod outputs;

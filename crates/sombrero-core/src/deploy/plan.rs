@@ -87,15 +87,74 @@ pub(crate) enum Existing {
 }
 
 /// Reads the VM with the environment's id and refuses one sombrero does not manage.
-pub(crate) async fn existing(client: &Client, desired: &Desired) -> DeployResult<Existing> {
+/// How long a run waits for the clone an interrupted run started (as long as a deploy
+/// waits for its own clone).
+const RESUMED_CLONE_WAIT: std::time::Duration = std::time::Duration::from_secs(900);
+
+/// Whether [`existing`] waits for a clone an interrupted run of this project started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Writers (`deploy`, `destroy`): wait for it, then treat the VM as ours.
+    Wait,
+    /// Readers (`status`): never wait; report it.
+    Report,
+}
+
+pub(crate) async fn existing(
+    client: &Client,
+    desired: &Desired,
+    resume: Resume,
+) -> DeployResult<Existing> {
     let vmid = u64::from(desired.vmid);
     let config = client
         .vm_config_opt(&desired.node, vmid)
         .await
         .map_err(|error| DeployError::api(format!("reading VM {vmid}"), error))?;
-    let Some(config) = config else {
+    let Some(mut config) = config else {
+        super::journal::Journal::for_desired(desired).clear();
         return Ok(Existing::Absent);
     };
+    let journal = super::journal::Journal::for_desired(desired);
+    if Marker::find(config.description().as_deref().unwrap_or_default()).is_none()
+        && journal.clone_of(&desired.node, desired.vmid).is_some()
+    {
+        if resume == Resume::Report {
+            return Err(DeployError::CloneInProgress {
+                vmid: desired.vmid,
+                node: desired.node.clone(),
+            });
+        }
+        // Our own clone, started by a run that was interrupted: wait for its task to
+        // release the VM (the marker arrives with the end of the clone).
+        match client
+            .wait_unlocked(&desired.node, vmid, RESUMED_CLONE_WAIT, &pve::no_progress)
+            .await
+        {
+            Ok(unlocked) => {
+                config = unlocked;
+                if config
+                    .description()
+                    .as_deref()
+                    .and_then(Marker::find)
+                    .is_some()
+                {
+                    // Finished: the VM is recognised by its marker from now on.
+                    journal.clear();
+                }
+            }
+            Err(error) if error.is_not_found() => {
+                // The clone failed and PVE removed its VM.
+                journal.clear();
+                return Ok(Existing::Absent);
+            }
+            Err(error) => {
+                return Err(DeployError::api(
+                    format!("waiting for the clone of VM {vmid} an earlier run started"),
+                    error,
+                ));
+            }
+        }
+    }
     let marker = config.description().as_deref().and_then(Marker::find);
     let ours = marker
         .as_ref()
@@ -143,7 +202,7 @@ pub async fn plan(
         notes: Vec::new(),
         current: None,
     };
-    match existing(client, desired).await? {
+    match existing(client, desired, Resume::Wait).await? {
         Existing::Absent => {
             let (choice, source) =
                 template::resolve_with_config(client, &desired.node, request).await?;

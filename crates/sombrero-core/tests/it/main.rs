@@ -14,5 +14,6 @@ mod deploy_errors;
 mod deploy_forward;
 mod deploy_outputs;
 mod disk_size;
+mod interrupted_clone;
 mod reach_lab;
 mod template_choice;

@@ -18,6 +18,7 @@ mod history_fixture;
 mod history_lab;
 mod history_report;
 mod hostile;
+mod interrupt;
 mod lab_layer;
 mod lab_serve;
 mod lock;
