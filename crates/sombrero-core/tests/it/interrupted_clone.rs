@@ -23,19 +23,24 @@ async fn interrupted_deploy(client: &pve::Client, desired: &deploy::Desired) {
     let plan = deploy::plan(client, desired, &newest()).await.unwrap();
     assert_eq!(plan.action, Action::Create);
     let events = |_: &DeployEvent| {};
-    let apply = deploy::apply(client, desired, plan, Timeouts::default(), &events);
-    tokio::pin!(apply);
+    let mut apply = Box::pin(deploy::apply(
+        client,
+        desired,
+        plan,
+        Timeouts::default(),
+        &events,
+    ));
     // Dropped when the clone has started: VM 152 exists, still locked by the clone.
     loop {
         tokio::select! {
-            result = &mut apply => panic!("the deploy ended before its clone was seen: {result:?}"),
+            result = apply.as_mut() => panic!("the deploy ended before its clone was seen: {result:?}"),
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
         if client.vm_config_opt("lloyd", 152).await.unwrap().is_some() {
             break;
         }
     }
-    drop(apply);
+    drop(apply); // the interrupt: the future and its waits are gone, the task is not
     let config = client.vm_config("lloyd", 152).await.unwrap();
     assert_eq!(config.lock().as_deref(), Some("clone"), "the clone goes on");
 }
