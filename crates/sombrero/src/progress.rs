@@ -137,15 +137,36 @@ fn step_name(step: Step) -> &'static str {
 pub struct Phases<'run> {
     run: Option<&'run Run<'run>>,
     current: Option<(&'static str, PhaseGuard<'run, 'run>)>,
+    /// Retries announced during the open phase (recorded as its detail).
+    retries: u32,
 }
 
 impl<'run> Phases<'run> {
     pub fn new(run: Option<&'run Run<'run>>) -> Self {
-        Self { run, current: None }
+        Self {
+            run,
+            current: None,
+            retries: 0,
+        }
     }
 
-    /// Starts a new phase when a step of another group begins.
+    /// The detail a phase ends with: how many retries it took, if any.
+    fn detail(&self) -> Option<String> {
+        (self.retries > 0).then(|| match self.retries {
+            1 => "1 retry".to_owned(),
+            count => format!("{count} retries"),
+        })
+    }
+
+    /// Starts a new phase when a step of another group begins; counts retries.
     pub fn handle(&mut self, event: &DeployEvent) {
+        if let DeployEvent::Waiting {
+            event: WaitEvent::Retrying { .. },
+        } = event
+        {
+            self.retries += 1;
+            return;
+        }
         let DeployEvent::Started { step, .. } = event else {
             return;
         };
@@ -159,7 +180,8 @@ impl<'run> Phases<'run> {
             return;
         }
         if let Some((_, guard)) = self.current.take() {
-            guard.succeed(None);
+            guard.succeed(self.detail().as_deref());
+            self.retries = 0;
         }
         self.current = Some((phase, run.begin_phase(phase)));
     }
@@ -167,7 +189,10 @@ impl<'run> Phases<'run> {
     /// Ends the open phase with the outcome.
     pub fn finish<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
         if let Some((_, guard)) = self.current.take() {
-            guard.finish(result);
+            match (result, self.detail()) {
+                (Ok(_), Some(detail)) => guard.succeed(Some(&detail)),
+                _ => guard.finish(result),
+            }
         }
     }
 }

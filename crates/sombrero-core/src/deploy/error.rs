@@ -183,6 +183,28 @@ impl DeployError {
         }
     }
 
+    /// Whether running the same command again may well succeed: a task that failed or
+    /// timed out on a lock, an answer that was lost, a server error that passes, a VM
+    /// changed under us. Not: refusals (permissions, foreign VMs, TLS), bad input, a
+    /// silent agent (already retried with a reboot).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Changed { .. } => true,
+            Self::Api { source, .. } => {
+                matches!(
+                    source.as_ref(),
+                    pve::Error::TaskFailed(_)
+                        | pve::Error::MaybeSent { .. }
+                        | pve::Error::NotSent { .. }
+                ) || source.is_lock_timeout()
+                    || source.is_locked()
+                    || source.is_transient_server_error()
+                    || source.is_timeout()
+            }
+            _ => false,
+        }
+    }
+
     /// Whether the problem is in the input (configuration, arguments) rather than a failed
     /// operation: the binary exits 2 for these.
     pub fn is_bad_input(&self) -> bool {

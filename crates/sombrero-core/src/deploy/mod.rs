@@ -10,6 +10,7 @@
 
 mod agent_wait;
 pub mod apply;
+pub mod converge;
 pub mod desired;
 pub mod diff;
 pub mod error;

@@ -136,11 +136,30 @@ pub(crate) async fn existing(
                     .description()
                     .as_deref()
                     .and_then(Marker::find)
-                    .is_some()
+                    .is_none()
                 {
-                    // Finished: the VM is recognised by its marker from now on.
+                    // The clone ended without its marker: it failed, leaving a half-made
+                    // VM that only this project's journal knows. Remove it; the deploy
+                    // clones again.
+                    client
+                        .delete_vm_and_wait(
+                            &desired.node,
+                            vmid,
+                            RESUMED_CLONE_WAIT,
+                            &pve::no_progress,
+                        )
+                        .await
+                        .map_err(|error| {
+                            DeployError::api(
+                                format!("removing VM {vmid}, left by a clone that failed"),
+                                error,
+                            )
+                        })?;
                     journal.clear();
+                    return Ok(Existing::Absent);
                 }
+                // Finished: the VM is recognised by its marker from now on.
+                journal.clear();
             }
             Err(error) if error.is_not_found() => {
                 // The clone failed and PVE removed its VM.

@@ -16,4 +16,5 @@ mod deploy_outputs;
 mod disk_size;
 mod interrupted_clone;
 mod reach_lab;
+mod soak;
 mod template_choice;

@@ -108,7 +108,15 @@ async fn deploy(
     let mut progress = Progress::new(printer);
     let mut phases = Phases::new(run);
     let report = drive(&mut progress, &mut phases, |events| async move {
-        deploy::apply(client, &stage.desired, plan, Timeouts::default(), &*events).await
+        deploy::converge::deploy(
+            client,
+            &stage.desired,
+            &stage.request,
+            plan,
+            Timeouts::default(),
+            &*events,
+        )
+        .await
     })
     .await?;
     Ok(report)

@@ -54,7 +54,13 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
         let mut progress = Progress::new(printer);
         let mut phases = Phases::new(run.as_ref());
         let work = drive(&mut progress, &mut phases, |events| async move {
-            deploy::destroy(client, &stage.desired, Timeouts::default(), &*events).await
+            deploy::converge::destroy_converged(
+                client,
+                &stage.desired,
+                Timeouts::default(),
+                &*events,
+            )
+            .await
         });
         tokio::select! {
             result = work => Some(result),

@@ -19,6 +19,7 @@ mod history_lab;
 mod history_report;
 mod hostile;
 mod interrupt;
+mod kill;
 mod lab_layer;
 mod lab_serve;
 mod lock;
