@@ -101,3 +101,24 @@ fn an_html_error_page_and_garbage_are_clear_errors() {
         outcome.stderr
     );
 }
+
+/// `https://` to a server that accepts and never answers: the TLS handshake gets no
+/// answer either, and the call fails after one retry, not eight timeouts.
+#[test]
+fn a_tls_server_that_never_answers_fails_after_one_retry() {
+    let url = serve(None).replacen("http://", "https://", 1);
+    let outcome = against(&url)
+        .env("SOMBRERO_PVE_FINGERPRINT", &["AB"; 32].join(":"))
+        .run(&["api", "get", "/version"])
+        .expect_code(1);
+    assert!(
+        outcome.stderr.matches("retrying in").count() <= 1,
+        "{}",
+        outcome.stderr
+    );
+    assert!(
+        outcome.stderr.contains("error: GET /version"),
+        "{}",
+        outcome.stderr
+    );
+}
