@@ -77,6 +77,26 @@ pub fn desired(environment: &str, dir: &Path) -> Desired {
     Desired::from_settings(&settings, Some(&key), false)
 }
 
+/// Makes template 1002 ("golden-2"), a newer copy of 1001 with the same build tags.
+pub async fn newer_tagged_template(client: &pve::Client) {
+    let options = pve::endpoints::CloneOptions {
+        newid: 1002,
+        name: Some("golden-2".into()),
+        full: Some(true),
+        ..Default::default()
+    };
+    let timeout = std::time::Duration::from_secs(60);
+    client
+        .clone_vm_and_wait("lloyd", 1001, &options, timeout, &pve::no_progress)
+        .await
+        .unwrap();
+    let upid = client.vm_template("lloyd", 1002).await.unwrap();
+    client
+        .wait_task(&upid, timeout, &pve::no_progress)
+        .await
+        .unwrap();
+}
+
 pub fn newest() -> template::TemplateRequest {
     template::TemplateRequest::Newest {
         tags: deploy::TEMPLATE_TAGS
@@ -374,22 +394,7 @@ async fn the_stage_one_handoff_picks_the_template_and_linked_clones_work() {
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
     // A second template, 1002 (a copy of 1001, same tags).
-    let options = pve::endpoints::CloneOptions {
-        newid: 1002,
-        name: Some("golden-2".into()),
-        full: Some(true),
-        ..Default::default()
-    };
-    let timeout = std::time::Duration::from_secs(60);
-    client
-        .clone_vm_and_wait("lloyd", 1001, &options, timeout, &pve::no_progress)
-        .await
-        .unwrap();
-    let upid = client.vm_template("lloyd", 1002).await.unwrap();
-    client
-        .wait_task(&upid, timeout, &pve::no_progress)
-        .await
-        .unwrap();
+    newer_tagged_template(&client).await;
     std::fs::create_dir_all(dir.path().join("outputs")).unwrap();
     std::fs::write(
         dir.path().join("outputs/packer-outputs.json"),

@@ -6,21 +6,18 @@ use sombrero_core::deploy::{self, Action, DeployEvent, Timeouts};
 
 use crate::deploy::{client, desired, lab, newest};
 
+/// The size of VM `vmid`'s scsi0.
+async fn disk_size(client: &pve::Client, vmid: u64) -> pve::DiskSize {
+    let config = client.vm_config("lloyd", vmid).await.unwrap();
+    config.scsi0().unwrap().unwrap().size().unwrap().unwrap()
+}
+
 #[tokio::test]
 async fn a_disk_smaller_than_the_templates_is_kept_at_the_templates_size_and_said() {
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let dir = tempfile::tempdir().unwrap();
-    let template_disk = client
-        .vm_config("lloyd", 1001)
-        .await
-        .unwrap()
-        .scsi0()
-        .unwrap()
-        .unwrap()
-        .size()
-        .unwrap()
-        .unwrap();
+    let template_disk = disk_size(&client, 1001).await;
     let mut small = desired("staging", dir.path());
     small.disk_size = pve::DiskSize::from_gib(1);
     assert!(
@@ -47,16 +44,7 @@ async fn a_disk_smaller_than_the_templates_is_kept_at_the_templates_size_and_sai
     deploy::apply(&client, &small, plan, Timeouts::default(), &events)
         .await
         .unwrap();
-    let kept = client
-        .vm_config("lloyd", 152)
-        .await
-        .unwrap()
-        .scsi0()
-        .unwrap()
-        .unwrap()
-        .size()
-        .unwrap()
-        .unwrap();
+    let kept = disk_size(&client, 152).await;
     assert_eq!(kept, template_disk);
 
     // Re-planning the deployed VM says the same, of the VM's own disk.

@@ -4,31 +4,12 @@
 //! an explicit id that does not exist is an error naming the node.
 
 use std::path::Path;
-use std::time::Duration;
 
 use sombrero_core::deploy::{self, DeployError, template};
 
-use crate::deploy::{client, desired, lab, settings, settings_from, without_template_id};
-
-/// Makes template 1002, a newer copy of 1001 with the same build tags.
-async fn newer_tagged_template(client: &pve::Client) {
-    let options = pve::endpoints::CloneOptions {
-        newid: 1002,
-        name: Some("golden-2".into()),
-        full: Some(true),
-        ..Default::default()
-    };
-    let timeout = Duration::from_secs(60);
-    client
-        .clone_vm_and_wait("lloyd", 1001, &options, timeout, &pve::no_progress)
-        .await
-        .unwrap();
-    let upid = client.vm_template("lloyd", 1002).await.unwrap();
-    client
-        .wait_task(&upid, timeout, &pve::no_progress)
-        .await
-        .unwrap();
-}
+use crate::deploy::{
+    client, desired, lab, newer_tagged_template, settings, settings_from, without_template_id,
+};
 
 fn hand_over(dir: &Path, id: u32) {
     std::fs::create_dir_all(dir.join("outputs")).unwrap();

@@ -5,25 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use pve_lab::{Lab, LabHandle, LabOptions};
+use pve_lab::LabHandle;
 
-use crate::sandbox::{Outcome, SSH_KEY, Sandbox};
-
-async fn slow_lab() -> LabHandle {
-    let mut options = LabOptions::for_tests();
-    options.node.with_template = true;
-    options.node.time_scale = 0.5;
-    Lab::start(options).await.expect("lab starts")
-}
-
-fn project(lab: &LabHandle) -> Sandbox {
-    Sandbox::new()
-        .env("TF_VAR_pve_api_url", lab.url())
-        .env("TF_VAR_pve_api_token", &lab.token())
-        .env("TF_VAR_ci_ssh_key", SSH_KEY)
-        .env("SOMBRERO_RETRY_DELAY_MS", "0")
-        .timeout(Duration::from_secs(120))
-}
+use crate::sandbox::{Outcome, Sandbox, lab_at, pointed_at_lab};
 
 /// Starts `sombrero deploy --env staging --yes` and interrupts it (SIGINT) once VM 152
 /// exists, that is while its clone runs.
@@ -64,8 +48,8 @@ async fn interrupted(sandbox: &Sandbox, lab: &LabHandle) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_deploy_interrupted_mid_clone_is_finished_by_the_rerun() {
-    let lab = slow_lab().await;
-    let sandbox = project(&lab);
+    let lab = lab_at(0.5).await;
+    let sandbox = pointed_at_lab(&lab);
     interrupted(&sandbox, &lab)
         .await
         .expect_code(130)
@@ -91,8 +75,8 @@ async fn a_deploy_interrupted_mid_clone_is_finished_by_the_rerun() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn destroy_after_a_deploy_interrupted_mid_clone_deletes_the_vm() {
-    let lab = slow_lab().await;
-    let sandbox = project(&lab);
+    let lab = lab_at(0.5).await;
+    let sandbox = pointed_at_lab(&lab);
     interrupted(&sandbox, &lab).await.expect_code(130);
     sandbox
         .run(&["destroy", "--env", "staging", "--yes"])

@@ -5,11 +5,8 @@
 
 use std::io::{BufRead as _, BufReader};
 use std::process::Child;
-use std::time::Duration;
 
-use pve_lab::{Lab, LabHandle, LabOptions};
-
-use crate::sandbox::{SSH_KEY, Sandbox};
+use crate::sandbox::{Sandbox, lab_at, pointed_at_lab};
 
 const DEPLOY_STEPS: [&str; 7] = [
     "→ full clone",
@@ -21,22 +18,6 @@ const DEPLOY_STEPS: [&str; 7] = [
     "→ write the stage outputs",
 ];
 const DESTROY_STEPS: [&str; 3] = ["→ shut down", "→ delete VM", "→ remove the environment"];
-
-async fn lab() -> LabHandle {
-    let mut options = LabOptions::for_tests();
-    options.node.with_template = true;
-    options.node.time_scale = 0.2;
-    Lab::start(options).await.expect("lab starts")
-}
-
-fn project(lab: &LabHandle) -> Sandbox {
-    Sandbox::new()
-        .env("TF_VAR_pve_api_url", lab.url())
-        .env("TF_VAR_pve_api_token", &lab.token())
-        .env("TF_VAR_ci_ssh_key", SSH_KEY)
-        .env("SOMBRERO_RETRY_DELAY_MS", "0")
-        .timeout(Duration::from_secs(120))
-}
 
 /// Sends `signal` to the child as soon as its progress shows `step` starting (or lets it
 /// end, when it never does); returns what it wrote and whether it ended before the signal
@@ -72,11 +53,11 @@ fn statuses(sandbox: &Sandbox) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_at_every_step_a_single_rerun_converges() {
-    let lab = lab().await;
+    let lab = lab_at(0.2).await;
     let mut interrupted = 0;
     for signal in ["-INT", "-KILL"] {
         for step in DEPLOY_STEPS {
-            let sandbox = project(&lab);
+            let sandbox = pointed_at_lab(&lab);
             let child = sandbox.spawn(&["deploy", "--env", "staging", "--yes"]);
             let (seen, finished) = kill_at(child, step, signal);
             assert!(

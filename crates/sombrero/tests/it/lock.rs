@@ -9,27 +9,12 @@ use std::time::{Duration, Instant};
 use pve_lab::{Lab, LabHandle, LabOptions};
 use sombrero_core::lock::{Holder, LockScope};
 
-use crate::sandbox::{Outcome, SSH_KEY, Sandbox};
-
-/// A plain-HTTP lab with template 1001 whose tasks take half their realistic time, so a
-/// deploy runs for several seconds.
-async fn slow_lab() -> LabHandle {
-    let mut options = LabOptions::for_tests();
-    options.node.with_template = true;
-    options.node.time_scale = 0.5;
-    Lab::start(options).await.expect("lab starts")
-}
+use crate::sandbox::{Outcome, Sandbox, lab_at, pointed_at_lab};
 
 /// A project directory pointed at `lab`, keeping its locks in `state` (shared by the
 /// directories of one "machine").
 fn project(lab: &LabHandle, state: &Path) -> Sandbox {
-    Sandbox::new()
-        .env("TF_VAR_pve_api_url", lab.url())
-        .env("TF_VAR_pve_api_token", &lab.token())
-        .env("TF_VAR_ci_ssh_key", SSH_KEY)
-        .env("XDG_STATE_HOME", &state.display().to_string())
-        .env("SOMBRERO_RETRY_DELAY_MS", "0")
-        .timeout(Duration::from_secs(120))
+    pointed_at_lab(lab).env("XDG_STATE_HOME", &state.display().to_string())
 }
 
 fn locks_dir(state: &Path) -> std::path::PathBuf {
@@ -64,7 +49,7 @@ fn finish(child: std::process::Child) -> Outcome {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_writer_from_another_directory_is_refused_naming_the_first() {
-    let lab = slow_lab().await;
+    let lab = lab_at(0.5).await;
     let state = tempfile::tempdir().expect("state directory");
     let first = project(&lab, state.path());
     let second = project(&lab, state.path());

@@ -171,3 +171,24 @@ impl Sandbox {
             + 1
     }
 }
+
+/// A plain-HTTP lab in this test process with template 1001, its tasks at `time_scale`
+/// of their realistic durations (0.2 to 0.5: a deploy takes seconds, long enough to
+/// interrupt or contend with).
+pub async fn lab_at(time_scale: f64) -> pve_lab::LabHandle {
+    let mut options = pve_lab::LabOptions::for_tests();
+    options.node.with_template = true;
+    options.node.time_scale = time_scale;
+    pve_lab::Lab::start(options).await.expect("lab starts")
+}
+
+/// A project directory pointed at `lab` by the runbook's variables, with an SSH key and
+/// no retry delays.
+pub fn pointed_at_lab(lab: &pve_lab::LabHandle) -> Sandbox {
+    Sandbox::new()
+        .env("TF_VAR_pve_api_url", lab.url())
+        .env("TF_VAR_pve_api_token", &lab.token())
+        .env("TF_VAR_ci_ssh_key", SSH_KEY)
+        .env("SOMBRERO_RETRY_DELAY_MS", "0")
+        .timeout(Duration::from_secs(120))
+}
