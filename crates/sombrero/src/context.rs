@@ -30,6 +30,7 @@ use crate::resolution::{self, Overrides};
 pub struct Context {
     pub printer: Printer,
     pub settings: Settings,
+    timeouts: sombrero_core::deploy::Timeouts,
     /// The environment's lock, for a command that writes; released with the context.
     #[expect(dead_code, reason = "held, not read: dropping it releases the lock")]
     lock: Option<Box<dyn HeldLock>>,
@@ -94,14 +95,22 @@ impl Context {
             }
             Access::Read => None,
         };
+        let timeouts = sombrero_core::deploy::Timeouts::default()
+            .with_agent_wait(env.get(env_vars::SOMBRERO_AGENT_WAIT).map(String::as_str));
         Ok(Self {
             printer: printer.clone(),
             settings,
+            timeouts,
             lock,
             lab,
             client: OnceLock::new(),
             history: OnceLock::new(),
         })
+    }
+
+    /// The deadlines of stage 2's waits (`SOMBRERO_AGENT_WAIT` shortens the agent's).
+    pub fn timeouts(&self) -> sombrero_core::deploy::Timeouts {
+        self.timeouts
     }
 
     /// The in-process lab, when the command runs with `--lab`.

@@ -25,6 +25,18 @@ pub struct Progress<'p> {
     quiet: bool,
     terminal: bool,
     current: Option<(ProgressBar, Instant, String)>,
+    /// When the last progress line of a wait was printed (no terminal: no spinner).
+    last_line: Option<Instant>,
+}
+
+/// How often a long wait prints a line when there is no terminal to draw a spinner on
+/// (CI logs, `| tee`): often enough to see it is alive, rarely enough to stay readable.
+const WAIT_LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// Whether a wait's progress line is due at `now`: the first once the wait has lasted
+/// [`WAIT_LINE_EVERY`], then one every [`WAIT_LINE_EVERY`].
+fn wait_line_due(started: Instant, last: Option<Instant>, now: Instant) -> bool {
+    now.duration_since(last.unwrap_or(started)) >= WAIT_LINE_EVERY
 }
 
 fn seconds(duration: Duration) -> String {
@@ -38,10 +50,12 @@ impl<'p> Progress<'p> {
             quiet: printer.is_quiet(),
             terminal: std::io::stderr().is_terminal(),
             current: None,
+            last_line: None,
         }
     }
 
     fn close(&mut self, mark: &str, detail: &str) {
+        self.last_line = None;
         if let Some((bar, started, what)) = self.current.take() {
             let line = format!("{mark} {what}: {detail} ({})", seconds(started.elapsed()));
             // The spinner goes; a plain line stays, so later messages start on a new line.
@@ -85,7 +99,7 @@ impl<'p> Progress<'p> {
         }
     }
 
-    fn waiting(&self, event: &WaitEvent) {
+    fn waiting(&mut self, event: &WaitEvent) {
         let note = match event {
             WaitEvent::Locked { lock, .. } => format!("lock: {lock}"),
             WaitEvent::AgentNotReady { .. } => "agent not up yet".to_owned(),
@@ -101,10 +115,17 @@ impl<'p> Progress<'p> {
             }
             _ => return,
         };
-        if let Some((bar, _, what)) = &self.current
-            && self.terminal
-        {
+        let Some((bar, started, what)) = &self.current else {
+            return;
+        };
+        if self.terminal {
             bar.set_message(format!("{what} ({note})"));
+        } else if wait_line_due(*started, self.last_line, Instant::now()) {
+            self.printer.info(&format!(
+                "  … {what}: {note} ({})",
+                seconds(started.elapsed())
+            ));
+            self.last_line = Some(Instant::now());
         }
     }
 
@@ -234,4 +255,22 @@ where
     }
     phases.finish(&result);
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::{WAIT_LINE_EVERY, wait_line_due};
+
+    #[test]
+    fn a_long_wait_prints_a_line_every_thirty_seconds_without_a_terminal() {
+        let started = Instant::now();
+        let at = |seconds: u64| started + Duration::from_secs(seconds);
+        assert!(!wait_line_due(started, None, at(29)));
+        assert!(wait_line_due(started, None, at(30)));
+        assert!(!wait_line_due(started, Some(at(30)), at(59)));
+        assert!(wait_line_due(started, Some(at(30)), at(60)));
+        assert_eq!(WAIT_LINE_EVERY, Duration::from_secs(30));
+    }
 }

@@ -72,6 +72,25 @@ pub struct Timeouts {
     pub ssh: Duration,
 }
 
+impl Timeouts {
+    /// The defaults, with the agent wait from a `SOMBRERO_AGENT_WAIT`-style value (whole
+    /// seconds, at least 1; anything else keeps the default 300 s). For rehearsals and
+    /// tests against a lab, where 300 s of a silent agent is only waiting.
+    #[must_use]
+    pub fn with_agent_wait(self, value: Option<&str>) -> Self {
+        match value
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .filter(|seconds| *seconds > 0)
+        {
+            Some(seconds) => Self {
+                agent: Duration::from_secs(seconds),
+                ..self
+            },
+            None => self,
+        }
+    }
+}
+
 impl Default for Timeouts {
     fn default() -> Self {
         Self {

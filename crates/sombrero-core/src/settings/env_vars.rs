@@ -58,6 +58,9 @@ pub const SOMBRERO_RETRY_DELAY_MS: &str = "SOMBRERO_RETRY_DELAY_MS";
 /// Seconds one API request may take to be answered (default 60); a request that times out
 /// is tried once more, then fails. Read by `pve`.
 pub const SOMBRERO_API_TIMEOUT: &str = "SOMBRERO_API_TIMEOUT";
+/// Seconds `deploy` waits for the guest agent's address before its one reboot (default
+/// 300); for rehearsals and tests. Read by the binary's context.
+pub const SOMBRERO_AGENT_WAIT: &str = "SOMBRERO_AGENT_WAIT";
 /// A tracing filter directive (`pve=debug`) replacing the levels of `-v`/`-q`; `RUST_LOG`
 /// is read when it is unset. Read by the binary's logging setup.
 pub const SOMBRERO_LOG: &str = "SOMBRERO_LOG";
@@ -205,6 +208,12 @@ pub const ALL: &[EnvVar] = &[
         Origin::Knob,
         false,
         "seconds one API request may take",
+    ),
+    var(
+        SOMBRERO_AGENT_WAIT,
+        Origin::Knob,
+        false,
+        "seconds deploy waits for the guest agent",
     ),
     var(
         SOMBRERO_LOG,

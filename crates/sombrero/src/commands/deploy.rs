@@ -6,7 +6,7 @@
 //! deploy is recorded in the history (plan, clone, configure-vm, start, outputs phases),
 //! failures included.
 
-use sombrero_core::deploy::{self, Action, DeployReport, Timeouts};
+use sombrero_core::deploy::{self, Action, DeployReport};
 use sombrero_core::history::Run;
 
 use super::stage2::{KeyUse, Stage2, render_plan};
@@ -113,7 +113,7 @@ async fn deploy(
             &stage.desired,
             &stage.request,
             plan,
-            Timeouts::default(),
+            context.timeouts(),
             &*events,
         )
         .await

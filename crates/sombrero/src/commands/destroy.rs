@@ -6,7 +6,7 @@
 //! refused before anything is touched (the core checks; the hint says how to adopt it),
 //! and that refusal is recorded as a failed run; a cancelled confirmation is not a run.
 
-use sombrero_core::deploy::{self, DestroyReport, Timeouts};
+use sombrero_core::deploy::{self, DestroyReport};
 
 use super::stage2::{KeyUse, Stage2};
 use crate::cli::DestroyArgs;
@@ -57,7 +57,7 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
             deploy::converge::destroy_converged(
                 client,
                 &stage.desired,
-                Timeouts::default(),
+                context.timeouts(),
                 &*events,
             )
             .await

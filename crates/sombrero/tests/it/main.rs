@@ -28,3 +28,4 @@ mod sandbox;
 mod secrets;
 mod secrets_files;
 mod snapshot;
+mod soak_cli;
