@@ -70,11 +70,17 @@ impl Context {
             lab: None,
         };
         let mut lab = None;
-        let mut lab_state = None;
+        let mut lock = None;
         if global.lab {
             // Resolved without the lab only to find where the lab lives (node name and
             // state directory); the settings the command sees come from the next call.
             let located = resolution::resolve(global, overrides.clone(), &env)?;
+            // A writer locks before its lab starts: a refused run must not load (and
+            // save) the state another run's lab is changing.
+            if let Access::Write(command) = access {
+                let state = crate::lab_mode::state_dir(&located);
+                lock = take_lock(&located, Some(&state), command, &env, printer)?;
+            }
             let started = crate::lab_mode::start(&located, &env).await?;
             printer.info(&format!(
                 "lab: in-process Proxmox VE API at {} (node {}, template 1001)",
@@ -82,19 +88,15 @@ impl Context {
                 located.vm.node.value
             ));
             overrides.lab = Some(started.layer);
-            lab_state = Some(started.state_dir);
             lab = Some(started.handle);
         }
         let settings = resolution::resolve(global, overrides, &env)?;
         for warning in &settings.warnings {
             printer.warn(warning);
         }
-        let lock = match access {
-            Access::Write(command) => {
-                lock(&settings, lab_state.as_deref(), command, &env, printer)?
-            }
-            Access::Read => None,
-        };
+        if let (Access::Write(command), false) = (access, global.lab) {
+            lock = take_lock(&settings, None, command, &env, printer)?;
+        }
         let timeouts = sombrero_core::deploy::Timeouts::default()
             .with_agent_wait(env.get(env_vars::SOMBRERO_AGENT_WAIT).map(String::as_str));
         Ok(Self {
@@ -200,7 +202,7 @@ fn lock_directory(env: &std::collections::HashMap<String, String>) -> PathBuf {
 /// # Errors
 /// [`sombrero_core::lock::LockError`]: another run holds the lock (exit 1), or the lock
 /// directory cannot be written.
-fn lock(
+fn take_lock(
     settings: &Settings,
     lab_state: Option<&std::path::Path>,
     command: &str,
@@ -208,9 +210,11 @@ fn lock(
     printer: &Printer,
 ) -> anyhow::Result<Option<Box<dyn HeldLock>>> {
     let endpoint = match (lab_state, &settings.api.url) {
+        // Absolute, not canonical: the directory may not exist before the lab's first
+        // start, and the key must be the same before and after.
         (Some(state), _) => format!(
             "lab:{}",
-            std::fs::canonicalize(state)
+            std::path::absolute(state)
                 .unwrap_or_else(|_| state.to_owned())
                 .display()
         ),

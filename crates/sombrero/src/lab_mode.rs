@@ -32,12 +32,10 @@ const PLACEHOLDER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xE
 pub struct Started {
     pub handle: LabHandle,
     pub layer: LabLayer,
-    /// Where the lab keeps its state: what identifies this lab across runs.
-    pub state_dir: PathBuf,
 }
 
 /// Where the lab keeps its state: `lab/` next to the history database.
-fn state_dir(located: &Settings) -> PathBuf {
+pub fn state_dir(located: &Settings) -> PathBuf {
     located
         .paths
         .history
@@ -57,7 +55,7 @@ pub async fn start(located: &Settings, env: &HashMap<String, String>) -> anyhow:
     let mut options = LabOptions {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         tls: true,
-        state_dir: Some(state_dir.clone()),
+        state_dir: Some(state_dir),
         ..LabOptions::default()
     };
     options.node.with_template = true;
@@ -82,9 +80,5 @@ pub async fn start(located: &Settings, env: &HashMap<String, String>) -> anyhow:
         placeholder_ssh_key: values::parse_ssh_public_key(PLACEHOLDER_KEY)
             .map_err(anyhow::Error::msg)?,
     };
-    Ok(Started {
-        handle,
-        layer,
-        state_dir,
-    })
+    Ok(Started { handle, layer })
 }

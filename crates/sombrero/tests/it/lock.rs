@@ -134,3 +134,30 @@ async fn a_lock_left_by_a_killed_run_is_taken_over_and_said() {
         outcome.stderr
     );
 }
+
+/// `--lab` runs of one project contend for their lab (its state directory), from the very
+/// first run (before the directory exists), and a refused run does not start a lab.
+#[test]
+fn lab_runs_of_one_project_contend_from_the_first_run() {
+    let sandbox = Sandbox::new()
+        .env("SOMBRERO_LAB_TIME_SCALE", "0.5")
+        .timeout(Duration::from_secs(120));
+    assert!(!sandbox.path().join("deployments/lab").exists());
+    let deploying = sandbox.spawn(&["--lab", "deploy", "--yes"]);
+    wait_for_a_holder(&sandbox.path().join(".local/state"));
+    let refused = sandbox.run(&["--lab", "destroy", "--yes"]).expect_code(1);
+    assert!(
+        refused
+            .stderr
+            .contains("environment production is locked by sombrero deploy"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("in-process Proxmox VE API"),
+        "{}",
+        refused.stderr
+    );
+    finish(deploying).expect_code(0);
+    sandbox.run(&["--lab", "destroy", "--yes"]).expect_code(0);
+}
