@@ -110,11 +110,11 @@ pub(crate) async fn existing(
         .vm_config_opt(&desired.node, vmid)
         .await
         .map_err(|error| DeployError::api(format!("reading VM {vmid}"), error))?;
+    let journal = super::journal::Journal::for_desired(desired);
     let Some(mut config) = config else {
-        super::journal::Journal::for_desired(desired).clear();
+        journal.clear();
         return Ok(Existing::Absent);
     };
-    let journal = super::journal::Journal::for_desired(desired);
     if Marker::find(config.description().as_deref().unwrap_or_default()).is_none()
         && journal.clone_of(&desired.node, desired.vmid).is_some()
     {

@@ -26,6 +26,15 @@ fn short_agent_wait() -> Timeouts {
     }
 }
 
+/// Runs a power action on VM 152 and waits for its task.
+async fn power(client: &pve::Client, action: PowerAction) {
+    let upid = client.vm_power("lloyd", 152, action).await.unwrap();
+    client
+        .wait_task(&upid, Duration::from_secs(60), &pve::no_progress)
+        .await
+        .unwrap();
+}
+
 /// Deploys staging, then reboots it so that its agent never answers this boot.
 async fn deployed_with_a_silent_agent(
     lab: &pve_lab::LabHandle,
@@ -35,14 +44,7 @@ async fn deployed_with_a_silent_agent(
     let desired = desired("staging", dir.path());
     deploy_env(client, &desired).await.unwrap();
     agent_never(lab, true);
-    let upid = client
-        .vm_power("lloyd", 152, PowerAction::Reboot)
-        .await
-        .unwrap();
-    client
-        .wait_task(&upid, Duration::from_secs(60), &pve::no_progress)
-        .await
-        .unwrap();
+    power(client, PowerAction::Reboot).await;
     desired
 }
 
@@ -111,35 +113,12 @@ async fn a_vm_deleted_during_the_agent_wait_ends_it() {
     let lab = lab().await;
     let client = client(&lab, &lab.token());
     let desired = deployed_with_a_silent_agent(&lab, &client).await;
-    let stop = client
-        .vm_power("lloyd", 152, PowerAction::Stop)
-        .await
-        .unwrap();
-    client
-        .wait_task(&stop, Duration::from_secs(60), &pve::no_progress)
-        .await
-        .unwrap();
-    let start = client
-        .vm_power("lloyd", 152, PowerAction::Start)
-        .await
-        .unwrap();
-    client
-        .wait_task(&start, Duration::from_secs(60), &pve::no_progress)
-        .await
-        .unwrap();
     // Deleted behind the deploy's back (stop, then delete), while the deploy waits.
     let deleter = {
         let client = client.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let stop = client
-                .vm_power("lloyd", 152, PowerAction::Stop)
-                .await
-                .unwrap();
-            client
-                .wait_task(&stop, Duration::from_secs(60), &pve::no_progress)
-                .await
-                .unwrap();
+            power(&client, PowerAction::Stop).await;
             client
                 .delete_vm_and_wait("lloyd", 152, Duration::from_secs(60), &pve::no_progress)
                 .await
