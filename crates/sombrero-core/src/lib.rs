@@ -4,7 +4,9 @@
 //! prints, so the CLI, tests and benchmarks drive the same code, and output formatting
 //! stays in one place (the binary's printer).
 
+pub mod configure;
 pub mod deploy;
 pub mod history;
 pub mod lock;
 pub mod settings;
+pub mod ssh;

@@ -136,6 +136,18 @@ pub enum Command {
             sombrero deploy --template 1000 --linked"
     )]
     Deploy(DeployArgs),
+    /// Stage 3: the runbook's post-deploy configuration of the VM, through Ansible.
+    #[command(
+        long_about = "Stage 3: reads the environment's stage 2 outputs, waits for cloud-init \
+            on the VM, runs ansible/playbooks/post-deploy.yml with the pinned known_hosts \
+            (users and sudo, sshd hardening, an nftables firewall that leaves Docker alone, \
+            Docker, mise and uv, logrotate, a health timer, the deployment marker), one line \
+            per task, and writes deployments/outputs/ansible-results.json from what the VM \
+            reports. The Ansible log goes to deployments/logs/. Running it again changes \
+            nothing.",
+        after_help = "Examples:\n  sombrero configure --env staging\n  sombrero configure --json | jq .firewall_rules"
+    )]
+    Configure,
     /// The environment's VM: power, address, uptime, template, drift.
     #[command(after_help = "Examples:\n  sombrero status\n  sombrero status --env staging --json")]
     Status,

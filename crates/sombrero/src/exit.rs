@@ -15,6 +15,7 @@
 
 use std::process::ExitCode;
 
+use sombrero_core::configure::ConfigureError;
 use sombrero_core::deploy::DeployError;
 use sombrero_core::history::HistoryError;
 use sombrero_core::lock::LockError;
@@ -64,6 +65,10 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
         cause
             .downcast_ref::<DeployError>()
             .is_some_and(DeployError::is_bad_input)
+    }) || error.chain().any(|cause| {
+        cause
+            .downcast_ref::<ConfigureError>()
+            .is_some_and(ConfigureError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -88,6 +93,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(deploy) = cause.downcast_ref::<DeployError>() {
             return deploy.hint();
+        }
+        if let Some(configure) = cause.downcast_ref::<ConfigureError>() {
+            return configure.hint();
         }
         if let Some(lock) = cause.downcast_ref::<LockError>() {
             return lock.hint();

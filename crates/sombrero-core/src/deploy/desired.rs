@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use pve::DiskSize;
 use serde::Serialize;
 
-use crate::settings::{Settings, SshKeySetting, SshPublicKey};
+use crate::settings::{Settings, SshPublicKey};
 
 /// The tag every VM sombrero manages carries.
 pub const MANAGED_TAG: &str = "sombrero";
@@ -55,8 +55,10 @@ pub struct Desired {
     pub linked_clone: bool,
     /// Where stage outputs go (`deployments/outputs`).
     pub outputs_dir: PathBuf,
-    /// The private key Ansible should use (the public key's file without `.pub`).
-    pub ssh_key_path: String,
+    /// The private key file Ansible should use, as found by the key search
+    /// (`crate::ssh::key`); `None` when the key is in the ssh-agent or was not found.
+    /// Set by the caller after [`Desired::from_settings`].
+    pub ssh_key_path: Option<String>,
 }
 
 impl Desired {
@@ -74,14 +76,6 @@ impl Desired {
         tags.push(environment.clone());
         tags.sort();
         tags.dedup();
-        let ssh_key_path = match vm.ssh_public_key.as_ref().map(|key| &key.value) {
-            Some(SshKeySetting::File { file }) => {
-                let text = file.to_string_lossy();
-                text.strip_suffix(".pub").unwrap_or(&text).to_owned()
-            }
-            // The runbook's convention when only the public key itself is configured.
-            _ => format!("~/.ssh/{}-key", vm.name.value),
-        };
         Self {
             environment,
             node: vm.node.value.clone(),
@@ -108,7 +102,7 @@ impl Desired {
             tags,
             linked_clone,
             outputs_dir: settings.paths.outputs_dir.value.clone(),
-            ssh_key_path,
+            ssh_key_path: None,
         }
     }
 

@@ -32,7 +32,7 @@ pub(crate) fn staging() -> Desired {
         tags: vec!["jump-host".into(), "sombrero".into(), "staging".into()],
         linked_clone: false,
         outputs_dir: PathBuf::from("deployments/outputs"),
-        ssh_key_path: "~/.ssh/jump-man-key".into(),
+        ssh_key_path: Some("~/.ssh/jump-man-key".into()),
     }
 }
 

@@ -31,7 +31,7 @@ pub fn write_outputs(
         connect_host: connect_host.to_string(),
         connect_port: (connect_port != 22).then_some(connect_port),
         ssh_user: &desired.ciuser,
-        ssh_key_path: &desired.ssh_key_path,
+        ssh_key_path: desired.ssh_key_path.as_deref(),
         known_hosts: &known_hosts,
         environment: &desired.environment,
         vm_id: desired.vmid,

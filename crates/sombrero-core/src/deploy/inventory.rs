@@ -22,7 +22,8 @@ pub struct InventoryFacts<'a> {
     /// `Some` only when not 22 (a lab forward).
     pub connect_port: Option<u16>,
     pub ssh_user: &'a str,
-    pub ssh_key_path: &'a str,
+    /// `None`: the key is in the ssh-agent (no file to name).
+    pub ssh_key_path: Option<&'a str>,
     pub known_hosts: &'a Path,
     pub environment: &'a str,
     pub vm_id: u32,
@@ -57,10 +58,9 @@ pub fn inventory(facts: &InventoryFacts<'_>) -> Value {
         host.insert("ansible_port".into(), json!(port));
     }
     host.insert("ansible_user".into(), json!(facts.ssh_user));
-    host.insert(
-        "ansible_ssh_private_key_file".into(),
-        json!(facts.ssh_key_path),
-    );
+    if let Some(path) = facts.ssh_key_path {
+        host.insert("ansible_ssh_private_key_file".into(), json!(path));
+    }
     host.insert(
         "ansible_python_interpreter".into(),
         json!("/usr/bin/python3"),
@@ -153,7 +153,7 @@ mod tests {
             connect_host: "127.0.0.1".into(),
             connect_port: Some(40022),
             ssh_user: "ansible",
-            ssh_key_path: "~/.ssh/jump-man-key",
+            ssh_key_path: Some("~/.ssh/jump-man-key"),
             known_hosts: Path::new("/tmp/my dir/known_hosts"),
             environment: "staging",
             vm_id: 152,

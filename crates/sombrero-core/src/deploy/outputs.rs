@@ -31,7 +31,9 @@ pub struct StageOutputs {
     /// A string, as in the runbook's example (`"150"`).
     pub vm_id: String,
     pub ssh_user: String,
-    pub ssh_key_path: String,
+    /// The private key file found for the VM's public key (`null`: held by the ssh-agent,
+    /// or none found at deploy time).
+    pub ssh_key_path: Option<String>,
     /// An object (never a JSON string inside JSON).
     pub ansible_inventory: Value,
     pub node: String,
@@ -175,7 +177,7 @@ mod tests {
             vm_hostname: "jump-man".into(),
             vm_id: "152".into(),
             ssh_user: "ansible".into(),
-            ssh_key_path: "~/.ssh/jump-man-key".into(),
+            ssh_key_path: Some("~/.ssh/jump-man-key".into()),
             ansible_inventory: json!({"all": {}}),
             node: "lloyd".into(),
             template_id: Some("1001".into()),

@@ -135,7 +135,11 @@ pub fn render(detail: &RunDetail) -> String {
         let sum: Option<i64> = detail
             .phases
             .iter()
-            .filter(|phase| names.contains(&phase.name.as_str()))
+            // `configure:docker` (a sub-phase) counts towards `configure`.
+            .filter(|phase| {
+                let group = phase.name.split(':').next().unwrap_or_default();
+                names.contains(&phase.name.as_str()) || names.contains(&group)
+            })
             .filter_map(|phase| phase.duration_ms)
             .fold(None, |sum, ms| Some(sum.unwrap_or(0) + ms));
         let value = sum.map_or_else(|| "N/A (not run)".to_owned(), clock::duration);

@@ -13,6 +13,8 @@ mod api_recorded;
 mod checklist;
 mod completions;
 mod config;
+mod configure;
+mod configure_view;
 mod deploy;
 mod destroy;
 mod history;
@@ -73,6 +75,13 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             args.template,
             Access::Write("deploy"),
             async |context| deploy::run(&args, context).await,
+        ),
+        Command::Configure => with_context(
+            global,
+            printer,
+            None,
+            Access::Write("configure"),
+            configure::run,
         ),
         Command::Status => with_context(global, printer, None, Access::Read, status::run),
         Command::Destroy(args) => with_context(

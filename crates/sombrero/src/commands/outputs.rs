@@ -51,7 +51,13 @@ pub fn run(context: &Context) -> anyhow::Result<ExitStatus> {
                 .unwrap_or_else(|| "unknown".into()),
         ),
         ("ssh_user", stage.ssh_user.clone()),
-        ("ssh_key_path", stage.ssh_key_path.clone()),
+        (
+            "ssh_key_path",
+            stage
+                .ssh_key_path
+                .clone()
+                .unwrap_or_else(|| "(ssh-agent or none found)".into()),
+        ),
         ("ssh", format!("{}:{}", stage.ssh_host, stage.ssh_port)),
         ("known_hosts", stage.known_hosts_file.clone()),
         ("inventory", stage.inventory_file.clone()),

@@ -42,7 +42,20 @@ impl Stage2 {
             KeyUse::Required => Some(key?),
             KeyUse::Optional => key.ok(),
         };
-        let desired = Desired::from_settings(settings, key.as_ref(), linked);
+        let mut desired = Desired::from_settings(settings, key.as_ref(), linked);
+        if key_use == KeyUse::Required {
+            // The outputs name the private key really found (configure needs it; deploy
+            // does not, so a missing one is only a warning here).
+            match super::configure::private_key(settings) {
+                Ok(found) => {
+                    desired.ssh_key_path = found.path().map(|path| path.display().to_string());
+                }
+                Err(error) if context.lab().is_none() => context
+                    .printer
+                    .warn(&format!("{error}: `sombrero configure` will need it")),
+                Err(_) => {}
+            }
+        }
         let request = deploy::template::request(settings)?;
         Ok(Self { desired, request })
     }

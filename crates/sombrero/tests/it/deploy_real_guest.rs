@@ -10,7 +10,8 @@
 //! API client (decision 081).
 //!
 //! Runs wherever QEMU and the lab image are (`sombrero lab doctor` says); skipped with a
-//! printed reason elsewhere. About a minute under TCG.
+//! printed reason elsewhere. About a minute under TCG, plus stage 3 on the same guest
+//! (`configure_real_guest.rs`), a few minutes more.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -88,6 +89,10 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         ),
         (which("ssh").is_none(), "no OpenSSH client"),
         (which("ssh-keygen").is_none(), "no ssh-keygen"),
+        (
+            which("ansible-playbook").is_none(),
+            "no ansible-playbook (python3 -m pip install ansible-core)",
+        ),
     ]
     .into_iter()
     .filter_map(|(absent, why)| absent.then_some(why))
@@ -99,7 +104,7 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         );
         return;
     }
-    let sandbox = Sandbox::new().timeout(Duration::from_secs(300));
+    let sandbox = Sandbox::new().timeout(Duration::from_secs(900));
     let key = sandbox.path().join("jump-key");
     let keygen = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "deploy@test", "-f"])
@@ -219,6 +224,14 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         .stderr_has("action: no changes")
         .stderr_has(" 0 writes");
 
+    // Stage 3 on the same guest (issue 12): configure, check the VM, configure again.
+    let sandbox = crate::configure_real_guest::with_python_tools(sandbox);
+    let configure_started = Instant::now();
+    crate::configure_real_guest::configure_and_check(&sandbox, &outputs_dir, &|command| {
+        ssh_as_the_inventory_says(inventory, "jump-man", command)
+    });
+    let configured = configure_started.elapsed();
+
     // Killed without a chance to clean up: its QEMU still goes with it.
     let guests = qemu_children(serve.id());
     assert_eq!(guests.len(), 1, "one QEMU for VM 151: {guests:?}");
@@ -233,7 +246,8 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!(
-        "real guest through the binary: deploy -> SSH ready {:.1} s",
-        deployed.as_secs_f64()
+        "real guest through the binary: deploy -> SSH ready {:.1} s; configure checks {:.1} s",
+        deployed.as_secs_f64(),
+        configured.as_secs_f64()
     );
 }

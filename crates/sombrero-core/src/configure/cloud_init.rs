@@ -1,0 +1,141 @@
+//! Waiting for cloud-init on the VM before Ansible touches it.
+//!
+//! Why: a freshly cloned VM may still be running cloud-init (package upgrades, user
+//! creation, SSH keys); a playbook racing it fails on the apt lock or on a missing user.
+//! `cloud-init status --wait` blocks until it is done; the deadline is sombrero's
+//! (`timeout` on the guest, so a hung cloud-init ends the wait, not the connection).
+//! `error` and `degraded` are failures with cloud-init's own words.
+
+use std::time::Duration;
+
+use super::error::ConfigureError;
+use crate::ssh::Session;
+
+/// cloud-init's final state as `cloud-init status --long` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloudInitStatus {
+    /// `done`, `error`, `degraded done`, `running`, `disabled`, ...
+    pub status: String,
+    /// The `detail`/`errors` lines, joined.
+    pub detail: String,
+}
+
+impl CloudInitStatus {
+    /// Reads `cloud-init status --long` output (22.4 to 24.x formats).
+    pub fn parse(text: &str) -> Self {
+        let mut status = String::new();
+        let mut extended = None;
+        let mut detail = Vec::new();
+        let mut in_detail = false;
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("status:") {
+                status = value.trim().to_owned();
+                in_detail = false;
+            } else if let Some(value) = line.strip_prefix("extended_status:") {
+                extended = Some(value.trim().to_owned());
+                in_detail = false;
+            } else if line.starts_with("detail:")
+                || line.starts_with("errors:")
+                || line.starts_with("recoverable_errors:")
+            {
+                in_detail = true;
+                let rest = line.split_once(':').map_or("", |(_, rest)| rest).trim();
+                if !rest.is_empty() && rest != "[]" && rest != "{}" {
+                    detail.push(rest.to_owned());
+                }
+            } else if in_detail && !is_key_line(line) {
+                let item = line.trim().trim_start_matches("- ").to_owned();
+                if !item.is_empty() {
+                    detail.push(item);
+                }
+            } else {
+                in_detail = false;
+            }
+        }
+        Self {
+            status: extended.unwrap_or(status),
+            detail: detail.join("; "),
+        }
+    }
+
+    /// Whether Ansible may go on.
+    pub fn is_finished_well(&self) -> bool {
+        let words: Vec<&str> = self.status.split_whitespace().collect();
+        !words.iter().any(|word| *word == "error" || *word == "degraded")
+            && (words.contains(&"done") || words.contains(&"disabled"))
+    }
+}
+
+/// `key:` at the start of a line (`time:`, `boot_status_code:`), which ends a detail block.
+fn is_key_line(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(key, _)| {
+        !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    })
+}
+
+/// Waits at most `limit` for cloud-init on the VM behind `session`; `vm` names it in errors.
+///
+/// # Errors
+/// SSH failures, the deadline, and cloud-init ending `error` or `degraded`.
+pub async fn wait(
+    session: &Session,
+    vm: &str,
+    limit: Duration,
+) -> Result<CloudInitStatus, ConfigureError> {
+    let seconds = limit.as_secs().max(1);
+    let script = format!(
+        "timeout {seconds} cloud-init status --wait >/dev/null 2>&1; echo \"wait-exit: $?\"; \
+         cloud-init status --long 2>&1"
+    );
+    // The connection itself gets a minute beyond the guest-side deadline.
+    let output = session
+        .run(&script, Duration::from_secs(seconds + 60))
+        .await?;
+    let status = CloudInitStatus::parse(&output.stdout);
+    if output.stdout.contains("wait-exit: 124") {
+        return Err(ConfigureError::CloudInitTimeout {
+            vm: vm.to_owned(),
+            seconds,
+            status: status.status,
+        });
+    }
+    if !status.is_finished_well() {
+        return Err(ConfigureError::CloudInitFailed {
+            vm: vm.to_owned(),
+            detail: if status.detail.is_empty() {
+                "no detail given".to_owned()
+            } else {
+                status.detail.clone()
+            },
+            status: status.status,
+        });
+    }
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CloudInitStatus;
+
+    #[test]
+    fn statuses_of_old_and_new_cloud_init_are_read() {
+        let done = CloudInitStatus::parse(
+            "wait-exit: 0\nstatus: done\ntime: Fri, 04 Dec 2026 18:00:00 +0000\ndetail:\nDataSourceNoCloud [seed=/dev/sr0][dsmode=net]\n",
+        );
+        assert_eq!(done.status, "done");
+        assert!(done.is_finished_well());
+        let error = CloudInitStatus::parse(
+            "status: error\ntime: x\ndetail:\n('package_update_upgrade_install', ProcessExecutionError('apt-get failed'))\n",
+        );
+        assert!(!error.is_finished_well());
+        assert!(error.detail.contains("apt-get failed"), "{error:?}");
+        // cloud-init 23.4+: degraded is told in extended_status.
+        let degraded = CloudInitStatus::parse(
+            "status: done\nextended_status: degraded done\nboot_status_code: enabled-by-generator\nrecoverable_errors:\n  WARNING:\n    - Failed to set locale\n",
+        );
+        assert_eq!(degraded.status, "degraded done");
+        assert!(!degraded.is_finished_well());
+        assert!(degraded.detail.contains("Failed to set locale"), "{degraded:?}");
+        assert!(!CloudInitStatus::parse("status: running\n").is_finished_well());
+    }
+}

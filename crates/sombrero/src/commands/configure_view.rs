@@ -1,0 +1,224 @@
+//! What `configure` shows and records while it runs: one line per Ansible task (a spinner
+//! on a terminal), one history phase per role, and the recap at the end.
+//!
+//! Why per role: a role is what an operator reads a failure by ("firewall failed"), and
+//! `sombrero metrics` then shows which part of stage 3 takes the time. Phases are named
+//! `configure:<role>` (plus `configure:cloud-init`, `configure:handlers` and
+//! `configure:results`), which the checklist adds up as "Ansible Configure".
+
+use std::io::IsTerminal as _;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use sombrero_core::configure::{AnsibleEvent, ConfigureEvent, ConfigureReport, TaskStatus};
+use sombrero_core::history::{PhaseGuard, Run};
+
+use crate::printer::Printer;
+
+/// Renders configure's events for a person.
+pub struct View<'p> {
+    printer: &'p Printer,
+    quiet: bool,
+    terminal: bool,
+    spinner: Option<ProgressBar>,
+    /// The step of sombrero's own in progress (cloud-init, results).
+    step: Option<String>,
+}
+
+fn label(role: Option<&str>, task: &str) -> String {
+    match role {
+        Some(role) => format!("[{role}] {task}"),
+        None => task.to_owned(),
+    }
+}
+
+impl<'p> View<'p> {
+    pub fn new(printer: &'p Printer) -> Self {
+        Self {
+            printer,
+            quiet: printer.is_quiet(),
+            terminal: std::io::stderr().is_terminal(),
+            spinner: None,
+            step: None,
+        }
+    }
+
+    fn spin(&mut self, text: String) {
+        if self.terminal {
+            let bar = ProgressBar::new_spinner();
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+            bar.set_message(text);
+            bar.enable_steady_tick(Duration::from_millis(100));
+            self.spinner = Some(bar);
+        }
+    }
+
+    fn line(&mut self, text: &str) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+        self.printer.info(text);
+    }
+
+    pub fn handle(&mut self, event: &ConfigureEvent) {
+        if self.quiet {
+            return;
+        }
+        match event {
+            ConfigureEvent::Started { what, .. } => {
+                self.line(&format!("→ {what}"));
+                self.step = Some(what.clone());
+                self.spin(what.clone());
+            }
+            ConfigureEvent::Finished { detail } => {
+                let what = self.step.take().unwrap_or_default();
+                self.line(&format!("✓ {what}: {detail}"));
+            }
+            ConfigureEvent::Ansible(AnsibleEvent::TaskStart { task, role, .. }) => {
+                self.spin(label(role.as_deref(), task));
+            }
+            ConfigureEvent::Ansible(AnsibleEvent::TaskResult {
+                task,
+                role,
+                status,
+                message,
+                ignored,
+                duration,
+                ..
+            }) => {
+                let (mark, word) = match status {
+                    TaskStatus::Ok => ("✓", "ok"),
+                    TaskStatus::Changed => ("✓", "changed"),
+                    TaskStatus::Skipped => ("-", "skipped"),
+                    TaskStatus::Failed if *ignored => ("!", "failed (ignored)"),
+                    TaskStatus::Failed => ("✗", "failed"),
+                    TaskStatus::Unreachable => ("✗", "unreachable"),
+                };
+                let seconds = duration.map(|d| format!(" ({d:.1}s)")).unwrap_or_default();
+                let why = if message.is_empty() || *ignored {
+                    String::new()
+                } else {
+                    format!(": {}", message.lines().next().unwrap_or_default())
+                };
+                self.line(&format!(
+                    "  {mark} {} {word}{seconds}{why}",
+                    label(role.as_deref(), task)
+                ));
+            }
+            _ => {}
+        }
+    }
+
+    /// Clears the spinner (the command ends).
+    pub fn close(&mut self) {
+        if let Some(bar) = self.spinner.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Records `configure:<role>` phases from the events.
+pub struct RolePhases<'run> {
+    run: Option<&'run Run<'run>>,
+    current: Option<(String, PhaseGuard<'run, 'run>)>,
+    changed: u32,
+}
+
+impl<'run> RolePhases<'run> {
+    pub fn new(run: Option<&'run Run<'run>>) -> Self {
+        Self {
+            run,
+            current: None,
+            changed: 0,
+        }
+    }
+
+    fn open(&mut self, name: String) {
+        let Some(run) = self.run else { return };
+        if self.current.as_ref().is_some_and(|(open, _)| *open == name) {
+            return;
+        }
+        self.close_ok();
+        self.current = Some((name.clone(), run.begin_phase(&name)));
+    }
+
+    fn close_ok(&mut self) {
+        if let Some((_, guard)) = self.current.take() {
+            let detail = format!("{} changed", self.changed);
+            guard.succeed(Some(&detail));
+        }
+        self.changed = 0;
+    }
+
+    pub fn handle(&mut self, event: &ConfigureEvent) {
+        match event {
+            ConfigureEvent::Started { phase, .. } => self.open(format!("configure:{phase}")),
+            ConfigureEvent::Ansible(AnsibleEvent::TaskStart { role, handler, .. }) => {
+                let group = if *handler {
+                    "handlers"
+                } else {
+                    role.as_deref().unwrap_or("playbook")
+                };
+                self.open(format!("configure:{group}"));
+            }
+            ConfigureEvent::Ansible(AnsibleEvent::TaskResult {
+                status: TaskStatus::Changed,
+                ..
+            }) => self.changed += 1,
+            _ => {}
+        }
+    }
+
+    /// Ends the open phase with the command's outcome.
+    pub fn finish<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
+        match result {
+            Ok(_) => self.close_ok(),
+            Err(error) => {
+                if let Some((_, guard)) = self.current.take() {
+                    guard.fail(error);
+                }
+            }
+        }
+    }
+}
+
+/// The recap printed at the end (stdout).
+pub fn recap(report: &ConfigureReport) -> String {
+    let results = &report.results;
+    let recap = &results.recap;
+    let mut text = format!(
+        "Configured VM {} of environment {}: ok={} changed={} failed={} skipped={} \
+         (Ansible {:.1}s)\n  services:       {}\n  docker:         {}{}\n  groups:         {}\n  \
+         firewall rules: {}\n  results:        {}\n  log:            {}",
+        results.vm_id,
+        results.environment,
+        recap.ok,
+        recap.changed,
+        recap.failed,
+        recap.skipped,
+        results.ansible_seconds,
+        results.configured_services.join(", "),
+        results.docker_status,
+        results
+            .docker_version
+            .as_ref()
+            .map(|version| format!(" ({version})"))
+            .unwrap_or_default(),
+        results.user_groups.join(" "),
+        results
+            .firewall_rules
+            .map_or_else(|| "unknown".to_owned(), |count| count.to_string()),
+        report.results_file.display(),
+        results.log_file,
+    );
+    if !report.changed_tasks.is_empty() {
+        text.push_str("\n  changed:");
+        for task in &report.changed_tasks {
+            text.push_str(&format!("\n    {task}"));
+        }
+    }
+    text
+}
