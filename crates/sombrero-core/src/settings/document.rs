@@ -21,7 +21,7 @@ pub const TOP_KEYS: &[&str] = &["api", "paths", "defaults", "environments"];
 /// Keys of `[api]`.
 pub const API_KEYS: &[&str] = &["url", "insecure", "fingerprint", "ca_file", "username"];
 /// Keys of `[paths]`.
-pub const PATHS_KEYS: &[&str] = &["history", "outputs_dir"];
+pub const PATHS_KEYS: &[&str] = &["history", "outputs_dir", "ansible_dir"];
 /// Keys of `[defaults]` and of every `[environments.NAME]`.
 pub const VM_KEYS: &[&str] = &[
     "vmid",
@@ -44,6 +44,9 @@ pub const VM_KEYS: &[&str] = &[
     "ciuser",
     "ssh_public_key",
     "ssh_public_key_file",
+    "ssh_private_key_file",
+    "ssh_allow_users",
+    "extra_authorized_keys",
     "tags",
 ];
 
@@ -78,6 +81,7 @@ pub struct ApiTable {
 pub struct PathsTable {
     pub history: Option<Spanned<String>>,
     pub outputs_dir: Option<Spanned<String>>,
+    pub ansible_dir: Option<Spanned<String>>,
 }
 
 /// The VM fields, as written in `[defaults]` or `[environments.NAME]`. Numbers are read as
@@ -105,6 +109,9 @@ pub struct VmTable {
     pub ciuser: Option<Spanned<String>>,
     pub ssh_public_key: Option<Spanned<String>>,
     pub ssh_public_key_file: Option<Spanned<String>>,
+    pub ssh_private_key_file: Option<Spanned<String>>,
+    pub ssh_allow_users: Option<Spanned<Vec<Spanned<String>>>>,
+    pub extra_authorized_keys: Option<Spanned<Vec<Spanned<String>>>>,
     pub tags: Option<Spanned<Vec<Spanned<String>>>>,
 }
 

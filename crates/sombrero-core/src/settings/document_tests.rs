@@ -22,7 +22,7 @@ fn every_vm_key_is_accepted_by_the_typed_model() {
     let mut text = String::from("[defaults]\n");
     for key in VM_KEYS {
         let value = match *key {
-            "nameservers" | "tags" => "[]",
+            "nameservers" | "tags" | "ssh_allow_users" | "extra_authorized_keys" => "[]",
             "vmid" | "template_id" | "cores" | "memory_mib" | "balloon_mib" | "disk_size_gib" => {
                 "1"
             }
@@ -31,7 +31,7 @@ fn every_vm_key_is_accepted_by_the_typed_model() {
         writeln!(text, "{key} = {value}").expect("writing to a String");
     }
     text.push_str("[api]\nurl = \"x\"\ninsecure = true\nfingerprint = \"x\"\nca_file = \"x\"\nusername = \"x\"\n");
-    text.push_str("[paths]\nhistory = \"x\"\noutputs_dir = \"x\"\n");
+    text.push_str("[paths]\nhistory = \"x\"\noutputs_dir = \"x\"\nansible_dir = \"x\"\n");
     ConfigFile::parse("all.toml", text).expect("every documented key is accepted");
 }
 

@@ -43,6 +43,12 @@ pub const SOMBRERO_HISTORY: &str = "SOMBRERO_HISTORY";
 pub const SOMBRERO_OUTPUTS_DIR: &str = "SOMBRERO_OUTPUTS_DIR";
 /// File holding the SSH public key, used when `TF_VAR_ci_ssh_key` is unset.
 pub const SOMBRERO_SSH_PUBLIC_KEY_FILE: &str = "SOMBRERO_SSH_PUBLIC_KEY_FILE";
+/// File holding the SSH private key `configure` logs in to the VM with (the private half
+/// of the public key); only its path is resolved, `configure` checks the file.
+pub const SOMBRERO_SSH_PRIVATE_KEY_FILE: &str = "SOMBRERO_SSH_PRIVATE_KEY_FILE";
+/// Directory holding the Ansible tree `configure` runs; unset: the project's `ansible/`,
+/// else the copy embedded in the binary.
+pub const SOMBRERO_ANSIBLE_DIR: &str = "SOMBRERO_ANSIBLE_DIR";
 
 /// Scales the in-process lab's task durations for `--lab` (`0.01` in tests); unset:
 /// realistic durations. Read by the binary's lab mode only, from the process environment.
@@ -61,6 +67,9 @@ pub const SOMBRERO_API_TIMEOUT: &str = "SOMBRERO_API_TIMEOUT";
 /// Seconds `deploy` waits for the guest agent's address before its one reboot (default
 /// 300); for rehearsals and tests. Read by the binary's context.
 pub const SOMBRERO_AGENT_WAIT: &str = "SOMBRERO_AGENT_WAIT";
+/// Seconds `configure` waits for cloud-init to finish on the VM (default 600); for
+/// rehearsals and tests. Read by the binary.
+pub const SOMBRERO_CLOUD_INIT_WAIT: &str = "SOMBRERO_CLOUD_INIT_WAIT";
 /// A tracing filter directive (`pve=debug`) replacing the levels of `-v`/`-q`; `RUST_LOG`
 /// is read when it is unset. Read by the binary's logging setup.
 pub const SOMBRERO_LOG: &str = "SOMBRERO_LOG";
@@ -186,6 +195,18 @@ pub const ALL: &[EnvVar] = &[
         "file holding the SSH public key",
     ),
     var(
+        SOMBRERO_SSH_PRIVATE_KEY_FILE,
+        Origin::Sombrero,
+        false,
+        "file holding the SSH private key configure logs in with",
+    ),
+    var(
+        SOMBRERO_ANSIBLE_DIR,
+        Origin::Sombrero,
+        false,
+        "directory of the Ansible playbooks configure runs",
+    ),
+    var(
         SOMBRERO_LAB_TIME_SCALE,
         Origin::Knob,
         false,
@@ -214,6 +235,12 @@ pub const ALL: &[EnvVar] = &[
         Origin::Knob,
         false,
         "seconds deploy waits for the guest agent",
+    ),
+    var(
+        SOMBRERO_CLOUD_INIT_WAIT,
+        Origin::Knob,
+        false,
+        "seconds configure waits for cloud-init",
     ),
     var(
         SOMBRERO_LOG,

@@ -17,6 +17,7 @@ mod resolve;
 pub mod source;
 pub mod values;
 mod vm;
+mod vm_access;
 mod vm_lookup;
 
 use std::path::{Path, PathBuf};
@@ -79,6 +80,9 @@ pub struct PathSettings {
     pub history: Resolved<PathBuf>,
     /// Where stage outputs (`packer-outputs.json`, ...) are written.
     pub outputs_dir: Resolved<PathBuf>,
+    /// The Ansible tree `configure` runs, when set; `None`: `configure` takes the
+    /// project's `ansible/`, else the copy embedded in the binary.
+    pub ansible_dir: Option<Resolved<PathBuf>>,
 }
 
 #[expect(clippy::ref_option, reason = "serde's serialize_with passes &Option")]
@@ -237,3 +241,7 @@ mod precedence_tests;
 #[cfg(test)]
 #[path = "lab_layer_tests.rs"]
 mod lab_layer_tests;
+
+#[cfg(test)]
+#[path = "configure_tests.rs"]
+mod configure_tests;

@@ -444,5 +444,12 @@ fn resolve_paths(layers: &Layers<'_>) -> PathSettings {
             table.outputs_dir.as_ref(),
             DEFAULT_OUTPUTS_DIR,
         ),
+        ansible_dir: variable_or_file(
+            layers,
+            &[env_vars::SOMBRERO_ANSIBLE_DIR],
+            "paths.ansible_dir",
+            table.ansible_dir.as_ref(),
+        )
+        .map(|(raw, at)| Resolved::new(layers.path(&raw, &at.source), at.source)),
     }
 }

@@ -4,18 +4,18 @@ use std::collections::HashMap;
 
 use super::{CliOverrides, ConfigFile, Inputs, MiseEnv, Settings, SettingsErrors, Source, resolve};
 
-const SHIPPED: &str = include_str!("../../../../sombrero.toml");
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
+pub(super) const SHIPPED: &str = include_str!("../../../../sombrero.toml");
+pub(super) const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ test@sombrero";
 
-struct Case {
-    cli: CliOverrides,
-    env: HashMap<String, String>,
-    mise: Option<String>,
-    file: String,
+pub(super) struct Case {
+    pub(super) cli: CliOverrides,
+    pub(super) env: HashMap<String, String>,
+    pub(super) mise: Option<String>,
+    pub(super) file: String,
 }
 
 impl Case {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self {
             cli: CliOverrides::default(),
             env: HashMap::new(),
@@ -24,28 +24,28 @@ impl Case {
         }
     }
 
-    fn env(mut self, name: &str, value: &str) -> Self {
+    pub(super) fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.to_owned(), value.to_owned());
         self
     }
 
-    fn mise(mut self, env_table: &str) -> Self {
+    pub(super) fn mise(mut self, env_table: &str) -> Self {
         self.mise = Some(format!("[env]\n{env_table}\n"));
         self
     }
 
-    fn file(mut self, text: &str) -> Self {
+    pub(super) fn file(mut self, text: &str) -> Self {
         self.file = text.to_owned();
         self
     }
 
-    fn replace(mut self, from: &str, to: &str) -> Self {
+    pub(super) fn replace(mut self, from: &str, to: &str) -> Self {
         assert!(self.file.contains(from), "{from}");
         self.file = self.file.replacen(from, to, 1);
         self
     }
 
-    fn run(&self) -> Result<Settings, SettingsErrors> {
+    pub(super) fn run(&self) -> Result<Settings, SettingsErrors> {
         let file = ConfigFile::parse("conf/sombrero.toml", self.file.as_str())?;
         let mise = match &self.mise {
             Some(text) => Some(MiseEnv::parse("conf/.mise.local.toml", text, &self.env)?),
@@ -59,18 +59,18 @@ impl Case {
         })
     }
 
-    fn ok(&self) -> Settings {
+    pub(super) fn ok(&self) -> Settings {
         self.run().expect("configuration resolves")
     }
 
-    fn error(&self) -> String {
+    pub(super) fn error(&self) -> String {
         self.run()
             .expect_err("configuration is rejected")
             .to_string()
     }
 }
 
-fn file_source(key: &str) -> Source {
+pub(super) fn file_source(key: &str) -> Source {
     Source::File {
         path: "conf/sombrero.toml".into(),
         key: key.to_owned(),

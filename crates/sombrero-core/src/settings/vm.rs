@@ -55,6 +55,14 @@ pub struct VmSpec {
     pub searchdomain: Option<Resolved<String>>,
     pub ciuser: Resolved<String>,
     pub ssh_public_key: Option<Resolved<SshKeySetting>>,
+    /// The private key `configure` logs in with; `None` when no layer sets it. Only the
+    /// path is resolved (`~/`, relative to the file): `configure` checks the file.
+    pub ssh_private_key_file: Option<Resolved<PathBuf>>,
+    /// Users sshd lets in besides `ciuser` (which `configure` always allows); empty by
+    /// default, meaning `ciuser` only.
+    pub ssh_allow_users: Resolved<Vec<String>>,
+    /// Public keys authorized on the VM besides the cloud-init key; empty by default.
+    pub extra_authorized_keys: Resolved<Vec<SshPublicKey>>,
     pub tags: Resolved<Vec<String>>,
 }
 
@@ -295,6 +303,9 @@ impl Builder<'_, '_> {
             "a Linux user name",
         );
         let ssh_public_key = self.ssh_public_key();
+        let ssh_private_key_file = self.ssh_private_key_file();
+        let ssh_allow_users = self.ssh_allow_users();
+        let extra_authorized_keys = self.extra_authorized_keys();
         let tags = self.tags();
 
         let balloon_mib = match (balloon, &memory_mib) {
@@ -340,6 +351,9 @@ impl Builder<'_, '_> {
             searchdomain: searchdomain.ok()?,
             ciuser: ciuser?,
             ssh_public_key,
+            ssh_private_key_file: ssh_private_key_file.ok()?,
+            ssh_allow_users,
+            extra_authorized_keys,
             tags,
         };
         Some(BuiltVm {
@@ -351,7 +365,7 @@ impl Builder<'_, '_> {
 }
 
 /// Whether `name` is a portable Linux user name (`[a-z_][a-z0-9_-]*`, at most 32).
-fn is_user_name(name: &str) -> bool {
+pub(super) fn is_user_name(name: &str) -> bool {
     let mut chars = name.chars();
     name.len() <= 32
         && chars

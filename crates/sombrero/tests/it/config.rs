@@ -87,41 +87,45 @@ fn text_view_matches_snapshot() {
     success: true
     exit_code: 0
     ----- stdout -----
-    config_file         sombrero.toml
-    environment         staging                           flag --env
-    known_environments  development, production, staging
+    config_file               sombrero.toml
+    environment               staging                           flag --env
+    known_environments        development, production, staging
 
-    vm.vmid             152                               sombrero.toml:environments.staging.vmid
-    vm.name             jump-man                          sombrero.toml:defaults.name
-    vm.description      Testing & validation              sombrero.toml:environments.staging.description
-    vm.node             lloyd                             sombrero.toml:defaults.node
-    vm.template_id      1001                              sombrero.toml:defaults.template_id
-    vm.cores            2                                 sombrero.toml:defaults.cores
-    vm.cpu              host                              sombrero.toml:defaults.cpu
-    vm.memory_mib       2048                              sombrero.toml:defaults.memory_mib
-    vm.balloon_mib      1024                              sombrero.toml:defaults.balloon_mib
-    vm.disk_size_gib    32                                sombrero.toml:defaults.disk_size_gib
-    vm.disk_slot        scsi0                             sombrero.toml:defaults.disk_slot
-    vm.disk_storage     local-lvm                         sombrero.toml:defaults.disk_storage
-    vm.bridge           vmbr0                             sombrero.toml:defaults.bridge
-    vm.ip               192.168.10.252/24                 sombrero.toml:environments.staging.ip
-    vm.gateway          192.168.10.1                      sombrero.toml:environments.staging.gateway
-    vm.nameservers      192.168.10.1                      sombrero.toml:environments.staging.nameservers
-    vm.searchdomain     (unset)
-    vm.ciuser           ansible                           sombrero.toml:defaults.ciuser
-    vm.ssh_public_key   (unset)                           set TF_VAR_ci_ssh_key
-    vm.tags             jump-host, sombrero               sombrero.toml:defaults.tags
+    vm.vmid                   152                               sombrero.toml:environments.staging.vmid
+    vm.name                   jump-man                          sombrero.toml:defaults.name
+    vm.description            Testing & validation              sombrero.toml:environments.staging.description
+    vm.node                   lloyd                             sombrero.toml:defaults.node
+    vm.template_id            1001                              sombrero.toml:defaults.template_id
+    vm.cores                  2                                 sombrero.toml:defaults.cores
+    vm.cpu                    host                              sombrero.toml:defaults.cpu
+    vm.memory_mib             2048                              sombrero.toml:defaults.memory_mib
+    vm.balloon_mib            1024                              sombrero.toml:defaults.balloon_mib
+    vm.disk_size_gib          32                                sombrero.toml:defaults.disk_size_gib
+    vm.disk_slot              scsi0                             sombrero.toml:defaults.disk_slot
+    vm.disk_storage           local-lvm                         sombrero.toml:defaults.disk_storage
+    vm.bridge                 vmbr0                             sombrero.toml:defaults.bridge
+    vm.ip                     192.168.10.252/24                 sombrero.toml:environments.staging.ip
+    vm.gateway                192.168.10.1                      sombrero.toml:environments.staging.gateway
+    vm.nameservers            192.168.10.1                      sombrero.toml:environments.staging.nameservers
+    vm.searchdomain           (unset)
+    vm.ciuser                 ansible                           sombrero.toml:defaults.ciuser
+    vm.ssh_public_key         (unset)                           set TF_VAR_ci_ssh_key
+    vm.ssh_private_key_file   (unset)
+    vm.ssh_allow_users        (none)                            default
+    vm.extra_authorized_keys  (none)                            default
+    vm.tags                   jump-host, sombrero               sombrero.toml:defaults.tags
 
-    api.url             (unset)                           set TF_VAR_pve_api_url
-    api.token           terraform@pve!token=[redacted]    env TF_VAR_pve_api_token
-    api.insecure        false                             sombrero.toml:api.insecure
-    api.fingerprint     (unset)                           set SOMBRERO_PVE_FINGERPRINT
-    api.ca_file         (unset)                           set SOMBRERO_PVE_CA_FILE
-    api.username        (unset)                           set PKR_VAR_proxmox_username
-    api.password        (unset)                           set PKR_VAR_proxmox_password
+    api.url                   (unset)                           set TF_VAR_pve_api_url
+    api.token                 terraform@pve!token=[redacted]    env TF_VAR_pve_api_token
+    api.insecure              false                             sombrero.toml:api.insecure
+    api.fingerprint           (unset)                           set SOMBRERO_PVE_FINGERPRINT
+    api.ca_file               (unset)                           set SOMBRERO_PVE_CA_FILE
+    api.username              (unset)                           set PKR_VAR_proxmox_username
+    api.password              (unset)                           set PKR_VAR_proxmox_password
 
-    paths.history       deployments/sombrero.db           sombrero.toml:paths.history
-    paths.outputs_dir   deployments/outputs               sombrero.toml:paths.outputs_dir
+    paths.ansible_dir         (unset)
+    paths.history             deployments/sombrero.db           sombrero.toml:paths.history
+    paths.outputs_dir         deployments/outputs               sombrero.toml:paths.outputs_dir
 
     ----- stderr -----
     ");
@@ -200,6 +204,61 @@ fn precedence_flag_beats_env_beats_mise_beats_file_beats_default() {
             "sombrero.toml:paths.history".to_owned()
         )
     );
+}
+
+#[test]
+fn configure_settings_show_with_their_sources() {
+    let sandbox = Sandbox::replacing(
+        "ciuser = \"ansible\"\n",
+        &format!(
+            "ciuser = \"ansible\"\nssh_private_key_file = \"keys/jump-man-key\"\n\
+             ssh_allow_users = [\"ops\"]\nextra_authorized_keys = [\"{SSH_KEY}\"]\n"
+        ),
+    )
+    .env("SOMBRERO_ANSIBLE_DIR", "site/ansible");
+    let document = json(&sandbox.run(&["config", "show", "--json"]).expect_code(0));
+    assert_eq!(
+        resolved(&document, "/vm/ssh_private_key_file"),
+        (
+            Value::from("keys/jump-man-key"),
+            "sombrero.toml:defaults.ssh_private_key_file".to_owned()
+        )
+    );
+    assert_eq!(
+        resolved(&document, "/vm/ssh_allow_users"),
+        (
+            serde_json::json!(["ops"]),
+            "sombrero.toml:defaults.ssh_allow_users".to_owned()
+        )
+    );
+    assert_eq!(
+        resolved(&document, "/vm/extra_authorized_keys"),
+        (
+            serde_json::json!([SSH_KEY]),
+            "sombrero.toml:defaults.extra_authorized_keys".to_owned()
+        )
+    );
+    assert_eq!(
+        resolved(&document, "/paths/ansible_dir"),
+        (
+            Value::from("site/ansible"),
+            "env SOMBRERO_ANSIBLE_DIR".to_owned()
+        )
+    );
+    let text = sandbox.run(&["config", "show"]).expect_code(0).stdout;
+    for (key, source) in [
+        (
+            "vm.ssh_allow_users",
+            "sombrero.toml:defaults.ssh_allow_users",
+        ),
+        ("paths.ansible_dir", "env SOMBRERO_ANSIBLE_DIR"),
+    ] {
+        let line = text
+            .lines()
+            .find(|line| line.starts_with(key))
+            .unwrap_or_else(|| panic!("{key} in\n{text}"));
+        assert!(line.ends_with(source), "{line}");
+    }
 }
 
 #[test]

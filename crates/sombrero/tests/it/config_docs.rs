@@ -177,6 +177,18 @@ fn every_setting_variable_sets_what_the_documentation_says() {
             "/vm/ssh_public_key",
             serde_json::json!({ "file": "key.pub" }),
         ),
+        (
+            "SOMBRERO_SSH_PRIVATE_KEY_FILE",
+            "keys/jump-man-key",
+            "/vm/ssh_private_key_file",
+            "keys/jump-man-key".into(),
+        ),
+        (
+            "SOMBRERO_ANSIBLE_DIR",
+            "site/ansible",
+            "/paths/ansible_dir",
+            "site/ansible".into(),
+        ),
     ];
     // Every setting variable is covered (SOMBRERO_CONFIG names the file: config.rs).
     for var in sombrero_core::settings::env_vars::ALL {
