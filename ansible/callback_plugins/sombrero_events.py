@@ -46,6 +46,14 @@ class CallbackModule(CallbackBase):
         self._out.write(json.dumps(event, default=str) + "\n")
         self._out.flush()
 
+    @classmethod
+    def _name(cls, task):
+        # get_name() says "role : task"; the role is its own field here.
+        name = task.get_name()
+        role = cls._role(task)
+        prefix = f"{role} : " if role else None
+        return name[len(prefix):] if prefix and name.startswith(prefix) else name
+
     @staticmethod
     def _role(task):
         role = getattr(task, "_role", None)
@@ -61,7 +69,7 @@ class CallbackModule(CallbackBase):
         self._started[task._uuid] = time.time()
         self._emit(
             event="task_start",
-            task=task.get_name(),
+            task=self._name(task),
             role=self._role(task),
             handler=handler,
         )
@@ -79,7 +87,7 @@ class CallbackModule(CallbackBase):
         message = body.get("msg") or body.get("stderr") or body.get("reason") or ""
         self._emit(
             event="task_result",
-            task=task.get_name(),
+            task=self._name(task),
             role=self._role(task),
             host=result._host.get_name(),
             status=status,

@@ -1,5 +1,5 @@
 //! Which `ansible-playbook` runs the playbooks: the one on `PATH` when it is recent
-//! enough, else a private one sombrero installs from PyPI into its cache.
+//! enough, else a private one sombrero installs from `PyPI` into its cache.
 //!
 //! Why a private virtual environment rather than asking the user: the runbook's
 //! prerequisites list Ansible, but a distribution's ansible can be years old, and a
@@ -143,7 +143,7 @@ pub fn find(cache: &Path) -> Option<AnsibleInstall> {
 }
 
 /// Installs the pinned ansible-core into the private venv (`python3 -m venv`, then pip
-/// from PyPI), reporting each step through `progress`.
+/// from `PyPI`), reporting each step through `progress`.
 ///
 /// # Errors
 /// [`ConfigureError::AnsibleNotInstallable`] naming the step that failed and why.
@@ -166,11 +166,16 @@ pub async fn install_private(
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.parent().unwrap_or(cache))
         .map_err(|error| failed("create the cache directory", error.to_string()))?;
-    progress(&format!("creating a virtual environment in {}", dir.display()));
+    progress(&format!(
+        "creating a virtual environment in {}",
+        dir.display()
+    ));
     run_step(&python, &["-m", "venv", &dir.display().to_string()])
         .await
         .map_err(|reason| failed("python3 -m venv", reason))?;
-    progress(&format!("installing ansible-core {PINNED_VERSION} from PyPI"));
+    progress(&format!(
+        "installing ansible-core {PINNED_VERSION} from PyPI"
+    ));
     let pip = dir.join("bin/pip");
     run_step(
         &pip,

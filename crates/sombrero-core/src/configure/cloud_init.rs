@@ -29,7 +29,7 @@ impl CloudInitStatus {
         let mut in_detail = false;
         for line in text.lines() {
             if let Some(value) = line.strip_prefix("status:") {
-                status = value.trim().to_owned();
+                value.trim().clone_into(&mut status);
                 in_detail = false;
             } else if let Some(value) = line.strip_prefix("extended_status:") {
                 extended = Some(value.trim().to_owned());
@@ -61,7 +61,9 @@ impl CloudInitStatus {
     /// Whether Ansible may go on.
     pub fn is_finished_well(&self) -> bool {
         let words: Vec<&str> = self.status.split_whitespace().collect();
-        !words.iter().any(|word| *word == "error" || *word == "degraded")
+        !words
+            .iter()
+            .any(|word| *word == "error" || *word == "degraded")
             && (words.contains(&"done") || words.contains(&"disabled"))
     }
 }
@@ -135,7 +137,10 @@ mod tests {
         );
         assert_eq!(degraded.status, "degraded done");
         assert!(!degraded.is_finished_well());
-        assert!(degraded.detail.contains("Failed to set locale"), "{degraded:?}");
+        assert!(
+            degraded.detail.contains("Failed to set locale"),
+            "{degraded:?}"
+        );
         assert!(!CloudInitStatus::parse("status: running\n").is_finished_well());
     }
 }

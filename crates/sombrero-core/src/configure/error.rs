@@ -18,9 +18,7 @@ pub enum ConfigureError {
     TreeMissing { path: PathBuf, from: String },
     #[error(transparent)]
     Ssh(#[from] SshError),
-    #[error(
-        "cloud-init on VM {vm} did not finish within {seconds} s (its status: {status})"
-    )]
+    #[error("cloud-init on VM {vm} did not finish within {seconds} s (its status: {status})")]
     CloudInitTimeout {
         vm: String,
         seconds: u64,

@@ -147,17 +147,14 @@ mod tests {
         assert!(follower.poll().is_empty(), "no file yet");
         let mut file = std::fs::File::create(&path).unwrap();
         let result = r#"{"event": "task_result", "task": "Install Docker", "role": "docker", "host": "jump-man", "status": "changed", "changed": true, "ignored": false, "message": "", "duration": 12.5, "time": 2.0}"#;
-        write!(
-            file,
-            "{}\n{}",
-            r#"{"event": "task_start", "task": "Install Docker", "role": "docker", "handler": false, "time": 1.0}"#,
-            &result[..40]
-        )
-        .unwrap();
+        let start = r#"{"event": "task_start", "task": "Install Docker", "role": "docker", "handler": false, "time": 1.0}"#;
+        write!(file, "{start}\n{}", &result[..40]).unwrap();
         file.flush().unwrap();
         let first = follower.poll();
         assert_eq!(first.len(), 1);
-        assert!(matches!(&first[0], AnsibleEvent::TaskStart { role: Some(role), .. } if role == "docker"));
+        assert!(
+            matches!(&first[0], AnsibleEvent::TaskStart { role: Some(role), .. } if role == "docker")
+        );
         writeln!(file, "{}", &result[40..]).unwrap();
         let second = follower.poll();
         assert!(

@@ -111,7 +111,10 @@ pub async fn run(
     });
     let status = cloud_init::wait(&session, &vm, request.cloud_init_wait).await?;
     let python = session
-        .run("test -x /usr/bin/python3 && echo python3-present", Duration::from_secs(60))
+        .run(
+            "test -x /usr/bin/python3 && echo python3-present",
+            Duration::from_secs(60),
+        )
         .await?;
     if !python.stdout.contains("python3-present") {
         return Err(ConfigureError::NoPython { vm });
@@ -121,8 +124,10 @@ pub async fn run(
     });
 
     let base = format!("configure-{}-{}", outputs.environment, request.stamp);
-    let log = request.logs_dir.join(format!("{base}.log"));
-    let events_file = request.logs_dir.join(format!("{base}.events.jsonl"));
+    // Absolute: Ansible runs in the tree's directory.
+    let logs_dir = crate::deploy::outputs::absolute(&request.logs_dir);
+    let log = logs_dir.join(format!("{base}.log"));
+    let events_file = logs_dir.join(format!("{base}.events.jsonl"));
     let extra_vars = serde_json::to_value(&request.vars).unwrap_or_default();
     let inventory = PathBuf::from(&outputs.inventory_file);
     let run = playbook::PlaybookRun {
@@ -146,8 +151,16 @@ pub async fn run(
     let facts = GuestFacts::gather(&session, &outputs.ssh_user).await;
     let host = outputs.vm_hostname.as_str();
     let results = AnsibleResults {
-        deployment_status: if failure.is_none() { "success" } else { "failed" }.to_owned(),
-        configured_services: facts.as_ref().map(GuestFacts::configured_services).unwrap_or_default(),
+        deployment_status: if failure.is_none() {
+            "success"
+        } else {
+            "failed"
+        }
+        .to_owned(),
+        configured_services: facts
+            .as_ref()
+            .map(GuestFacts::configured_services)
+            .unwrap_or_default(),
         docker_status: facts
             .as_ref()
             .map_or_else(|_| "unknown".to_owned(), GuestFacts::docker_status),

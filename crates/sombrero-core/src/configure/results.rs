@@ -142,7 +142,13 @@ impl GuestFacts {
 fn count_rules(json: &str) -> Option<u32> {
     let value: Value = serde_json::from_str(json.trim()).ok()?;
     let items = value.get("nftables")?.as_array()?;
-    u32::try_from(items.iter().filter(|item| item.get("rule").is_some()).count()).ok()
+    u32::try_from(
+        items
+            .iter()
+            .filter(|item| item.get("rule").is_some())
+            .count(),
+    )
+    .ok()
 }
 
 /// `ansible-results.json`: the runbook's keys first, then sombrero's.

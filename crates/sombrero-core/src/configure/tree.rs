@@ -100,9 +100,11 @@ pub fn built_in_files() -> Vec<(PathBuf, &'static [u8])> {
     let mut files = Vec::new();
     walk(&BUILT_IN, &mut files);
     files.retain(|(path, _)| {
-        !path
-            .components()
-            .any(|part| part.as_os_str().to_string_lossy().starts_with("__pycache__"))
+        !path.components().any(|part| {
+            part.as_os_str()
+                .to_string_lossy()
+                .starts_with("__pycache__")
+        })
     });
     files.sort();
     files
@@ -202,6 +204,9 @@ mod tests {
             cache.path(),
         )
         .unwrap_err();
-        assert!(error.to_string().contains("env SOMBRERO_ANSIBLE_DIR"), "{error}");
+        assert!(
+            error.to_string().contains("env SOMBRERO_ANSIBLE_DIR"),
+            "{error}"
+        );
     }
 }

@@ -109,7 +109,10 @@ pub fn find(
         if public.extension().is_some_and(|ext| ext == "pub") && is_file(&private) {
             return Ok(PrivateKey::File(private));
         }
-        looked.push(format!("{} (beside the public key file)", private.display()));
+        looked.push(format!(
+            "{} (beside the public key file)",
+            private.display()
+        ));
     }
     let Some(wanted) = search.public_key.and_then(|key| key_identity(key.as_str())) else {
         looked.push("no public key configured to match against".to_owned());
@@ -137,7 +140,11 @@ pub fn find(
         looked.push(format!("{}/*.pub holding the key", dir.display()));
     }
     match agent_keys() {
-        Some(keys) if keys.iter().any(|line| key_identity(line).as_ref() == Some(&wanted)) => {
+        Some(keys)
+            if keys
+                .iter()
+                .any(|line| key_identity(line).as_ref() == Some(&wanted)) =>
+        {
             return Ok(PrivateKey::Agent);
         }
         Some(_) => looked.push("the running ssh-agent (it does not hold the key)".to_owned()),
@@ -169,12 +176,17 @@ mod tests {
     use super::{KeyError, KeySearch, PrivateKey, find};
     use crate::settings::values::parse_ssh_public_key;
 
-    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+";
+    const KEY: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+";
 
     #[test]
     fn a_matching_pub_in_ssh_dir_names_its_private_half() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("other.pub"), "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther x\n").unwrap();
+        std::fs::write(
+            dir.path().join("other.pub"),
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOther x\n",
+        )
+        .unwrap();
         std::fs::write(dir.path().join("other"), "private").unwrap();
         std::fs::write(dir.path().join("work.pub"), format!("{KEY} me@laptop\n")).unwrap();
         std::fs::write(dir.path().join("work"), "private").unwrap();

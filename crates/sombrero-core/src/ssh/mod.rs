@@ -5,7 +5,7 @@
 //! files and `~/.ssh/config` habits are OpenSSH's, and Ansible drives the same binary; a
 //! check that passes here passes for them. Every connection pins the host key deploy
 //! recorded (`StrictHostKeyChecking=yes` with the environment's `known_hosts`), and one
-//! [`Session`] multiplexes all its commands over a single connection (ControlMaster), which
+//! [`Session`] multiplexes all its commands over a single connection (`ControlMaster`), which
 //! Ansible joins when it is given the same control directory.
 
 pub mod key;

@@ -65,7 +65,10 @@ pub enum SshError {
         "the host key of {target} does not match the one pinned in {known_hosts}; the VM \
          was re-created or someone is in between"
     )]
-    HostKeyMismatch { target: String, known_hosts: PathBuf },
+    HostKeyMismatch {
+        target: String,
+        known_hosts: PathBuf,
+    },
     #[error("{target} refused the key {key}: {detail}")]
     AuthRefused {
         target: String,
@@ -267,7 +270,7 @@ impl Drop for Session {
 #[cfg(test)]
 mod tests {
     use super::{PrivateKey, SshError, SshTarget};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn target() -> SshTarget {
         SshTarget {
@@ -284,7 +287,7 @@ mod tests {
         let changed = "@@@@\n@    WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED!     @\nHost key verification failed.\n";
         assert!(matches!(
             SshError::classify(&target(), changed),
-            SshError::HostKeyMismatch { known_hosts, .. } if known_hosts == PathBuf::from("/o/known_hosts")
+            SshError::HostKeyMismatch { known_hosts, .. } if known_hosts == Path::new("/o/known_hosts")
         ));
         let denied = "ansible@127.0.0.1: Permission denied (publickey).\n";
         let error = SshError::classify(&target(), denied);
@@ -292,9 +295,6 @@ mod tests {
         assert!(error.to_string().contains("/k/id"), "{error}");
         let refused = "ssh: connect to host 127.0.0.1 port 40022: Connection refused\n";
         let error = SshError::classify(&target(), refused);
-        assert!(
-            error.to_string().ends_with("Connection refused"),
-            "{error}"
-        );
+        assert!(error.to_string().ends_with("Connection refused"), "{error}");
     }
 }

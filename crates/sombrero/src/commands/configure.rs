@@ -48,7 +48,9 @@ pub fn private_key(settings: &Settings) -> Result<PrivateKey, ConfigureError> {
         Some(SshKeySetting::File { file }) => Some(file.as_path()),
         _ => None,
     };
-    let public_key = settings.ssh_public_key(|path| std::fs::read_to_string(path)).ok();
+    let public_key = settings
+        .ssh_public_key(|path| std::fs::read_to_string(path))
+        .ok();
     let search = KeySearch {
         configured,
         public_file,

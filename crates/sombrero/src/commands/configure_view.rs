@@ -6,6 +6,7 @@
 //! `configure:<role>` (plus `configure:cloud-init`, `configure:handlers` and
 //! `configure:results`), which the checklist adds up as "Ansible Configure".
 
+use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::time::Duration;
 
@@ -136,13 +137,13 @@ impl<'run> RolePhases<'run> {
         }
     }
 
-    fn open(&mut self, name: String) {
+    fn open(&mut self, name: &str) {
         let Some(run) = self.run else { return };
-        if self.current.as_ref().is_some_and(|(open, _)| *open == name) {
+        if self.current.as_ref().is_some_and(|(open, _)| open == name) {
             return;
         }
         self.close_ok();
-        self.current = Some((name.clone(), run.begin_phase(&name)));
+        self.current = Some((name.to_owned(), run.begin_phase(name)));
     }
 
     fn close_ok(&mut self) {
@@ -155,14 +156,14 @@ impl<'run> RolePhases<'run> {
 
     pub fn handle(&mut self, event: &ConfigureEvent) {
         match event {
-            ConfigureEvent::Started { phase, .. } => self.open(format!("configure:{phase}")),
+            ConfigureEvent::Started { phase, .. } => self.open(&format!("configure:{phase}")),
             ConfigureEvent::Ansible(AnsibleEvent::TaskStart { role, handler, .. }) => {
                 let group = if *handler {
                     "handlers"
                 } else {
                     role.as_deref().unwrap_or("playbook")
                 };
-                self.open(format!("configure:{group}"));
+                self.open(&format!("configure:{group}"));
             }
             ConfigureEvent::Ansible(AnsibleEvent::TaskResult {
                 status: TaskStatus::Changed,
@@ -217,7 +218,7 @@ pub fn recap(report: &ConfigureReport) -> String {
     if !report.changed_tasks.is_empty() {
         text.push_str("\n  changed:");
         for task in &report.changed_tasks {
-            text.push_str(&format!("\n    {task}"));
+            let _ = write!(text, "\n    {task}");
         }
     }
     text

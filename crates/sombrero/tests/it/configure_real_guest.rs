@@ -36,17 +36,13 @@ pub fn with_python_tools(sandbox: Sandbox) -> Sandbox {
 }
 
 /// Configure, check the guest, configure again, then make a task fail.
-pub fn configure_and_check(
-    sandbox: &Sandbox,
-    outputs_dir: &Path,
-    ssh: &dyn Fn(&str) -> Command,
-) {
+pub fn configure_and_check(sandbox: &Sandbox, outputs_dir: &Path, ssh: &dyn Fn(&str) -> Command) {
     let first = sandbox
         .run(&["configure", "--env", "development"])
         .expect_code(0)
-        .stderr_has("[firewall]")
+        .stderr_has("[firewall] Write the firewall rules changed")
         .stderr_has("cloud-init on VM 151");
-    eprintln!("first configure:\n{}", first.stdout);
+    assert!(first.stdout.contains("failed=0"), "{}", first.stdout);
 
     // The guest, asked directly.
     let groups = on_guest(ssh, "id -nG");
@@ -60,10 +56,16 @@ pub fn configure_and_check(
         "maxauthtries 3",
         "allowusers ansible",
     ] {
-        assert!(sshd.lines().any(|l| l == line), "sshd -T lacks {line:?}:\n{sshd}");
+        assert!(
+            sshd.lines().any(|l| l == line),
+            "sshd -T lacks {line:?}:\n{sshd}"
+        );
     }
     let table = on_guest(ssh, "sudo -n nft list table inet sombrero");
-    assert!(table.contains("hook input") && table.contains("policy drop"), "{table}");
+    assert!(
+        table.contains("hook input") && table.contains("policy drop"),
+        "{table}"
+    );
     // Docker's own tables are still there, untouched by sombrero's.
     let docker_nat = on_guest(ssh, "sudo -n nft list table ip nat");
     assert!(docker_nat.contains("DOCKER"), "{docker_nat}");
@@ -155,7 +157,8 @@ pub fn configure_and_check(
         stderr.contains("task \"Refuse on purpose (test)\" failed on jump-man (role marker): made to fail by the test"),
         "{stderr}"
     );
-    let store = Store::open_existing(sandbox.path().join("deployments/sombrero.db")).expect("history");
+    let store =
+        Store::open_existing(sandbox.path().join("deployments/sombrero.db")).expect("history");
     let detail = store.run_detail(None).expect("latest run");
     assert_eq!(detail.run.command, "configure");
     assert_eq!(detail.run.status, RunStatus::Failed);
