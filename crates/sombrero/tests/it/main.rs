@@ -9,6 +9,7 @@ mod api;
 mod bad_input;
 mod config;
 mod config_docs;
+mod configure_cli;
 mod configure_real_guest;
 mod deploy_cli;
 mod deploy_cli_errors;
