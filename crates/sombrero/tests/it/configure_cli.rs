@@ -1,7 +1,7 @@
 //! `sombrero configure`'s errors that need no guest (issue 12, items 5 to 8): no stage 2
 //! outputs (exit 2), no private key (exit 2, naming where it looked), `--lab`'s state-only
 //! guests (exit 2), an unreachable VM (exit 1 with a failed phase), Ansible nowhere and
-//! not installable (exit 1), and the private install from PyPI when only Python is there.
+//! not installable (exit 1), and the private install from `PyPI` when only Python is there.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -146,7 +146,7 @@ fn with_neither_ansible_nor_python_configure_says_what_to_install() {
         ));
 }
 
-/// Downloads ansible-core and its dependencies from PyPI (about 10 MB).
+/// Downloads ansible-core and its dependencies from `PyPI` (about 10 MB).
 #[test]
 fn without_ansible_on_path_configure_installs_it_privately_once() {
     let sandbox = Sandbox::new().timeout(std::time::Duration::from_secs(600));
