@@ -170,6 +170,48 @@ mod tests {
         }
     }
 
+    /// `ansible-playbook --syntax-check` on every playbook of the repository's tree, with
+    /// its `ansible.cfg` (so the roles, the callback and the config itself must load).
+    #[test]
+    fn the_playbooks_pass_ansible_syntax_check() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
+        let Ok(found) = std::process::Command::new("ansible-playbook")
+            .arg("--version")
+            .output()
+        else {
+            pve_lab::testing::skip(
+                "the_playbooks_pass_ansible_syntax_check",
+                "no ansible-playbook (python3 -m pip install ansible-core)",
+            );
+            return;
+        };
+        assert!(found.status.success());
+        let mut playbooks: Vec<PathBuf> = std::fs::read_dir(root.join("playbooks"))
+            .unwrap()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "yml"))
+            .collect();
+        playbooks.sort();
+        assert!(playbooks.iter().any(|path| path.ends_with(POST_DEPLOY)));
+        for playbook in playbooks {
+            let output = std::process::Command::new("ansible-playbook")
+                .args(["--syntax-check", "-i", "localhost,"])
+                .arg(&playbook)
+                .current_dir(&root)
+                .env("ANSIBLE_CONFIG", root.join("ansible.cfg"))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{}: {}{}",
+                playbook.display(),
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+    }
+
     #[test]
     fn the_built_in_tree_is_the_repository_tree_and_is_written_once() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
