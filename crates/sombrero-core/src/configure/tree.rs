@@ -212,6 +212,32 @@ mod tests {
         }
     }
 
+    /// `ansible-lint` (its `production` profile, from `ansible/.ansible-lint`) on the tree.
+    #[test]
+    fn ansible_lint_passes_with_the_production_profile() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
+        let config = std::fs::read_to_string(root.join(".ansible-lint")).unwrap();
+        assert!(config.contains("profile: production"), "{config}");
+        let Ok(output) = std::process::Command::new("ansible-lint")
+            .args(["--nocolor", "--offline"])
+            .current_dir(&root)
+            .output()
+        else {
+            pve_lab::testing::skip(
+                "ansible_lint_passes_with_the_production_profile",
+                "no ansible-lint (python3 -m pip install ansible-lint)",
+            );
+            return;
+        };
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{text}");
+        assert!(text.contains("Profile 'production' was required, and it passed"), "{text}");
+    }
+
     #[test]
     fn the_built_in_tree_is_the_repository_tree_and_is_written_once() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
