@@ -235,7 +235,10 @@ mod tests {
             String::from_utf8_lossy(&output.stderr)
         );
         assert!(output.status.success(), "{text}");
-        assert!(text.contains("Profile 'production' was required, and it passed"), "{text}");
+        assert!(
+            text.contains("Profile 'production' was required, and it passed"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! the nftables table, Docker with the firewall on (containers reach each other, a
 //! published port answers), the health timer, the marker; `ansible-results.json` matches
 //! what the guest reports; a second configure changes nothing; a task made to fail names
-//! itself and its host and leaves a failed phase in the history.
+//! itself and its host and leaves a failed phase in the history; a guest without Python
+//! and a host key other than the pinned one are refused with what to look at.
 
 use std::path::Path;
 use std::process::Command;
@@ -173,6 +174,42 @@ pub fn configure_and_check(sandbox: &Sandbox, outputs_dir: &Path, ssh: &dyn Fn(&
     )
     .expect("json");
     assert_eq!(results["deployment_status"], "failed");
+
+    // No Python on the guest: said before Ansible starts, then put back.
+    on_guest(ssh, "sudo -n mv /usr/bin/python3 /usr/bin/python3.away");
+    let no_python = sandbox.run(&["configure", "--env", "development"]);
+    on_guest(ssh, "sudo -n mv /usr/bin/python3.away /usr/bin/python3");
+    no_python
+        .expect_code(1)
+        .stderr_has("VM 151 (jump-man) has no /usr/bin/python3");
+
+    // A host key that is not the pinned one: refused, naming the known_hosts file.
+    let known_hosts = outputs_dir.join("known_hosts");
+    let pinned = std::fs::read_to_string(&known_hosts).expect("known_hosts");
+    let other = sandbox.path().join("other-host-key");
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&other)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    let other_key = std::fs::read_to_string(other.with_extension("pub")).expect("pub");
+    let other_key: Vec<&str> = other_key.split_whitespace().take(2).collect();
+    let forged: Vec<String> = pinned
+        .lines()
+        .map(|line| {
+            let host = line.split_whitespace().next().unwrap_or_default();
+            format!("{host} {}", other_key.join(" "))
+        })
+        .collect();
+    let forged = forged.join("\n") + "\n";
+    std::fs::write(&known_hosts, forged).expect("forge");
+    let mismatch = sandbox.run(&["configure", "--env", "development"]);
+    std::fs::write(&known_hosts, pinned).expect("restore");
+    mismatch
+        .expect_code(1)
+        .stderr_has("does not match the one pinned in")
+        .stderr_has(&known_hosts.display().to_string());
 }
 
 fn copy_tree(from: &Path, to: &Path) {
