@@ -11,6 +11,10 @@ use std::time::Duration;
 use super::error::ConfigureError;
 use crate::ssh::Session;
 
+/// Printed after the status when the guest has the Python Ansible needs (asked in the same
+/// round trip).
+const PYTHON_PRESENT: &str = "python3-present";
+
 /// cloud-init's final state as `cloud-init status --long` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloudInitStatus {
@@ -18,6 +22,8 @@ pub struct CloudInitStatus {
     pub status: String,
     /// The `detail`/`errors` lines, joined.
     pub detail: String,
+    /// Whether `/usr/bin/python3` exists on the guest.
+    pub python: bool,
 }
 
 impl CloudInitStatus {
@@ -43,7 +49,7 @@ impl CloudInitStatus {
                 if !rest.is_empty() && rest != "[]" && rest != "{}" {
                     detail.push(rest.to_owned());
                 }
-            } else if in_detail && !is_key_line(line) {
+            } else if in_detail && !is_key_line(line) && line != PYTHON_PRESENT {
                 let item = line.trim().trim_start_matches("- ").to_owned();
                 if !item.is_empty() {
                     detail.push(item);
@@ -55,6 +61,7 @@ impl CloudInitStatus {
         Self {
             status: extended.unwrap_or(status),
             detail: detail.join("; "),
+            python: text.lines().any(|line| line == PYTHON_PRESENT),
         }
     }
 
@@ -87,7 +94,7 @@ pub async fn wait(
     let seconds = limit.as_secs().max(1);
     let script = format!(
         "timeout {seconds} cloud-init status --wait >/dev/null 2>&1; echo \"wait-exit: $?\"; \
-         cloud-init status --long 2>&1"
+         cloud-init status --long 2>&1; test -x /usr/bin/python3 && echo {PYTHON_PRESENT}"
     );
     // The connection itself gets a minute beyond the guest-side deadline.
     let output = session
@@ -125,6 +132,8 @@ mod tests {
             "wait-exit: 0\nstatus: done\ntime: Fri, 04 Dec 2026 18:00:00 +0000\ndetail:\nDataSourceNoCloud [seed=/dev/sr0][dsmode=net]\n",
         );
         assert_eq!(done.status, "done");
+        assert!(!done.python);
+        assert!(CloudInitStatus::parse("status: done\npython3-present\n").python);
         assert!(done.is_finished_well());
         let error = CloudInitStatus::parse(
             "status: error\ntime: x\ndetail:\n('package_update_upgrade_install', ProcessExecutionError('apt-get failed'))\n",

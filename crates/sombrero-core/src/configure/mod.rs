@@ -110,13 +110,7 @@ pub async fn run(
         what: format!("cloud-init on VM {vm} via {}", request.target.display()),
     });
     let status = cloud_init::wait(&session, &vm, request.cloud_init_wait).await?;
-    let python = session
-        .run(
-            "test -x /usr/bin/python3 && echo python3-present",
-            Duration::from_secs(60),
-        )
-        .await?;
-    if !python.stdout.contains("python3-present") {
+    if !status.python {
         return Err(ConfigureError::NoPython { vm });
     }
     events(&ConfigureEvent::Finished {
