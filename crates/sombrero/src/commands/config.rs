@@ -6,6 +6,7 @@
 //! already redacted by serialization (`pve::Secret`, the token's `Display`).
 
 use serde_json::Value;
+use sombrero_core::configure;
 use sombrero_core::settings::document::VM_KEYS;
 use sombrero_core::settings::{Settings, env_vars};
 
@@ -74,7 +75,35 @@ fn render_text(settings: &Settings) -> anyhow::Result<String> {
         );
         lines.push(line.trim_end().to_owned());
     }
+    // Not a setting: what was found on this machine (its long value keeps its own width).
+    let tools = ansible_row();
+    lines.push(String::new());
+    lines.push(format!(
+        "{:key_width$}  {}  {}",
+        tools.key, tools.value, tools.source
+    ));
     Ok(lines.join("\n"))
+}
+
+/// The `ansible-playbook` that `configure` would use (found, not a setting).
+fn ansible_row() -> Row {
+    let cache = super::configure::cache_dir();
+    match configure::ansible::find(&cache) {
+        Some(found) => Row {
+            key: "tools.ansible".to_owned(),
+            value: found.describe(),
+            source: "detected".to_owned(),
+        },
+        None => Row {
+            key: "tools.ansible".to_owned(),
+            value: format!(
+                "none usable (configure installs ansible-core {} into {})",
+                configure::ansible::PINNED_VERSION,
+                configure::ansible::private_dir(&cache).display()
+            ),
+            source: "detected".to_owned(),
+        },
+    }
 }
 
 /// Top-level sections and API fields in reading order; VM fields follow `VM_KEYS`.
@@ -120,6 +149,8 @@ fn variable_for(key: &str) -> Option<&'static str> {
         "api.username" => env_vars::PACKER_PROXMOX_USERNAME,
         "api.password" => env_vars::PACKER_PROXMOX_PASSWORD,
         "vm.ssh_public_key" => env_vars::CI_SSH_KEY,
+        "vm.ssh_private_key_file" => env_vars::SOMBRERO_SSH_PRIVATE_KEY_FILE,
+        "paths.ansible_dir" => env_vars::SOMBRERO_ANSIBLE_DIR,
         _ => return None,
     })
 }

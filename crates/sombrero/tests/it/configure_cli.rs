@@ -189,4 +189,41 @@ fn without_ansible_on_path_configure_installs_it_privately_once() {
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(!stderr.contains("installing ansible-core"), "{stderr}");
     assert!(stderr.contains("sombrero's private install"), "{stderr}");
+    // `config show` names it too.
+    let shown = sandbox
+        .command(&["config", "show"])
+        .env("PATH", &bin)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        stdout.contains("tools.ansible")
+            && stdout.contains("ansible-core 2.19.14 (sombrero's private install: "),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn config_show_names_the_ansible_playbook_found_on_path() {
+    let sandbox = crate::configure_real_guest::with_python_tools(Sandbox::new());
+    let stdout = sandbox.run(&["config", "show"]).expect_code(0).stdout;
+    let line = stdout
+        .lines()
+        .find(|line| line.starts_with("tools.ansible"))
+        .expect("a tools.ansible line");
+    if std::env::var_os("PYENV_ROOT").is_some() || which_ansible() {
+        assert!(line.contains("(from PATH: "), "{line}");
+    } else {
+        assert!(
+            line.contains("none usable (configure installs ansible-core"),
+            "{line}"
+        );
+    }
+}
+
+fn which_ansible() -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v ansible-playbook"])
+        .output()
+        .is_ok_and(|output| output.status.success())
 }
