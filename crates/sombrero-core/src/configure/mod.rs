@@ -71,6 +71,9 @@ pub enum ConfigureEvent {
     Finished { detail: String },
     /// Ansible reported something.
     Ansible(AnsibleEvent),
+    /// The playbook failed (said before the results are read, so the failure is recorded
+    /// against the role that failed, not against reading the results).
+    Failed { error: String },
 }
 
 /// The callback receiving events.
@@ -137,6 +140,11 @@ pub async fn run(
     let forward = |event: &AnsibleEvent| events(&ConfigureEvent::Ansible(event.clone()));
     let outcome = playbook::run(&run, &forward).await?;
     let failure = failure_of(&outcome, request, &log);
+    if let Some(failure) = &failure {
+        events(&ConfigureEvent::Failed {
+            error: failure.to_string(),
+        });
+    }
 
     events(&ConfigureEvent::Started {
         phase: "results",

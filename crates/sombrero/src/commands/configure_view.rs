@@ -78,6 +78,7 @@ impl<'p> View<'p> {
                 let what = self.step.take().unwrap_or_default();
                 self.line(&format!("✓ {what}: {detail}"));
             }
+            ConfigureEvent::Failed { error } => self.line(&format!("✗ {error}")),
             ConfigureEvent::Ansible(AnsibleEvent::TaskStart { task, role, .. }) => {
                 self.spin(label(role.as_deref(), task));
             }
@@ -126,6 +127,8 @@ pub struct RolePhases<'run> {
     run: Option<&'run Run<'run>>,
     current: Option<(String, PhaseGuard<'run, 'run>)>,
     changed: u32,
+    /// The playbook's failure was recorded on its role's phase already.
+    failure_recorded: bool,
 }
 
 impl<'run> RolePhases<'run> {
@@ -134,6 +137,7 @@ impl<'run> RolePhases<'run> {
             run,
             current: None,
             changed: 0,
+            failure_recorded: false,
         }
     }
 
@@ -169,6 +173,12 @@ impl<'run> RolePhases<'run> {
                 status: TaskStatus::Changed,
                 ..
             }) => self.changed += 1,
+            ConfigureEvent::Failed { error } => {
+                if let Some((_, guard)) = self.current.take() {
+                    guard.fail(error);
+                }
+                self.failure_recorded = true;
+            }
             _ => {}
         }
     }
@@ -177,6 +187,8 @@ impl<'run> RolePhases<'run> {
     pub fn finish<T, E: std::fmt::Display>(&mut self, result: &Result<T, E>) {
         match result {
             Ok(_) => self.close_ok(),
+            // The results were still read and written after a failed playbook.
+            Err(_) if self.failure_recorded => self.close_ok(),
             Err(error) => {
                 if let Some((_, guard)) = self.current.take() {
                     guard.fail(error);

@@ -55,6 +55,16 @@ fn alive(pid: u32) -> bool {
     })
 }
 
+/// A child process killed when dropped (also when a test panics).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `ssh` with exactly what the inventory says for `host`.
 fn ssh_as_the_inventory_says(inventory: &Value, host: &str, command: &str) -> Command {
     let vars = &inventory["all"]["hosts"][host];
@@ -127,8 +137,10 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         .stderr(serve_log)
         .spawn()
         .expect("sombrero lab serve starts");
+    // A failed assertion below must not leave the lab (and its QEMU) running.
+    let mut serve = KillOnDrop(serve);
     let mut line = String::new();
-    BufReader::new(serve.stdout.take().expect("stdout"))
+    BufReader::new(serve.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("the ready line");
     let ready: Value = serde_json::from_str(&line).unwrap_or_else(|error| {
@@ -233,10 +245,10 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     let configured = configure_started.elapsed();
 
     // Killed without a chance to clean up: its QEMU still goes with it.
-    let guests = qemu_children(serve.id());
+    let guests = qemu_children(serve.0.id());
     assert_eq!(guests.len(), 1, "one QEMU for VM 151: {guests:?}");
-    serve.kill().expect("SIGKILL");
-    let _ = serve.wait();
+    serve.0.kill().expect("SIGKILL");
+    let _ = serve.0.wait();
     let deadline = Instant::now() + Duration::from_secs(15);
     while guests.iter().any(|pid| alive(*pid)) {
         assert!(
