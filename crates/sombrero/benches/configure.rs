@@ -117,7 +117,7 @@ fn main() {
             .unwrap()
             .success()
     );
-    let mut serve = Command::new(BINARY)
+    let serve = Command::new(BINARY)
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
         .args(["--guests", "qemu", "--with-template", "--state"])
         .arg(dir.join("lab-state"))
@@ -125,8 +125,10 @@ fn main() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    // Killed (with its QEMU) however the benchmark ends.
+    let mut serve = KillOnDrop(serve);
     let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
+    BufReader::new(serve.0.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
     let ready: Value = serde_json::from_str(&line).unwrap();
@@ -173,6 +175,15 @@ fn main() {
         "median sombrero / plain ansible-playbook over {ROUNDS} rounds: {:.3}",
         ratios[ratios.len() / 2]
     );
-    let _ = serve.kill();
-    let _ = serve.wait();
+    drop(serve);
+}
+
+/// A child process killed when dropped (also when the benchmark panics).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

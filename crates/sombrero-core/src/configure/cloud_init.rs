@@ -85,7 +85,8 @@ fn is_key_line(line: &str) -> bool {
 /// Waits at most `limit` for cloud-init on the VM behind `session`; `vm` names it in errors.
 ///
 /// # Errors
-/// SSH failures, the deadline, and cloud-init ending `error` or `degraded`.
+/// SSH failures, no `/usr/bin/python3`, the deadline, and cloud-init ending `error` or
+/// `degraded`.
 pub async fn wait(
     session: &Session,
     vm: &str,
@@ -101,6 +102,11 @@ pub async fn wait(
         .run(&script, Duration::from_secs(seconds + 60))
         .await?;
     let status = CloudInitStatus::parse(&output.stdout);
+    // First: without Python neither cloud-init (a Python program) nor Ansible runs, and
+    // cloud-init's own status would only be empty.
+    if !status.python {
+        return Err(ConfigureError::NoPython { vm: vm.to_owned() });
+    }
     if output.stdout.contains("wait-exit: 124") {
         return Err(ConfigureError::CloudInitTimeout {
             vm: vm.to_owned(),
@@ -116,7 +122,11 @@ pub async fn wait(
             } else {
                 status.detail.clone()
             },
-            status: status.status,
+            status: if status.status.is_empty() {
+                "no status".to_owned()
+            } else {
+                status.status
+            },
         });
     }
     Ok(status)

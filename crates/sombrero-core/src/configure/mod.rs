@@ -113,9 +113,6 @@ pub async fn run(
         what: format!("cloud-init on VM {vm} via {}", request.target.display()),
     });
     let status = cloud_init::wait(&session, &vm, request.cloud_init_wait).await?;
-    if !status.python {
-        return Err(ConfigureError::NoPython { vm });
-    }
     events(&ConfigureEvent::Finished {
         detail: format!("cloud-init {}", status.status),
     });

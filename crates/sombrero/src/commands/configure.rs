@@ -168,8 +168,22 @@ pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
         .into());
     }
     let stamp = sombrero_core::history::clock::id_stamp(sombrero_core::history::clock::now_ms());
-    let request = prepare(context, &stamp).await?;
     let run = context.start_run("configure");
+    // Recorded too: a run that stops here (no outputs, no key, no Ansible) is history.
+    let prepared = match &run {
+        Some(run) => {
+            run.phase_async("configure:prepare", prepare(context, &stamp))
+                .await
+        }
+        None => prepare(context, &stamp).await,
+    };
+    let request = match prepared {
+        Ok(request) => request,
+        Err(error) => {
+            finish_run(run, &Err::<(), _>(&error), printer);
+            return Err(error);
+        }
+    };
     let mut view = View::new(printer);
     let mut phases = RolePhases::new(run.as_ref());
     let result = tokio::select! {

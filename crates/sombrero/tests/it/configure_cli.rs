@@ -119,10 +119,17 @@ fn an_unreachable_vm_fails_the_cloud_init_phase() {
     let detail = store.run_detail(None).expect("run");
     assert_eq!(detail.run.command, "configure");
     assert_eq!(detail.run.status, RunStatus::Failed);
-    let phase = &detail.phases[0];
+    let phases: Vec<(&str, RunStatus)> = detail
+        .phases
+        .iter()
+        .map(|phase| (phase.name.as_str(), phase.status))
+        .collect();
     assert_eq!(
-        (phase.name.as_str(), phase.status),
-        ("configure:cloud-init", RunStatus::Failed)
+        phases,
+        [
+            ("configure:prepare", RunStatus::Success),
+            ("configure:cloud-init", RunStatus::Failed)
+        ]
     );
 }
 
@@ -144,6 +151,13 @@ fn with_neither_ansible_nor_python_configure_says_what_to_install() {
         .stderr(predicates::str::contains(
             "python3 -m pip install ansible-core",
         ));
+    let store = Store::open_existing(sandbox.path().join("deployments/sombrero.db")).expect("db");
+    let detail = store.run_detail(None).expect("run");
+    assert_eq!(detail.run.status, RunStatus::Failed);
+    assert_eq!(
+        (detail.phases[0].name.as_str(), detail.phases[0].status),
+        ("configure:prepare", RunStatus::Failed)
+    );
 }
 
 /// Downloads ansible-core and its dependencies from `PyPI` (about 10 MB).

@@ -125,7 +125,7 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
 
     // The lab keeps its guests' disks in the sandbox, so a killed lab leaves nothing behind.
     let serve_log = std::fs::File::create(sandbox.path().join("serve.log")).expect("log");
-    let mut serve = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
+    let serve = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
         .args(["--guests", "qemu", "--with-template", "--state"])
         .arg(sandbox.path().join("lab-state"))
