@@ -218,6 +218,36 @@ impl<'run> Phases<'run> {
     }
 }
 
+/// Runs `work`, which reports events through the callback it is given, and hands each
+/// event to `handle` on this task while `work` runs (the history recorder is not `Send`,
+/// so events cross a channel rather than being recorded inside the callback).
+pub async fn pump<Event, T, F>(
+    work: impl FnOnce(Box<dyn Fn(&Event) + Send + Sync>) -> F,
+    mut handle: impl FnMut(&Event),
+) -> T
+where
+    Event: Clone + Send + 'static,
+    F: Future<Output = T>,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Event>();
+    let callback: Box<dyn Fn(&Event) + Send + Sync> = Box::new(move |event| {
+        let _ = sender.send(event.clone());
+    });
+    let future = work(callback);
+    tokio::pin!(future);
+    let result = loop {
+        tokio::select! {
+            biased;
+            Some(event) = receiver.recv() => handle(&event),
+            result = &mut future => break result,
+        }
+    };
+    while let Ok(event) = receiver.try_recv() {
+        handle(&event);
+    }
+    result
+}
+
 /// Runs `work`, which reports through the callback it is given, rendering and recording
 /// every event on this task while it runs.
 pub async fn drive<T, E, F>(
@@ -229,26 +259,11 @@ where
     F: Future<Output = Result<T, E>>,
     E: std::fmt::Display,
 {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<DeployEvent>();
-    let callback: Box<dyn Fn(&DeployEvent) + Send + Sync> = Box::new(move |event| {
-        let _ = sender.send(event.clone());
-    });
-    let future = work(callback);
-    tokio::pin!(future);
-    let result = loop {
-        tokio::select! {
-            biased;
-            Some(event) = receiver.recv() => {
-                progress.handle(&event);
-                phases.handle(&event);
-            }
-            result = &mut future => break result,
-        }
-    };
-    while let Ok(event) = receiver.try_recv() {
-        progress.handle(&event);
-        phases.handle(&event);
-    }
+    let result = pump(work, |event| {
+        progress.handle(event);
+        phases.handle(event);
+    })
+    .await;
     match &result {
         Ok(_) => progress.finish(),
         Err(error) => progress.fail(error),

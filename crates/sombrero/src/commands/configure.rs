@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sombrero_core::configure::{
-    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureEvent, ConfigureReport,
-    ConfigureRequest, PlaybookVars,
+    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureReport, ConfigureRequest,
+    PlaybookVars,
 };
 use sombrero_core::deploy::{Layout, outputs};
 use sombrero_core::settings::{Settings, SshKeySetting, env_vars};
@@ -19,6 +19,7 @@ use sombrero_core::ssh::{self, KeySearch, PrivateKey, SshTarget};
 use super::configure_view::{RolePhases, View, recap};
 use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
+use crate::progress::pump;
 use crate::recording::{finish_run, interrupted};
 
 /// How long configure waits for cloud-init by default (`SOMBRERO_CLOUD_INIT_WAIT`).
@@ -214,25 +215,12 @@ async fn drive(
     view: &mut View<'_>,
     phases: &mut RolePhases<'_>,
 ) -> Result<ConfigureReport, ConfigureError> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ConfigureEvent>();
-    let callback = move |event: &ConfigureEvent| {
-        let _ = sender.send(event.clone());
-    };
-    let future = configure::run(request, &callback);
-    tokio::pin!(future);
-    let result = loop {
-        tokio::select! {
-            biased;
-            Some(event) = receiver.recv() => {
-                view.handle(&event);
-                phases.handle(&event);
-            }
-            result = &mut future => break result,
-        }
-    };
-    while let Ok(event) = receiver.try_recv() {
-        view.handle(&event);
-        phases.handle(&event);
-    }
-    result
+    pump(
+        |events| async move { configure::run(request, &*events).await },
+        |event| {
+            view.handle(event);
+            phases.handle(event);
+        },
+    )
+    .await
 }
