@@ -101,7 +101,10 @@ pub async fn run(
         .arg(format!("@{}", vars.path().display()))
         .current_dir(&run.tree.dir)
         .env("ANSIBLE_CONFIG", run.tree.config())
-        .env("SOMBRERO_ANSIBLE_EVENTS", run.events_file)
+        .env(
+            crate::settings::env_vars::SOMBRERO_ANSIBLE_EVENTS,
+            run.events_file,
+        )
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_FORCE_COLOR", "0")
         .env("PYTHONUNBUFFERED", "1")

@@ -70,6 +70,10 @@ pub const SOMBRERO_AGENT_WAIT: &str = "SOMBRERO_AGENT_WAIT";
 /// Seconds `configure` waits for cloud-init to finish on the VM (default 600); for
 /// rehearsals and tests. Read by the binary.
 pub const SOMBRERO_CLOUD_INIT_WAIT: &str = "SOMBRERO_CLOUD_INIT_WAIT";
+/// The file `ansible/callback_plugins/sombrero_events.py` appends its JSON lines to. Set by
+/// `configure` for the `ansible-playbook` it runs (read by the callback, not by sombrero);
+/// set it yourself to get the same events from a run by hand.
+pub const SOMBRERO_ANSIBLE_EVENTS: &str = "SOMBRERO_ANSIBLE_EVENTS";
 /// A tracing filter directive (`pve=debug`) replacing the levels of `-v`/`-q`; `RUST_LOG`
 /// is read when it is unset. Read by the binary's logging setup.
 pub const SOMBRERO_LOG: &str = "SOMBRERO_LOG";
@@ -241,6 +245,12 @@ pub const ALL: &[EnvVar] = &[
         Origin::Knob,
         false,
         "seconds configure waits for cloud-init",
+    ),
+    var(
+        SOMBRERO_ANSIBLE_EVENTS,
+        Origin::Knob,
+        false,
+        "file the Ansible events callback writes",
     ),
     var(
         SOMBRERO_LOG,

@@ -19,9 +19,10 @@ fn sombrero_names(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// The shipped sources (`crates/*/src`, without their test modules) and the lab's scripts.
+/// The shipped sources (`crates/*/src`, without their test modules), the lab's scripts and
+/// the Ansible tree's Python (its callback reads a variable sombrero sets).
 fn shipped_sources(root: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut pending = vec![root.join("crates"), root.join("lab")];
+    let mut pending = vec![root.join("crates"), root.join("lab"), root.join("ansible")];
     let mut found = Vec::new();
     while let Some(dir) = pending.pop() {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -33,7 +34,7 @@ fn shipped_sources(root: &std::path::Path) -> Vec<std::path::PathBuf> {
                 }
             } else if match path.extension().and_then(|ext| ext.to_str()) {
                 Some("rs") => !name.ends_with("tests.rs"),
-                Some("sh") => true,
+                Some("sh" | "py") => true,
                 _ => false,
             } {
                 found.push(path);
