@@ -376,4 +376,19 @@ impl Client {
         self.call(&endpoints::storage_content(node, storage, content))
             .await
     }
+
+    /// `POST /nodes/{node}/storage/{storage}/download-url`: starts task `download`, which
+    /// PVE runs on the node (it fetches the URL, not this machine).
+    ///
+    /// # Errors
+    /// Transport, API or decoding errors ([`Error`]).
+    pub async fn download_url(
+        &self,
+        node: &str,
+        storage: &str,
+        download: &endpoints::DownloadUrl,
+    ) -> Result<Upid, Error> {
+        self.upid(&endpoints::download_url(node, storage, download))
+            .await
+    }
 }

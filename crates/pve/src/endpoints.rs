@@ -366,6 +366,38 @@ pub fn storage_content(node: &str, storage: &str, content: Option<&str>) -> Requ
     get(&["nodes", node, "storage", storage, "content"]).with_params(params)
 }
 
+/// What `download-url` fetches and how it is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadUrl {
+    /// `iso`, `vztmpl` or `import` (cloud images for `import-from`).
+    pub content: String,
+    /// The file name in the storage (PVE normalizes it).
+    pub filename: String,
+    /// `https?://...`; PVE itself fetches it, from the node.
+    pub url: String,
+    /// The expected SHA-256 (hex); PVE fails the task on a mismatch.
+    pub sha256: Option<String>,
+}
+
+/// `POST /nodes/{node}/storage/{storage}/download-url` (task `download`).
+pub fn download_url(node: &str, storage: &str, download: &DownloadUrl) -> Request {
+    let mut params = Params::new();
+    params
+        .set("content", download.content.clone())
+        .set("filename", download.filename.clone())
+        .set("url", download.url.clone());
+    if let Some(sha256) = &download.sha256 {
+        params
+            .set("checksum", sha256.clone())
+            .set("checksum-algorithm", "sha256");
+    }
+    task_dispatch(
+        Method::Post,
+        path(["nodes", node, "storage", storage, "download-url"]),
+        params,
+    )
+}
+
 #[cfg(test)]
 #[path = "endpoints_tests.rs"]
 mod tests;

@@ -8,11 +8,11 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    CloneOptions, PowerAction, ResizeTo, TaskFilter, agent_exec, agent_exec_status,
-    agent_file_read, agent_interfaces, agent_ping, cluster_resources, next_id, node_status, nodes,
-    storage_content, storage_list, task_log, task_status, tasks, version, vm_clone, vm_cloudinit,
-    vm_config, vm_config_set, vm_config_set_async, vm_create, vm_delete, vm_list, vm_power,
-    vm_resize, vm_status, vm_template,
+    CloneOptions, DownloadUrl, PowerAction, ResizeTo, TaskFilter, agent_exec, agent_exec_status,
+    agent_file_read, agent_interfaces, agent_ping, cluster_resources, download_url, next_id,
+    node_status, nodes, storage_content, storage_list, task_log, task_status, tasks, version,
+    vm_clone, vm_cloudinit, vm_config, vm_config_set, vm_config_set_async, vm_create, vm_delete,
+    vm_list, vm_power, vm_resize, vm_status, vm_template,
 };
 use crate::request::{Method, Request, RetryRule};
 use crate::secret::Secret;
@@ -285,6 +285,18 @@ fn every_request() -> Vec<Request> {
         task_log(&upid, 0, 50),
         storage_list("pve1", Some("images")),
         storage_content("pve1", "local", Some("iso")),
+        download_url(
+            "pve1",
+            "local",
+            &DownloadUrl {
+                content: "import".into(),
+                filename: "noble-server-cloudimg-amd64.qcow2".into(),
+                url:
+                    "https://cloud-images.ubuntu.com/noble/current/noble-server-cloudimg-amd64.img"
+                        .into(),
+                sha256: Some("0".repeat(64)),
+            },
+        ),
     ]
 }
 

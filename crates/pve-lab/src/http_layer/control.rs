@@ -1,5 +1,9 @@
-//! The lab's extension endpoints, outside `/api2`: `GET`/`PUT /lab/faults` and
-//! `GET /lab/vms/{vmid}/ssh`.
+//! The lab's extension endpoints, outside `/api2`: `GET`/`PUT /lab/faults`,
+//! `GET /lab/vms/{vmid}/ssh` and `GET /lab/guests`.
+//!
+//! `GET /lab/guests` says what the lab's VMs are (`{"guests":"qemu"|"state",
+//! "accelerator","base_image"}`), so a command that needs a real guest (`build`) can say
+//! so before it creates anything, and knows which import volume stands for a cloud image.
 //!
 //! `GET /lab/vms/{vmid}/ssh` tells a client which 127.0.0.1 port forwards to a real
 //! guest's SSH port (`{"data":{"host":"127.0.0.1","port":N}}`); `{"data":null}` for a
@@ -75,6 +79,13 @@ async fn answer(
     let path = request.uri().path().to_owned();
     if let Some(vmid) = ssh_path(&path) {
         return ssh_forward(shared, &request, vmid);
+    }
+    if path == "/lab/guests" && method == http::Method::GET {
+        shared
+            .auth
+            .authenticate(request.headers(), true)
+            .map_err(Some)?;
+        return Ok(wire::success(shared.node.guests_summary()));
     }
     if path != "/lab/faults" {
         return Err(Some(ApiError::new(

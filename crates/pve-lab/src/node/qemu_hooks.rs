@@ -21,6 +21,17 @@ impl Node {
         &self.shared.options.guests
     }
 
+    /// What `GET /lab/guests` answers: the kind of guests, the accelerator and the import
+    /// volume that holds the guest base image.
+    pub fn guests_summary(&self) -> serde_json::Value {
+        let qemu = self.guests().qemu();
+        serde_json::json!({
+            "guests": self.guests().name(),
+            "accelerator": qemu.map(|guests| guests.accelerator().name()),
+            "base_image": format!("local:{}", super::initial_state::BASE_IMAGE),
+        })
+    }
+
     /// The 127.0.0.1 address forwarding to VM `vmid`'s SSH port: `Ok(None)` for a
     /// state-only guest or a stopped VM.
     ///

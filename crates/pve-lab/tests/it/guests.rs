@@ -42,6 +42,19 @@ async fn unknown_vms_and_anonymous_callers_are_refused() {
     assert_eq!(status, 400);
 }
 
+#[tokio::test]
+async fn lab_guests_says_state_only_and_names_the_base_image_volume() {
+    let lab = start_with(|_| {}).await;
+    let (status, body) = get(&lab, "/lab/guests", Some(lab.authorization())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["guests"], "state", "{body}");
+    assert_eq!(body["data"]["accelerator"], Value::Null, "{body}");
+    let volume = body["data"]["base_image"].as_str().unwrap_or_default();
+    assert!(volume.starts_with("local:import/"), "{body}");
+    let (status, _) = get(&lab, "/lab/guests", None).await;
+    assert_eq!(status, 401, "a credential is needed like the API");
+}
+
 const MIB: u64 = 1024 * 1024;
 
 /// Runs `qemu-img` and returns stdout.

@@ -263,6 +263,59 @@ async fn download_url_registers_a_volume_without_fetching() {
     );
 }
 
+/// State-only guests "download" zero bytes, whose SHA-256 is well known; a wrong checksum
+/// fails the task with PVE's message and registers nothing.
+#[tokio::test]
+async fn download_url_verifies_a_sha256_checksum_like_pve() {
+    const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    let node = Node::in_memory(fast_options());
+    let path = "/nodes/{node}/storage/{storage}/download-url";
+    let request = |filename: &str, checksum: &str| {
+        json!({"storage": "local", "content": "import", "filename": filename,
+               "url": "https://example.invalid/x.qcow2", "checksum": checksum,
+               "checksum-algorithm": "sha256"})
+    };
+    let (_, good) = run_task(
+        &node,
+        Method::Post,
+        path,
+        request("good.qcow2", &EMPTY_SHA256.to_uppercase()),
+    )
+    .await;
+    assert_eq!(good["exitstatus"], "OK");
+    let wrong = "0".repeat(64);
+    let (_, bad) = run_task(&node, Method::Post, path, request("bad.qcow2", &wrong)).await;
+    assert_eq!(
+        bad["exitstatus"],
+        format!("checksum mismatch: got '{EMPTY_SHA256}' != expect '{wrong}'")
+    );
+    let content = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/storage/{storage}/content",
+        json!({"storage": "local", "content": "import"}),
+    )
+    .await
+    .to_string();
+    assert!(content.contains("local:import/good.qcow2"), "{content}");
+    assert!(!content.contains("bad.qcow2"), "{content}");
+    let unpaired = call(
+        &node,
+        Method::Post,
+        path,
+        json!({"storage": "local", "content": "import",
+        "filename": "c.qcow2", "url": "https://example.invalid/c.qcow2", "checksum": EMPTY_SHA256}),
+    )
+    .await;
+    assert!(
+        unpaired
+            .expect_err("needs the algorithm")
+            .errors
+            .contains_key("checksum-algorithm"),
+        "a checksum without its algorithm is a parameter error"
+    );
+}
+
 #[test]
 fn absurd_time_factors_never_panic() {
     use crate::node::{LONGEST_WAIT, multiply};
