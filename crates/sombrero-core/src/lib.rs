@@ -4,6 +4,7 @@
 //! prints, so the CLI, tests and benchmarks drive the same code, and output formatting
 //! stays in one place (the binary's printer).
 
+pub mod build;
 pub mod configure;
 pub mod deploy;
 pub mod history;

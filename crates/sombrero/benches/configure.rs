@@ -15,42 +15,16 @@
     reason = "a benchmark that cannot set up should stop loudly"
 )]
 
-use std::io::{BufRead as _, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
+use common::{missing, project_and_lab, sombrero};
 use serde_json::Value;
 
 const ROUNDS: usize = 3;
-const BINARY: &str = env!("CARGO_BIN_EXE_sombrero");
-
-fn which(name: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {name}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
-}
-
-/// `sombrero ARGS` in `dir` with `env`, timed; panics on failure.
-fn sombrero(dir: &Path, env: &[(String, String)], args: &[&str]) -> f64 {
-    let started = Instant::now();
-    let output = Command::new(BINARY)
-        .args(args)
-        .current_dir(dir)
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .output()
-        .unwrap();
-    let seconds = started.elapsed().as_secs_f64();
-    assert!(
-        output.status.success(),
-        "sombrero {args:?}: {}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    seconds
-}
 
 fn results(dir: &Path) -> Value {
     let text =
@@ -89,69 +63,23 @@ fn plain_ansible(dir: &Path, tree: &Path, key: &Path) -> f64 {
 }
 
 fn main() {
-    let missing: Vec<&str> = ["qemu-system-x86_64", "ansible-playbook", "ssh-keygen"]
-        .into_iter()
-        .filter(|tool| !which(tool))
-        .collect();
-    if !missing.is_empty()
-        || pve_lab::guest::ImageStore::default_location()
-            .find()
-            .is_none()
-    {
-        println!("configure benchmark skipped: missing {missing:?} or the lab image");
+    let missing = missing(&["qemu-system-x86_64", "ansible-playbook", "ssh-keygen"]);
+    if !missing.is_empty() {
+        println!("configure benchmark skipped: missing {missing:?}");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let dir = dir.path();
-    std::fs::write(
-        dir.join("sombrero.toml"),
-        include_str!("../../../sombrero.toml"),
-    )
-    .unwrap();
     let key = dir.join("jump-key");
-    assert!(
-        Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key)
-            .status()
-            .unwrap()
-            .success()
-    );
-    let serve = Command::new(BINARY)
-        .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
-        .args(["--guests", "qemu", "--with-template", "--state"])
-        .arg(dir.join("lab-state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Killed (with its QEMU) however the benchmark ends.
-    let mut serve = KillOnDrop(serve);
-    let mut line = String::new();
-    BufReader::new(serve.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let ready: Value = serde_json::from_str(&line).unwrap();
+    let (serve, mut env) = project_and_lab(dir);
     let tree: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
-    let env: Vec<(String, String)> = [
-        ("TF_VAR_pve_api_url", ready["url"].as_str().unwrap()),
-        ("TF_VAR_pve_api_token", ready["token"].as_str().unwrap()),
-        (
-            "SOMBRERO_PVE_FINGERPRINT",
-            ready["fingerprint"].as_str().unwrap(),
-        ),
-        (
-            "SOMBRERO_SSH_PUBLIC_KEY_FILE",
-            &key.with_extension("pub").display().to_string(),
-        ),
-        ("SOMBRERO_ANSIBLE_DIR", &tree.display().to_string()),
-    ]
-    .into_iter()
-    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-    .collect();
+    env.push((
+        "SOMBRERO_ANSIBLE_DIR".to_owned(),
+        tree.display().to_string(),
+    ));
 
     sombrero(dir, &env, &["deploy", "--env", "development", "--yes"]);
-    let first = sombrero(dir, &env, &["configure", "--env", "development"]);
+    let (first, _) = sombrero(dir, &env, &["configure", "--env", "development"]);
     let first_ansible = results(dir)["ansible_seconds"].as_f64().unwrap();
     println!(
         "first configure (fresh guest): sombrero {first:.1} s, Ansible's own span {first_ansible:.1} s, ratio {:.3}",
@@ -160,7 +88,7 @@ fn main() {
     let mut ratios = Vec::new();
     for round in 1..=ROUNDS {
         let baseline = plain_ansible(dir, &tree, &key);
-        let wall = sombrero(dir, &env, &["configure", "--env", "development"]);
+        let (wall, _) = sombrero(dir, &env, &["configure", "--env", "development"]);
         let span = results(dir)["ansible_seconds"].as_f64().unwrap();
         let ratio = wall / baseline;
         ratios.push(ratio);
@@ -176,14 +104,4 @@ fn main() {
         ratios[ratios.len() / 2]
     );
     drop(serve);
-}
-
-/// A child process killed when dropped (also when the benchmark panics).
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }

@@ -125,6 +125,24 @@ pub enum Command {
             sombrero plan --template 1000"
     )]
     Plan(PlanArgs),
+    /// Stage 1: the golden template from a cloud image, provisioned by Ansible.
+    #[command(
+        long_about = "Stage 1: creates a builder VM from the cloud image (build.base_image; the \
+            node downloads it from build.base_image_url when missing), boots it, pins its SSH \
+            host key through the guest agent, runs ansible/playbooks/golden-image.yml (Docker, \
+            the tools, the guest agent, security updates, UTC, an sshd baseline), generalizes \
+            it (generalize.yml), powers it off and converts it to the template (id and name \
+            from sombrero.toml: 1001, ubuntu-server-numbat-docker) with its build metadata, \
+            then writes deployments/outputs/packer-outputs.json. With a current template \
+            present it changes nothing; --replace builds a new version and keeps the old one \
+            under another id, tagged superseded.",
+        after_help = "Examples:\n  sombrero build\n  sombrero build --replace\n  \
+            sombrero build --template-id 1002 --json"
+    )]
+    Build(BuildArgs),
+    /// The golden templates on the cluster and the environments cloned from each.
+    #[command(after_help = "Examples:\n  sombrero templates\n  sombrero templates --json")]
+    Templates,
     /// Stage 2: the environment's VM from the template, then the stage outputs.
     #[command(
         long_about = "Stage 2: clones the template into the environment's VM (or updates it in \
@@ -176,6 +194,18 @@ pub struct PlanArgs {
     /// Clone this template instead of the configured or newest tagged one.
     #[arg(long, value_name = "ID")]
     pub template: Option<u32>,
+}
+
+/// Arguments of `sombrero build`.
+#[derive(Debug, Clone, Args)]
+pub struct BuildArgs {
+    /// Build a new version even when the template is current; the old one is kept under
+    /// another id, tagged superseded.
+    #[arg(long)]
+    pub replace: bool,
+    /// The template's id (default: `template_id` in sombrero.toml, else 1001).
+    #[arg(long, value_name = "N")]
+    pub template_id: Option<u32>,
 }
 
 /// Arguments of `sombrero deploy`.

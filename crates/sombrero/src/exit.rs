@@ -15,6 +15,7 @@
 
 use std::process::ExitCode;
 
+use sombrero_core::build::BuildError;
 use sombrero_core::configure::ConfigureError;
 use sombrero_core::deploy::DeployError;
 use sombrero_core::history::HistoryError;
@@ -69,6 +70,10 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
         cause
             .downcast_ref::<ConfigureError>()
             .is_some_and(ConfigureError::is_bad_input)
+    }) || error.chain().any(|cause| {
+        cause
+            .downcast_ref::<BuildError>()
+            .is_some_and(BuildError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -96,6 +101,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(configure) = cause.downcast_ref::<ConfigureError>() {
             return configure.hint();
+        }
+        if let Some(build) = cause.downcast_ref::<BuildError>() {
+            return build.hint();
         }
         if let Some(lock) = cause.downcast_ref::<LockError>() {
             return lock.hint();

@@ -14,8 +14,12 @@ pub enum ConfigureError {
     NoOutputs { environment: String, path: PathBuf },
     #[error(transparent)]
     Key(#[from] KeyError),
-    #[error("{} has no playbooks/post-deploy.yml (from {from})", path.display())]
-    TreeMissing { path: PathBuf, from: String },
+    #[error("{} has no {playbook} (from {from})", path.display())]
+    TreeMissing {
+        path: PathBuf,
+        from: String,
+        playbook: &'static str,
+    },
     #[error(transparent)]
     Ssh(#[from] SshError),
     #[error("cloud-init on VM {vm} did not finish within {seconds} s (its status: {status})")]

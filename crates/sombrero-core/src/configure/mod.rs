@@ -71,6 +71,8 @@ pub enum ConfigureEvent {
     Finished { detail: String },
     /// Ansible reported something.
     Ansible(AnsibleEvent),
+    /// Something worth a line of its own (a builder removed, an image standing in).
+    Note { text: String },
     /// The playbook failed (said before the results are read, so the failure is recorded
     /// against the role that failed, not against reading the results).
     Failed { error: String },

@@ -53,8 +53,22 @@ impl AnsibleTree {
         project_dir: &Path,
         cache: &Path,
     ) -> Result<Self, ConfigureError> {
+        Self::locate_for(POST_DEPLOY, configured, project_dir, cache)
+    }
+
+    /// [`Self::locate`] for a tree that must hold `playbook` (e.g. the golden-image
+    /// playbook for `build`).
+    ///
+    /// # Errors
+    /// As [`Self::locate`].
+    pub fn locate_for(
+        playbook: &'static str,
+        configured: Option<(&Path, String)>,
+        project_dir: &Path,
+        cache: &Path,
+    ) -> Result<Self, ConfigureError> {
         if let Some((dir, from)) = configured {
-            if dir.join(POST_DEPLOY).is_file() {
+            if dir.join(playbook).is_file() {
                 return Ok(Self {
                     dir: dir.to_path_buf(),
                     origin: TreeOrigin::Configured,
@@ -63,10 +77,11 @@ impl AnsibleTree {
             return Err(ConfigureError::TreeMissing {
                 path: dir.to_path_buf(),
                 from,
+                playbook,
             });
         }
         let project = project_dir.join("ansible");
-        if project.join(POST_DEPLOY).is_file() {
+        if project.join(playbook).is_file() {
             return Ok(Self {
                 dir: project,
                 origin: TreeOrigin::Project,

@@ -27,7 +27,7 @@ pub(super) const AGENT_POLL_CAP: Duration = Duration::from_millis(500);
 ///
 /// # Errors
 /// [`DeployError::AgentSilent`] after the reboot and a second silent wait; API errors.
-pub(super) async fn agent_address(
+pub(crate) async fn agent_address(
     client: &Client,
     node: &str,
     vmid: u32,

@@ -226,41 +226,59 @@ impl Runner<'_> {
 
     /// Reads the host key through the agent; right after boot the file may not exist yet.
     async fn host_key(&self) -> DeployResult<String> {
-        let (node, vmid) = (&self.desired.node, self.vmid());
         self.started(
             Step::HostKey,
             format!("read {} through the agent", known_hosts::HOST_KEY_FILE),
         );
-        let started = Instant::now();
-        let mut interval = Duration::from_millis(50);
-        let text = loop {
-            match self
-                .client
-                .agent_file_read(node, vmid, known_hosts::HOST_KEY_FILE)
-                .await
-            {
-                Ok(read) => break read.content,
-                Err(error)
-                    if started.elapsed() < self.timeouts.agent && error.permission().is_none() =>
-                {
-                    (self.events)(&DeployEvent::Waiting {
-                        event: WaitEvent::AgentNotReady {
-                            vmid,
-                            reason: error.to_string(),
-                            elapsed: started.elapsed(),
-                        },
-                    });
-                }
-                Err(error) => return Err(DeployError::api("reading the VM's SSH host key", error)),
-            }
-            tokio::time::sleep(interval).await;
-            interval = (interval * 3 / 2).min(Duration::from_secs(1));
+        let forward = |event: &WaitEvent| {
+            (self.events)(&DeployEvent::Waiting {
+                event: event.clone(),
+            });
         };
-        known_hosts::parse_host_key(&text).map_err(|reason| DeployError::BadHostKey {
-            vmid: self.desired.vmid,
-            reason,
-        })
+        read_host_key(
+            self.client,
+            &self.desired.node,
+            self.desired.vmid,
+            self.timeouts.agent,
+            &forward,
+        )
+        .await
     }
+}
+
+/// Reads VM `vmid`'s SSH host key through the guest agent (right after boot the file may
+/// not exist yet: retried until `timeout`), as a `known_hosts` key.
+///
+/// # Errors
+/// [`DeployError::BadHostKey`] for a file that holds no key; API errors.
+pub(crate) async fn read_host_key(
+    client: &Client,
+    node: &str,
+    vmid: u32,
+    timeout: Duration,
+    progress: pve::Progress<'_>,
+) -> DeployResult<String> {
+    let started = Instant::now();
+    let mut interval = Duration::from_millis(50);
+    let text = loop {
+        match client
+            .agent_file_read(node, u64::from(vmid), known_hosts::HOST_KEY_FILE)
+            .await
+        {
+            Ok(read) => break read.content,
+            Err(error) if started.elapsed() < timeout && error.permission().is_none() => {
+                progress(&WaitEvent::AgentNotReady {
+                    vmid: u64::from(vmid),
+                    reason: error.to_string(),
+                    elapsed: started.elapsed(),
+                });
+            }
+            Err(error) => return Err(DeployError::api("reading the VM's SSH host key", error)),
+        }
+        tokio::time::sleep(interval).await;
+        interval = (interval * 3 / 2).min(Duration::from_secs(1));
+    };
+    known_hosts::parse_host_key(&text).map_err(|reason| DeployError::BadHostKey { vmid, reason })
 }
 
 /// Executes `plan` (made by [`super::plan::plan`] for `desired`), then waits for the

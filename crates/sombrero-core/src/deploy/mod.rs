@@ -8,7 +8,7 @@
 //! reads a few values and writes nothing, and a VM sombrero did not create is never
 //! touched. Nothing here prints: progress is [`apply::DeployEvent`]s for the binary.
 
-mod agent_wait;
+pub(crate) mod agent_wait;
 pub mod apply;
 pub mod converge;
 pub mod desired;

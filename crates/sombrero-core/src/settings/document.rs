@@ -17,7 +17,17 @@ use super::error::{SettingsError, SettingsErrors, is_secret_key};
 use super::source::{Origin, Position, Source};
 
 /// Keys of the top-level table.
-pub const TOP_KEYS: &[&str] = &["api", "paths", "defaults", "environments"];
+pub const TOP_KEYS: &[&str] = &["api", "paths", "build", "defaults", "environments"];
+/// Keys of `[build]`.
+pub const BUILD_KEYS: &[&str] = &[
+    "template_name",
+    "base_image",
+    "base_image_url",
+    "base_image_sha256",
+    "storage",
+    "disk_size_gib",
+    "os_tag",
+];
 /// Keys of `[api]`.
 pub const API_KEYS: &[&str] = &["url", "insecure", "fingerprint", "ca_file", "username"];
 /// Keys of `[paths]`.
@@ -59,6 +69,8 @@ pub struct Document {
     #[serde(default)]
     pub paths: PathsTable,
     #[serde(default)]
+    pub build: BuildTable,
+    #[serde(default)]
     pub defaults: VmTable,
     #[serde(default)]
     pub environments: BTreeMap<String, VmTable>,
@@ -82,6 +94,19 @@ pub struct PathsTable {
     pub history: Option<Spanned<String>>,
     pub outputs_dir: Option<Spanned<String>>,
     pub ansible_dir: Option<Spanned<String>>,
+}
+
+/// `[build]`: what stage 1 builds the golden template from.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildTable {
+    pub template_name: Option<Spanned<String>>,
+    pub base_image: Option<Spanned<String>>,
+    pub base_image_url: Option<Spanned<String>>,
+    pub base_image_sha256: Option<Spanned<String>>,
+    pub storage: Option<Spanned<String>>,
+    pub disk_size_gib: Option<Spanned<i64>>,
+    pub os_tag: Option<Spanned<String>>,
 }
 
 /// The VM fields, as written in `[defaults]` or `[environments.NAME]`. Numbers are read as
@@ -263,6 +288,7 @@ impl Walker<'_> {
             match key_path.as_str() {
                 "api" => self.walk(inner, &key_path, API_KEYS),
                 "paths" => self.walk(inner, &key_path, PATHS_KEYS),
+                "build" => self.walk(inner, &key_path, BUILD_KEYS),
                 "defaults" => self.walk(inner, &key_path, VM_KEYS),
                 "environments" => {
                     for (environment, fields) in inner {

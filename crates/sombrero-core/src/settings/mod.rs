@@ -9,6 +9,7 @@
 //! Precedence, highest first: CLI flags > environment variables > `.mise.local.toml`
 //! `[env]` > `sombrero.toml` > built-in defaults. See docs/configuration.md.
 
+pub mod build;
 pub mod document;
 pub mod env_vars;
 pub mod error;
@@ -25,6 +26,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use url::Url;
 
+pub use build::BuildSettings;
 pub use document::ConfigFile;
 pub use error::{SettingsError, SettingsErrors};
 pub use mise::MiseEnv;
@@ -49,6 +51,8 @@ pub struct Settings {
     pub vm: VmSpec,
     pub api: ApiSettings,
     pub paths: PathSettings,
+    /// What `build` makes the golden template from.
+    pub build: build::BuildSettings,
     /// Things worth telling the user that are not errors.
     #[serde(skip)]
     pub warnings: Vec<String>,

@@ -150,6 +150,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         None => resolve_api(&layers, &mut errors),
     };
     let paths = resolve_paths(&layers);
+    let build_settings = super::build::resolve_build(&layers, &mut errors);
 
     let mut warnings: Vec<String> = inputs
         .mise
@@ -198,6 +199,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
             known_environments: known,
             api,
             paths,
+            build: build_settings,
             vm,
             warnings,
         }),
@@ -301,7 +303,7 @@ fn check_duplicates(built: &[(String, BuiltVm)], errors: &mut Vec<SettingsError>
 }
 
 /// A value from the variables `names`, else from the file's `key`.
-fn variable_or_file(
+pub(super) fn variable_or_file(
     layers: &Layers<'_>,
     names: &[&str],
     key: &str,

@@ -79,6 +79,7 @@ impl<'p> View<'p> {
                 self.line(&format!("✓ {what}: {detail}"));
             }
             ConfigureEvent::Failed { error } => self.line(&format!("✗ {error}")),
+            ConfigureEvent::Note { text } => self.line(&format!("  · {text}")),
             ConfigureEvent::Ansible(AnsibleEvent::TaskStart { task, role, .. }) => {
                 self.spin(label(role.as_deref(), task));
             }
@@ -122,9 +123,12 @@ impl<'p> View<'p> {
     }
 }
 
-/// Records `configure:<role>` phases from the events.
+/// Records `configure:<role>` phases from the events (or, for `build`, one
+/// `build:<step>` phase per step of sombrero's own, Ansible's tasks inside them).
 pub struct RolePhases<'run> {
     run: Option<&'run Run<'run>>,
+    prefix: &'static str,
+    per_role: bool,
     current: Option<(String, PhaseGuard<'run, 'run>)>,
     changed: u32,
     /// The playbook's failure was recorded on its role's phase already.
@@ -133,8 +137,15 @@ pub struct RolePhases<'run> {
 
 impl<'run> RolePhases<'run> {
     pub fn new(run: Option<&'run Run<'run>>) -> Self {
+        Self::with_prefix(run, "configure", true)
+    }
+
+    /// Phases named `<prefix>:<step>`; `per_role`: one phase per Ansible role too.
+    pub fn with_prefix(run: Option<&'run Run<'run>>, prefix: &'static str, per_role: bool) -> Self {
         Self {
             run,
+            prefix,
+            per_role,
             current: None,
             changed: 0,
             failure_recorded: false,
@@ -160,8 +171,13 @@ impl<'run> RolePhases<'run> {
 
     pub fn handle(&mut self, event: &ConfigureEvent) {
         match event {
-            ConfigureEvent::Started { phase, .. } => self.open(&format!("configure:{phase}")),
-            ConfigureEvent::Ansible(AnsibleEvent::TaskStart { role, handler, .. }) => {
+            ConfigureEvent::Started { phase, .. } => {
+                let name = format!("{}:{phase}", self.prefix);
+                self.open(&name);
+            }
+            ConfigureEvent::Ansible(AnsibleEvent::TaskStart { role, handler, .. })
+                if self.per_role =>
+            {
                 let group = if *handler {
                     "handlers"
                 } else {

@@ -10,6 +10,7 @@
 mod adopt;
 mod api;
 mod api_recorded;
+mod build;
 mod checklist;
 mod completions;
 mod config;
@@ -83,6 +84,14 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             Access::Write("configure"),
             configure::run,
         ),
+        Command::Build(args) => with_context(
+            global,
+            printer,
+            None,
+            Access::Write("build"),
+            async |context| build::run(&args, context).await,
+        ),
+        Command::Templates => with_context(global, printer, None, Access::Read, build::templates),
         Command::Status => with_context(global, printer, None, Access::Read, status::run),
         Command::Destroy(args) => with_context(
             global,

@@ -74,12 +74,13 @@ fn every_sombrero_variable_read_anywhere_is_declared_and_documented() {
 
 #[test]
 fn every_configuration_key_has_a_row_in_the_documentation() {
-    use sombrero_core::settings::document::{API_KEYS, PATHS_KEYS, VM_KEYS};
+    use sombrero_core::settings::document::{API_KEYS, BUILD_KEYS, PATHS_KEYS, VM_KEYS};
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let documentation = std::fs::read_to_string(root.join("docs/configuration.md")).unwrap();
     for (table, keys) in [
         ("[api]", API_KEYS),
         ("[paths]", PATHS_KEYS),
+        ("[build]", BUILD_KEYS),
         ("[defaults]", VM_KEYS),
     ] {
         let section = documentation

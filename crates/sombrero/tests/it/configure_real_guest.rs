@@ -212,7 +212,7 @@ pub fn configure_and_check(sandbox: &Sandbox, outputs_dir: &Path, ssh: &dyn Fn(&
         .stderr_has(&known_hosts.display().to_string());
 }
 
-fn copy_tree(from: &Path, to: &Path) {
+pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
     for entry in std::fs::read_dir(from).expect("read_dir").flatten() {
         let target = to.join(entry.file_name());

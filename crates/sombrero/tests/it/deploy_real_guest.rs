@@ -127,7 +127,7 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     let serve_log = std::fs::File::create(sandbox.path().join("serve.log")).expect("log");
     let serve = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
-        .args(["--guests", "qemu", "--with-template", "--state"])
+        .args(["--guests", "qemu", "--state"])
         .arg(sandbox.path().join("lab-state"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
@@ -162,6 +162,10 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
             "SOMBRERO_SSH_PUBLIC_KEY_FILE",
             &key.with_extension("pub").display().to_string(),
         );
+
+    // Stage 1 first (issue 13): template 1001 is built, not seeded.
+    let sandbox = crate::configure_real_guest::with_python_tools(sandbox);
+    let (packer_outputs, built) = crate::build_real_guest::build_and_check(&sandbox);
 
     let started = Instant::now();
     sandbox
@@ -205,6 +209,11 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         "{text}"
     );
 
+    // Docker is in the template: it answers before stage 3.
+    crate::build_real_guest::check_deployed_before_configure(&packer_outputs, &|command| {
+        ssh_as_the_inventory_says(inventory, "jump-man", command)
+    });
+
     // The inventory file itself is what `ansible -i` reads: same host, port and options.
     if which("ansible-inventory").is_some() {
         let listed = Command::new("ansible-inventory")
@@ -237,12 +246,17 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         .stderr_has(" 0 writes");
 
     // Stage 3 on the same guest (issue 12): configure, check the VM, configure again.
-    let sandbox = crate::configure_real_guest::with_python_tools(sandbox);
     let configure_started = Instant::now();
     crate::configure_real_guest::configure_and_check(&sandbox, &outputs_dir, &|command| {
         ssh_as_the_inventory_says(inventory, "jump-man", command)
     });
     let configured = configure_started.elapsed();
+    crate::build_real_guest::check_golden_settings(&|command| {
+        ssh_as_the_inventory_says(inventory, "jump-man", command)
+    });
+
+    // Stage 1's failure and versioning, last (they replace template 1001).
+    crate::build_real_guest::failure_then_replace(&sandbox);
 
     // Killed without a chance to clean up: its QEMU still goes with it.
     let guests = qemu_children(serve.0.id());
@@ -258,7 +272,8 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         std::thread::sleep(Duration::from_millis(100));
     }
     eprintln!(
-        "real guest through the binary: deploy -> SSH ready {:.1} s; configure checks {:.1} s",
+        "real guest through the binary: build {built:.1} s; deploy -> SSH ready {:.1} s; \
+         configure checks {:.1} s",
         deployed.as_secs_f64(),
         configured.as_secs_f64()
     );

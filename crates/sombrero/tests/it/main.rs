@@ -7,6 +7,8 @@
 
 mod api;
 mod bad_input;
+mod build_cli;
+mod build_real_guest;
 mod config;
 mod config_docs;
 mod configure_cli;
