@@ -198,7 +198,7 @@ fn render_templates(listings: &[TemplateListing]) -> String {
         return "no golden templates (run `sombrero build`)".to_owned();
     }
     let mut out = format!(
-        "{:<6} {:<30} {:<22} {:<16} {:<20} {}\n",
+        "{:<6} {:<30} {:<24} {:<16} {:<20} {}\n",
         "ID", "NAME", "BUILT", "DOCKER", "ENVIRONMENTS", "TAGS"
     );
     for listing in listings {
@@ -210,7 +210,7 @@ fn render_templates(listings: &[TemplateListing]) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<6} {:<30} {:<22} {:<16} {:<20} {}",
+            "{:<6} {:<30} {:<24} {:<16} {:<20} {}",
             listing.id,
             listing.name.as_deref().unwrap_or("-"),
             metadata.map_or("-", |m| m.build_time.as_str()),

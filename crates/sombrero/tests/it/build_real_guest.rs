@@ -168,7 +168,7 @@ pub fn build_and_check(sandbox: &Sandbox) -> (Value, f64) {
 
 /// On the VM deployed from the built template, before stage 3: Docker answers.
 pub fn check_deployed_before_configure(outputs: &Value, ssh: &dyn Fn(&str) -> Command) {
-    let output = ssh("docker --version; cat /etc/sombrero-golden-image")
+    let output = ssh("docker --version; cat /etc/sombrero-golden-image; sudo -n sshd -T")
         .output()
         .expect("ssh runs");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -181,6 +181,62 @@ pub fn check_deployed_before_configure(outputs: &Value, ssh: &dyn Fn(&str) -> Co
     assert!(text.starts_with("Docker version "), "{text}");
     assert!(text.contains(docker), "{docker} in {text}");
     assert!(text.contains("builder=sombrero"), "{text}");
+    // The template's sshd baseline holds before stage 3 hardens anything.
+    for line in [
+        "passwordauthentication no",
+        "permitrootlogin no",
+        "clientaliveinterval 300",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "{line} before configure: {text}"
+        );
+    }
+}
+
+/// golden-image.yml run again (plain `ansible-playbook`, the deployed clone as its
+/// builder, the pinned `known_hosts`) changes nothing: it is idempotent, and a clone of
+/// the template is what it built.
+pub fn golden_image_changes_nothing_the_second_time(outputs_dir: &Path) {
+    let outputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(outputs_dir.join("terraform-outputs.json")).expect("outputs"),
+    )
+    .expect("json");
+    let inventory = &outputs["ansible_inventory"]["all"];
+    let mut host = inventory["hosts"]["jump-man"].clone();
+    for (name, value) in inventory["vars"].as_object().expect("vars") {
+        host[name] = value.clone();
+    }
+    let file = outputs_dir.join("golden-builders.json");
+    let builders = serde_json::json!({
+        "all": {"children": {"golden_builders": {"hosts": {"jump-man": host}}}}
+    });
+    std::fs::write(&file, builders.to_string()).expect("write inventory");
+    let tree = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ansible");
+    let output = Command::new("ansible-playbook")
+        .arg("-i")
+        .arg(&file)
+        .arg(tree.join("playbooks/golden-image.yml"))
+        .args(["-e", "golden_image_user=ansible", "-e"])
+        .arg(format!("sombrero_version={}", env!("CARGO_PKG_VERSION")))
+        .current_dir(&tree)
+        .env("ANSIBLE_CONFIG", tree.join("ansible.cfg"))
+        .output()
+        .expect("ansible-playbook runs");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let recap = text
+        .lines()
+        .find(|line| line.starts_with("jump-man ") && line.contains("changed="))
+        .expect("a recap line");
+    assert!(
+        recap.contains("changed=0") && recap.contains("failed=0"),
+        "{text}"
+    );
 }
 
 /// After configure: the golden image's own settings survived and agree with stage 3.

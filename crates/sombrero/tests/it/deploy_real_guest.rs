@@ -214,6 +214,8 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         ssh_as_the_inventory_says(inventory, "jump-man", command)
     });
 
+    crate::build_real_guest::golden_image_changes_nothing_the_second_time(&outputs_dir);
+
     // The inventory file itself is what `ansible -i` reads: same host, port and options.
     if which("ansible-inventory").is_some() {
         let listed = Command::new("ansible-inventory")
