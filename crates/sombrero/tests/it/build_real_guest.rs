@@ -146,7 +146,8 @@ pub fn build_and_check(sandbox: &Sandbox) -> (Value, f64) {
         );
     }
     let checklist = sandbox.run(&["checklist"]).expect_code(0);
-    let record = std::fs::read_to_string(checklist.stdout.trim()).expect("checklist");
+    let record =
+        std::fs::read_to_string(sandbox.path().join(checklist.stdout.trim())).expect("checklist");
     let line = record
         .lines()
         .find(|line| line.contains("**Packer Build**"))
