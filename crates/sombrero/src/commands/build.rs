@@ -16,12 +16,11 @@ use sombrero_core::configure::AnsibleTree;
 use sombrero_core::history::clock;
 
 use super::configure::{ansible, cache_dir, private_key};
-use super::configure_view::{RolePhases, View};
+use super::configure_view::show_and_record;
 use crate::cli::BuildArgs;
 use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::progress::pump;
-use crate::recording::{finish_run, interrupted};
+use crate::recording::finish_run;
 
 /// Everything the build needs, checked before anything is created.
 async fn prepare(context: &Context, args: &BuildArgs, stamp: &str) -> anyhow::Result<BuildRequest> {
@@ -162,28 +161,13 @@ pub async fn run(args: &BuildArgs, context: &Context) -> anyhow::Result<ExitStat
             return Err(error);
         }
     };
-    let mut view = View::new(printer);
-    let mut phases = RolePhases::with_prefix(run.as_ref(), "build", false);
-    let driven = pump(
-        |events| async move { build::run(client, &request, &*events).await },
-        |event| {
-            view.handle(event);
-            phases.handle(event);
-        },
-    );
-    let result = tokio::select! {
-        result = driven => result,
-        _ = tokio::signal::ctrl_c() => {
-            view.close();
-            drop(phases);
-            interrupted(run, printer);
-            return Ok(ExitStatus::Interrupted);
-        }
+    let request = &request;
+    let work = |events: Box<dyn Fn(&_) + Send + Sync>| async move {
+        build::run(client, request, &*events).await
     };
-    view.close();
-    phases.finish(&result);
-    drop(phases);
-    finish_run(run, &result, printer);
+    let Some(result) = show_and_record(run, printer, ("build", false), work).await else {
+        return Ok(ExitStatus::Interrupted);
+    };
     let report = result?;
     if printer.json_mode() {
         printer.json(&report)?;

@@ -9,18 +9,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sombrero_core::configure::{
-    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureReport, ConfigureRequest,
-    PlaybookVars,
+    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureRequest, PlaybookVars,
 };
 use sombrero_core::deploy::{Layout, outputs};
 use sombrero_core::settings::{Settings, SshKeySetting, env_vars};
 use sombrero_core::ssh::{self, KeySearch, PrivateKey, SshTarget};
 
-use super::configure_view::{RolePhases, View, recap};
+use super::configure_view::{recap, show_and_record};
 use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
-use crate::progress::pump;
-use crate::recording::{finish_run, interrupted};
+use crate::recording::finish_run;
 
 /// How long configure waits for cloud-init by default (`SOMBRERO_CLOUD_INIT_WAIT`).
 const CLOUD_INIT_WAIT: Duration = Duration::from_secs(600);
@@ -185,21 +183,13 @@ pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
             return Err(error);
         }
     };
-    let mut view = View::new(printer);
-    let mut phases = RolePhases::new(run.as_ref());
-    let result = tokio::select! {
-        result = drive(&request, &mut view, &mut phases) => result,
-        _ = tokio::signal::ctrl_c() => {
-            view.close();
-            drop(phases);
-            interrupted(run, printer);
-            return Ok(ExitStatus::Interrupted);
-        }
+    let request = &request;
+    let work = |events: Box<dyn Fn(&_) + Send + Sync>| async move {
+        configure::run(request, &*events).await
     };
-    view.close();
-    phases.finish(&result);
-    drop(phases);
-    finish_run(run, &result, printer);
+    let Some(result) = show_and_record(run, printer, ("configure", true), work).await else {
+        return Ok(ExitStatus::Interrupted);
+    };
     let report = result?;
     if printer.json_mode() {
         printer.json(&report.results)?;
@@ -207,20 +197,4 @@ pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
         printer.data(&recap(&report));
     }
     Ok(ExitStatus::Success)
-}
-
-/// Runs configure, rendering and recording its events on this task.
-async fn drive(
-    request: &ConfigureRequest,
-    view: &mut View<'_>,
-    phases: &mut RolePhases<'_>,
-) -> Result<ConfigureReport, ConfigureError> {
-    pump(
-        |events| async move { configure::run(request, &*events).await },
-        |event| {
-            view.handle(event);
-            phases.handle(event);
-        },
-    )
-    .await
 }

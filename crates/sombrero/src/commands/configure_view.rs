@@ -1,10 +1,6 @@
-//! What `configure` shows and records while it runs: one line per Ansible task (a spinner
-//! on a terminal), one history phase per role, and the recap at the end.
-//!
-//! Why per role: a role is what an operator reads a failure by ("firewall failed"), and
-//! `sombrero metrics` then shows which part of stage 3 takes the time. Phases are named
-//! `configure:<role>` (plus `configure:cloud-init`, `configure:handlers` and
-//! `configure:results`), which the checklist adds up as "Ansible Configure".
+//! What `configure` and `build` show and record while they run: one line per Ansible task
+//! (a spinner on a terminal), one history phase per role (configure) or per step (build),
+//! and configure's recap at the end.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal as _;
@@ -15,6 +11,42 @@ use sombrero_core::configure::{AnsibleEvent, ConfigureEvent, ConfigureReport, Ta
 use sombrero_core::history::{PhaseGuard, Run};
 
 use crate::printer::Printer;
+use crate::progress::pump;
+use crate::recording::{finish_run, interrupted};
+
+/// Runs `work` with its events shown (a [`View`]) and recorded as `<prefix>:<step>`
+/// phases (and one per Ansible role when `per_role`), then ends the run record with the
+/// outcome. `None`: Ctrl-C, recorded as interrupted.
+pub async fn show_and_record<T, E: std::fmt::Display, F>(
+    run: Option<Run<'_>>,
+    printer: &Printer,
+    (prefix, per_role): (&'static str, bool),
+    work: impl FnOnce(Box<dyn Fn(&ConfigureEvent) + Send + Sync>) -> F,
+) -> Option<Result<T, E>>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut view = View::new(printer);
+    let mut phases = RolePhases::with_prefix(run.as_ref(), prefix, per_role);
+    let driven = pump(work, |event| {
+        view.handle(event);
+        phases.handle(event);
+    });
+    let result = tokio::select! {
+        result = driven => result,
+        _ = tokio::signal::ctrl_c() => {
+            view.close();
+            drop(phases);
+            interrupted(run, printer);
+            return None;
+        }
+    };
+    view.close();
+    phases.finish(&result);
+    drop(phases);
+    finish_run(run, &result, printer);
+    Some(result)
+}
 
 /// Renders configure's events for a person.
 pub struct View<'p> {
@@ -136,10 +168,6 @@ pub struct RolePhases<'run> {
 }
 
 impl<'run> RolePhases<'run> {
-    pub fn new(run: Option<&'run Run<'run>>) -> Self {
-        Self::with_prefix(run, "configure", true)
-    }
-
     /// Phases named `<prefix>:<step>`; `per_role`: one phase per Ansible role too.
     pub fn with_prefix(run: Option<&'run Run<'run>>, prefix: &'static str, per_role: bool) -> Self {
         Self {
