@@ -199,7 +199,7 @@ pub async fn run(
     }
     let resources = slot::vms(client).await?;
     let removed_builders = slot::remove_builders(client, request, &resources, &note).await?;
-    let current = slot::inspect(client, request).await?;
+    let current = slot::inspect(client, &request.node, request.template_id).await?;
     let wanted_recipe = recipe(&request.tree, &request.base_image);
     if let slot::Slot::Golden(config) = &current
         && !request.replace

@@ -102,34 +102,38 @@ pub(crate) async fn remove_builders(
     Ok(removed)
 }
 
-/// What holds `request.template_id` (builders were removed before this is asked).
+/// What holds `template_id` on `node` (builders were removed before this is asked).
 ///
 /// # Errors
 /// [`BuildError::SlotTaken`] for anything that is not a sombrero golden template.
-pub(crate) async fn inspect(client: &Client, request: &BuildRequest) -> Result<Slot, BuildError> {
-    let id = u64::from(request.template_id);
+pub(crate) async fn inspect(
+    client: &Client,
+    node: &str,
+    template_id: u32,
+) -> Result<Slot, BuildError> {
+    let id = u64::from(template_id);
     let found = vms(client).await?.into_iter().find(|r| r.vmid == Some(id));
     let Some(resource) = found else {
         return Ok(Slot::Free);
     };
     let tags = tags_of(resource.tags.as_deref());
-    let node = resource.node.as_deref().unwrap_or_default();
-    if node == request.node && is_golden(&tags, resource.template) {
+    let found_on = resource.node.as_deref().unwrap_or_default();
+    if found_on == node && is_golden(&tags, resource.template) {
         let config = client
-            .vm_config(node, id)
+            .vm_config(found_on, id)
             .await
             .map_err(|error| BuildError::api(format!("reading template {id}"), error))?;
         return Ok(Slot::Golden(Box::new(config)));
     }
     Err(BuildError::SlotTaken {
-        vmid: request.template_id,
+        vmid: template_id,
         name: format!(
             "{}{}",
             resource.name.as_deref().unwrap_or("unnamed"),
-            if node == request.node {
+            if found_on == node {
                 String::new()
             } else {
-                format!(", on node {node}")
+                format!(", on node {found_on}")
             }
         ),
     })
@@ -239,16 +243,16 @@ pub(crate) async fn base_image(
 
 #[cfg(test)]
 mod tests {
-    use super::{ImageSpec, LabGuests, base_image, is_golden, lab_guests, tags_of};
+    use super::{ImageSpec, LabGuests, Slot, base_image, inspect, is_golden, lab_guests, tags_of};
     use crate::build::BuildError;
 
     /// A state-only lab: its "download" is zero bytes, whose SHA-256 is well known.
     const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
-    async fn lab() -> (pve_lab::LabHandle, pve::Client) {
-        let lab = pve_lab::Lab::start(pve_lab::LabOptions::for_tests())
-            .await
-            .expect("lab starts");
+    async fn lab(with_template: bool) -> (pve_lab::LabHandle, pve::Client) {
+        let mut options = pve_lab::LabOptions::for_tests();
+        options.node.with_template = with_template;
+        let lab = pve_lab::Lab::start(options).await.expect("lab starts");
         let client = pve::Client::builder(lab.url())
             .token(lab.token().parse().expect("token"))
             .build()
@@ -265,9 +269,37 @@ mod tests {
         }
     }
 
+    /// The lab's seeded template 1001 (tags packer-built and ubuntu-24-04) is not one of
+    /// build's: refused with exit 1, naming it; a free id is free.
+    #[tokio::test]
+    async fn a_template_id_held_by_anything_else_is_refused() {
+        let (_lab, client) = lab(true).await;
+        let error = inspect(&client, "lloyd", 1001).await.expect_err("taken");
+        assert!(
+            matches!(error, BuildError::SlotTaken { vmid: 1001, .. }),
+            "{error}"
+        );
+        assert!(!error.is_bad_input(), "exit 1");
+        assert!(
+            error
+                .to_string()
+                .contains("is not a sombrero golden template"),
+            "{error}"
+        );
+        assert!(
+            error
+                .hint()
+                .is_some_and(|hint| hint.contains("--template-id"))
+        );
+        assert!(matches!(
+            inspect(&client, "lloyd", 4242).await,
+            Ok(Slot::Free)
+        ));
+    }
+
     #[tokio::test]
     async fn a_missing_base_image_is_downloaded_checked_or_refused() {
-        let (_lab, client) = lab().await;
+        let (_lab, client) = lab(false).await;
         let quiet = |_: &str| {};
         let guests = lab_guests(&client).await.expect("the lab answers");
         assert!(!guests.real, "state-only guests");
