@@ -251,7 +251,19 @@ pub async fn run(
         "boot",
         format!("boot builder VM {builder} and reach it over SSH"),
     );
-    let reached = builder::boot(client, request, builder, &note).await?;
+    // From here on a failure stops the builder (kept for inspection, removed by the next
+    // build), so an error never leaves a VM running.
+    let stop_on_error = async |error: BuildError| {
+        events(&ConfigureEvent::Failed {
+            error: error.to_string(),
+        });
+        let _ = builder::power_off(client, request, builder).await;
+        error
+    };
+    let reached = match builder::boot(client, request, builder, &note).await {
+        Ok(reached) => reached,
+        Err(error) => return Err(stop_on_error(error).await),
+    };
     finished(format!(
         "{} ({}), host key pinned",
         reached.target.display(),
@@ -288,16 +300,12 @@ pub async fn run(
     .await;
     let provisioned = match provisioned {
         Ok(outcome) => outcome,
-        Err(error) => {
-            events(&ConfigureEvent::Failed {
-                error: error.to_string(),
-            });
-            // Kept for inspection, stopped so it costs nothing; the next build removes it.
-            let _ = builder::power_off(client, request, builder).await;
-            return Err(error);
-        }
+        Err(error) => return Err(stop_on_error(error).await),
     };
-    let facts = builder::facts(&session).await?;
+    let facts = match builder::facts(&session).await {
+        Ok(facts) => facts,
+        Err(error) => return Err(stop_on_error(error).await),
+    };
     finished(format!(
         "Docker {}",
         facts.docker_version.as_deref().unwrap_or("not found")
@@ -315,14 +323,10 @@ pub async fn run(
         &forward,
     )
     .await;
-    if let Err(error) = generalized {
-        events(&ConfigureEvent::Failed {
-            error: error.to_string(),
-        });
-        let _ = builder::power_off(client, request, builder).await;
-        return Err(error);
-    }
-    let generalized = generalized?;
+    let generalized = match generalized {
+        Ok(outcome) => outcome,
+        Err(error) => return Err(stop_on_error(error).await),
+    };
     drop(session);
     let shutdown_seconds = builder::power_off(client, request, builder).await?;
     finished("generalized and powered off".to_owned());
