@@ -17,6 +17,7 @@ import sys
 PATHS = [
     "/version",
     "/access/ticket",
+    "/access/permissions",
     "/nodes",
     "/nodes/{node}",
     "/nodes/{node}/status",

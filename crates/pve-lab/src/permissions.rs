@@ -37,6 +37,72 @@ pub fn has_privilege(identity: &Identity, _path: &str, privilege: &str) -> bool 
     is_full(identity) || AUDITOR.contains(&privilege)
 }
 
+/// Every privilege of PVE 9 (what `root@pam` holds on `/`).
+const ALL: [&str; 47] = [
+    "Datastore.Allocate",
+    "Datastore.AllocateSpace",
+    "Datastore.AllocateTemplate",
+    "Datastore.Audit",
+    "Group.Allocate",
+    "Mapping.Audit",
+    "Mapping.Modify",
+    "Mapping.Use",
+    "Permissions.Modify",
+    "Pool.Allocate",
+    "Pool.Audit",
+    "Realm.Allocate",
+    "Realm.AllocateUser",
+    "SDN.Allocate",
+    "SDN.Audit",
+    "SDN.Use",
+    "Sys.AccessNetwork",
+    "Sys.Audit",
+    "Sys.Console",
+    "Sys.Incoming",
+    "Sys.Modify",
+    "Sys.PowerMgmt",
+    "Sys.Syslog",
+    "User.Modify",
+    "VM.Allocate",
+    "VM.Backup",
+    "VM.Clone",
+    "VM.Config.CDROM",
+    "VM.Config.CPU",
+    "VM.Config.Cloudinit",
+    "VM.Config.Disk",
+    "VM.Config.HWType",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Options",
+    "VM.Console",
+    "VM.GuestAgent.Audit",
+    "VM.GuestAgent.FileRead",
+    "VM.GuestAgent.FileSystemMgmt",
+    "VM.GuestAgent.FileWrite",
+    "VM.GuestAgent.Unrestricted",
+    "VM.Migrate",
+    "VM.PowerMgmt",
+    "VM.Replicate",
+    "VM.Snapshot",
+    "VM.Snapshot.Rollback",
+    "VM.Audit",
+];
+
+/// `GET /access/permissions` for the caller: `{"/": {PRIV: 1, ...}}` (the lab grants
+/// everything on `/`, propagated, or the auditor's privileges to the read-only token).
+pub fn effective(identity: &Identity) -> Value {
+    let held: Vec<&str> = if is_full(identity) {
+        ALL.to_vec()
+    } else {
+        AUDITOR.to_vec()
+    };
+    let privileges: Map<String, Value> = held
+        .into_iter()
+        .map(|privilege| (privilege.to_owned(), json!(1)))
+        .collect();
+    json!({"/": privileges})
+}
+
 /// Checks that only the schema's prose states, for endpoints the lab serves.
 fn extra_check(method: &str, template: &str) -> Option<Value> {
     match (method, template) {

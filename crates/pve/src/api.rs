@@ -30,6 +30,18 @@ impl Client {
         self.call(&endpoints::version()).await
     }
 
+    /// `GET /access/permissions`: the caller's effective privileges (`path -> privilege
+    /// -> propagate`), for the token's own identity.
+    ///
+    /// # Errors
+    /// Transport, API or decoding errors ([`Error`]).
+    pub async fn permissions(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, std::collections::BTreeMap<String, Value>>, Error>
+    {
+        self.call(&endpoints::permissions()).await
+    }
+
     /// `GET /nodes`.
     ///
     /// # Errors

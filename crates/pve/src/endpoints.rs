@@ -29,6 +29,11 @@ pub fn version() -> Request {
     get(&["version"])
 }
 
+/// `GET /access/permissions`: the caller's effective privileges, by path.
+pub fn permissions() -> Request {
+    get(&["access", "permissions"])
+}
+
 /// `GET /nodes`.
 pub fn nodes() -> Request {
     get(&["nodes"])

@@ -7,7 +7,9 @@
 pub mod build;
 pub mod configure;
 pub mod deploy;
+pub mod diagnose;
 pub mod history;
 pub mod lock;
 pub mod settings;
 pub mod ssh;
+pub mod verify;

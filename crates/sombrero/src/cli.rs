@@ -166,6 +166,33 @@ pub enum Command {
         after_help = "Examples:\n  sombrero configure --env staging\n  sombrero configure --json | jq .firewall_rules"
     )]
     Configure,
+    /// The runbook's smoke tests on the environment's VM, over one SSH connection.
+    #[command(
+        long_about = "The runbook's smoke tests, run inside the environment's VM over one \
+            multiplexed SSH connection (the pinned known_hosts and the key stage 3 uses), \
+            independent checks in parallel, every check run even when others fail. The full \
+            suite: infrastructure (SSH, address, route, DNS, hostname), services (cloud-init, \
+            guest agent, Docker, sshd, failed units, docker without sudo, compose), security \
+            (sudo, sshd -T, the firewall, Docker's chains), packages, the files stage 3 \
+            writes, a container run and the bridge network, and headroom ([verify] limits). \
+            --quick: SSH, hostname, uptime. --docker: Docker and compose. Writes \
+            deployments/outputs/<env>/verify-results.json; exits 1 when a check failed.",
+        after_help = "Examples:\n  sombrero verify\n  sombrero verify --quick --env staging\n  \
+            sombrero verify --docker --json | jq '.checks[] | select(.status == \"fail\")'"
+    )]
+    Verify(VerifyArgs),
+    /// The runbook's troubleshooting guide as code: what is wrong with the VM, and the fix.
+    #[command(
+        long_about = "Looks at the environment's VM the way the runbook's troubleshooting \
+            guide does, through the Proxmox API and the guest agent first (they work when SSH \
+            does not), then SSH: API authentication and the token's privileges, the template, \
+            SSH (VM status, the agent's addresses, sshd, firewall rules for port 22, the key \
+            in authorized_keys), cloud-init, Docker. Prints each finding with the runbook's \
+            fix; exits 1 when it found a problem. --bundle writes a tar.gz of logs, outputs \
+            and configuration, secrets redacted.",
+        after_help = "Examples:\n  sombrero diagnose\n  sombrero diagnose --env staging --bundle jump-man.tar.gz"
+    )]
+    Diagnose(DiagnoseArgs),
     /// The environment's VM: power, address, uptime, template, drift.
     #[command(after_help = "Examples:\n  sombrero status\n  sombrero status --env staging --json")]
     Status,
@@ -194,6 +221,30 @@ pub struct PlanArgs {
     /// Clone this template instead of the configured or newest tagged one.
     #[arg(long, value_name = "ID")]
     pub template: Option<u32>,
+}
+
+/// Arguments of `sombrero verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Only SSH, hostname and uptime (the runbook's smoke-test-quick).
+    #[arg(long, conflicts_with = "docker")]
+    pub quick: bool,
+    /// Only Docker: versions, a container run, ps, storage driver (smoke-test-docker).
+    #[arg(long)]
+    pub docker: bool,
+    /// One SSH connection per check, one check after another: the original smoke test's
+    /// way, for benchmarks.
+    #[arg(long, hide = true)]
+    pub one_connection_per_check: bool,
+}
+
+/// Arguments of `sombrero diagnose`.
+#[derive(Debug, Clone, Args)]
+pub struct DiagnoseArgs {
+    /// Also write a tar.gz with the VM's logs, the outputs and the configuration
+    /// (secrets redacted).
+    #[arg(long, value_name = "FILE")]
+    pub bundle: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `sombrero build`.

@@ -21,6 +21,7 @@ use sombrero_core::deploy::DeployError;
 use sombrero_core::history::HistoryError;
 use sombrero_core::lock::LockError;
 use sombrero_core::settings::{SettingsError, SettingsErrors};
+use sombrero_core::verify::VerifyError;
 
 /// The documented exit statuses of sombrero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +75,10 @@ pub fn status_for(error: &anyhow::Error) -> ExitStatus {
         cause
             .downcast_ref::<BuildError>()
             .is_some_and(BuildError::is_bad_input)
+    }) || error.chain().any(|cause| {
+        cause
+            .downcast_ref::<VerifyError>()
+            .is_some_and(VerifyError::is_bad_input)
     });
     if bad_input {
         ExitStatus::BadInput
@@ -104,6 +109,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         if let Some(build) = cause.downcast_ref::<BuildError>() {
             return build.hint();
+        }
+        if let Some(verify) = cause.downcast_ref::<VerifyError>() {
+            return verify.hint();
         }
         if let Some(lock) = cause.downcast_ref::<LockError>() {
             return lock.hint();

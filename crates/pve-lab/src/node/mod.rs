@@ -285,6 +285,9 @@ async fn data_endpoint(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
     let template = request.template.as_str();
     match (request.method, template) {
         (Method::Get, "/version") => Ok(cluster::version()),
+        (Method::Get, "/access/permissions") => {
+            Ok(crate::permissions::effective(&request.identity))
+        }
         (Method::Get, "/nodes") => Ok(cluster::nodes(shared)),
         (Method::Get, "/nodes/{node}") => Ok(cluster::node_index()),
         (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared)),

@@ -87,6 +87,13 @@ async fn bad_credentials_and_missing_privileges_are_typed() {
         .unwrap_err();
     let permission = error.permission().expect("a 403 names the privilege");
     assert!(permission.privilege.is_some(), "{error}");
+    // What each token holds, as PVE reports it: the clone privilege only for the full one.
+    let held = readonly.permissions().await.unwrap();
+    assert!(held["/"].contains_key("VM.Audit"), "{held:?}");
+    assert!(!held["/"].contains_key("VM.Clone"), "{held:?}");
+    let full = client_with_token(&lab, &lab.token());
+    let held = full.permissions().await.unwrap();
+    assert!(held["/"].contains_key("VM.Clone"), "{held:?}");
 }
 
 #[tokio::test]

@@ -17,7 +17,16 @@ use super::error::{SettingsError, SettingsErrors, is_secret_key};
 use super::source::{Origin, Position, Source};
 
 /// Keys of the top-level table.
-pub const TOP_KEYS: &[&str] = &["api", "paths", "build", "defaults", "environments"];
+pub const TOP_KEYS: &[&str] = &[
+    "api",
+    "paths",
+    "build",
+    "verify",
+    "defaults",
+    "environments",
+];
+/// Keys of `[verify]`.
+pub const VERIFY_KEYS: &[&str] = &["disk_max_percent", "memory_max_percent", "load_max_per_cpu"];
 /// Keys of `[build]`.
 pub const BUILD_KEYS: &[&str] = &[
     "template_name",
@@ -71,6 +80,8 @@ pub struct Document {
     #[serde(default)]
     pub build: BuildTable,
     #[serde(default)]
+    pub verify: VerifyTable,
+    #[serde(default)]
     pub defaults: VmTable,
     #[serde(default)]
     pub environments: BTreeMap<String, VmTable>,
@@ -107,6 +118,15 @@ pub struct BuildTable {
     pub storage: Option<Spanned<String>>,
     pub disk_size_gib: Option<Spanned<i64>>,
     pub os_tag: Option<Spanned<String>>,
+}
+
+/// `[verify]`: the headroom checks' limits.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyTable {
+    pub disk_max_percent: Option<Spanned<i64>>,
+    pub memory_max_percent: Option<Spanned<i64>>,
+    pub load_max_per_cpu: Option<Spanned<f64>>,
 }
 
 /// The VM fields, as written in `[defaults]` or `[environments.NAME]`. Numbers are read as
@@ -289,6 +309,7 @@ impl Walker<'_> {
                 "api" => self.walk(inner, &key_path, API_KEYS),
                 "paths" => self.walk(inner, &key_path, PATHS_KEYS),
                 "build" => self.walk(inner, &key_path, BUILD_KEYS),
+                "verify" => self.walk(inner, &key_path, VERIFY_KEYS),
                 "defaults" => self.walk(inner, &key_path, VM_KEYS),
                 "environments" => {
                     for (environment, fields) in inner {

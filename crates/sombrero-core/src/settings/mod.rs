@@ -17,6 +17,7 @@ pub mod mise;
 mod resolve;
 pub mod source;
 pub mod values;
+pub mod verify;
 mod vm;
 mod vm_access;
 mod vm_lookup;
@@ -53,6 +54,8 @@ pub struct Settings {
     pub paths: PathSettings,
     /// What `build` makes the golden template from.
     pub build: build::BuildSettings,
+    /// The limits of `verify`'s headroom checks.
+    pub verify: verify::VerifySettings,
     /// Things worth telling the user that are not errors.
     #[serde(skip)]
     pub warnings: Vec<String>,

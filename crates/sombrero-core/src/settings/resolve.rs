@@ -151,6 +151,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
     };
     let paths = resolve_paths(&layers);
     let build_settings = super::build::resolve_build(&layers, &mut errors);
+    let verify_settings = super::verify::resolve_verify(&layers, &mut errors);
 
     let mut warnings: Vec<String> = inputs
         .mise
@@ -200,6 +201,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
             api,
             paths,
             build: build_settings,
+            verify: verify_settings,
             vm,
             warnings,
         }),

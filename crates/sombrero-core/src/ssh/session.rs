@@ -145,6 +145,9 @@ impl SshError {
 pub struct Session {
     target: SshTarget,
     control: tempfile::TempDir,
+    /// `false`: every command opens its own connection (the original smoke test's way,
+    /// kept for `verify`'s benchmark baseline).
+    multiplex: bool,
 }
 
 /// How long an idle shared connection stays open after its last user.
@@ -160,7 +163,21 @@ impl Session {
         let control = tempfile::Builder::new()
             .prefix("sombrero-ssh-")
             .tempdir_in(std::env::temp_dir())?;
-        Ok(Self { target, control })
+        Ok(Self {
+            target,
+            control,
+            multiplex: true,
+        })
+    }
+
+    /// Like [`Session::new`], but every command connects anew (no `ControlMaster`).
+    ///
+    /// # Errors
+    /// The control directory cannot be created.
+    pub fn unshared(target: SshTarget) -> std::io::Result<Self> {
+        let mut session = Self::new(target)?;
+        session.multiplex = false;
+        Ok(session)
     }
 
     pub fn target(&self) -> &SshTarget {
@@ -187,15 +204,21 @@ impl Session {
             "ConnectTimeout=15".to_owned(),
             "-o".to_owned(),
             "ServerAliveInterval=15".to_owned(),
-            "-o".to_owned(),
-            "ControlMaster=auto".to_owned(),
-            "-o".to_owned(),
-            format!("ControlPath={}/%C", self.control.path().display()),
-            "-o".to_owned(),
-            format!("ControlPersist={PERSIST_SECONDS}"),
             "-p".to_owned(),
             target.port.to_string(),
         ];
+        if self.multiplex {
+            options.extend([
+                "-o".to_owned(),
+                "ControlMaster=auto".to_owned(),
+                "-o".to_owned(),
+                format!("ControlPath={}/%C", self.control.path().display()),
+                "-o".to_owned(),
+                format!("ControlPersist={PERSIST_SECONDS}"),
+            ]);
+        } else {
+            options.extend(["-o".to_owned(), "ControlPath=none".to_owned()]);
+        }
         if let PrivateKey::File(path) = &target.key {
             options.extend([
                 "-o".to_owned(),
@@ -255,6 +278,9 @@ impl Session {
 
 impl Drop for Session {
     fn drop(&mut self) {
+        if !self.multiplex {
+            return;
+        }
         // Close the shared connection now rather than after ControlPersist.
         let _ = std::process::Command::new("ssh")
             .args(self.options())

@@ -18,6 +18,7 @@ mod configure;
 mod configure_view;
 mod deploy;
 mod destroy;
+mod diagnose;
 mod history;
 mod issue;
 mod lab;
@@ -29,6 +30,7 @@ mod report;
 mod stage2;
 mod status;
 mod validate;
+mod verify;
 
 use crate::cli::{Cli, Command, GlobalArgs, IssueCommand};
 use crate::context::{Access, Context, HistoryContext, ValidationContext, runtime};
@@ -91,6 +93,16 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             Access::Write("build"),
             async |context| build::run(&args, context).await,
         ),
+        Command::Verify(args) => {
+            with_context(global, printer, None, Access::Read, async |context| {
+                verify::run(&args, context).await
+            })
+        }
+        Command::Diagnose(args) => {
+            with_context(global, printer, None, Access::Read, async |context| {
+                diagnose::run(&args, context).await
+            })
+        }
         Command::Templates => with_context(global, printer, None, Access::Read, build::templates),
         Command::Status => with_context(global, printer, None, Access::Read, status::run),
         Command::Destroy(args) => with_context(

@@ -92,53 +92,57 @@ fn text_view_matches_snapshot() {
     success: true
     exit_code: 0
     ----- stdout -----
-    config_file               sombrero.toml
-    environment               staging                                         flag --env
-    known_environments        development, production, staging
+    config_file                sombrero.toml
+    environment                staging                                         flag --env
+    known_environments         development, production, staging
 
-    vm.vmid                   152                                             sombrero.toml:environments.staging.vmid
-    vm.name                   jump-man                                        sombrero.toml:defaults.name
-    vm.description            Testing & validation                            sombrero.toml:environments.staging.description
-    vm.node                   lloyd                                           sombrero.toml:defaults.node
-    vm.template_id            1001                                            sombrero.toml:defaults.template_id
-    vm.cores                  2                                               sombrero.toml:defaults.cores
-    vm.cpu                    host                                            sombrero.toml:defaults.cpu
-    vm.memory_mib             2048                                            sombrero.toml:defaults.memory_mib
-    vm.balloon_mib            1024                                            sombrero.toml:defaults.balloon_mib
-    vm.disk_size_gib          32                                              sombrero.toml:defaults.disk_size_gib
-    vm.disk_slot              scsi0                                           sombrero.toml:defaults.disk_slot
-    vm.disk_storage           local-lvm                                       sombrero.toml:defaults.disk_storage
-    vm.bridge                 vmbr0                                           sombrero.toml:defaults.bridge
-    vm.ip                     192.168.10.252/24                               sombrero.toml:environments.staging.ip
-    vm.gateway                192.168.10.1                                    sombrero.toml:environments.staging.gateway
-    vm.nameservers            192.168.10.1                                    sombrero.toml:environments.staging.nameservers
-    vm.searchdomain           (unset)
-    vm.ciuser                 ansible                                         sombrero.toml:defaults.ciuser
-    vm.ssh_public_key         (unset)                                         set TF_VAR_ci_ssh_key
-    vm.ssh_private_key_file   (unset)                                         set SOMBRERO_SSH_PRIVATE_KEY_FILE
-    vm.ssh_allow_users        (none)                                          default
-    vm.extra_authorized_keys  (none)                                          default
-    vm.tags                   jump-host, sombrero                             sombrero.toml:defaults.tags
+    vm.vmid                    152                                             sombrero.toml:environments.staging.vmid
+    vm.name                    jump-man                                        sombrero.toml:defaults.name
+    vm.description             Testing & validation                            sombrero.toml:environments.staging.description
+    vm.node                    lloyd                                           sombrero.toml:defaults.node
+    vm.template_id             1001                                            sombrero.toml:defaults.template_id
+    vm.cores                   2                                               sombrero.toml:defaults.cores
+    vm.cpu                     host                                            sombrero.toml:defaults.cpu
+    vm.memory_mib              2048                                            sombrero.toml:defaults.memory_mib
+    vm.balloon_mib             1024                                            sombrero.toml:defaults.balloon_mib
+    vm.disk_size_gib           32                                              sombrero.toml:defaults.disk_size_gib
+    vm.disk_slot               scsi0                                           sombrero.toml:defaults.disk_slot
+    vm.disk_storage            local-lvm                                       sombrero.toml:defaults.disk_storage
+    vm.bridge                  vmbr0                                           sombrero.toml:defaults.bridge
+    vm.ip                      192.168.10.252/24                               sombrero.toml:environments.staging.ip
+    vm.gateway                 192.168.10.1                                    sombrero.toml:environments.staging.gateway
+    vm.nameservers             192.168.10.1                                    sombrero.toml:environments.staging.nameservers
+    vm.searchdomain            (unset)
+    vm.ciuser                  ansible                                         sombrero.toml:defaults.ciuser
+    vm.ssh_public_key          (unset)                                         set TF_VAR_ci_ssh_key
+    vm.ssh_private_key_file    (unset)                                         set SOMBRERO_SSH_PRIVATE_KEY_FILE
+    vm.ssh_allow_users         (none)                                          default
+    vm.extra_authorized_keys   (none)                                          default
+    vm.tags                    jump-host, sombrero                             sombrero.toml:defaults.tags
 
-    api.url                   (unset)                                         set TF_VAR_pve_api_url
-    api.token                 terraform@pve!token=[redacted]                  env TF_VAR_pve_api_token
-    api.insecure              false                                           sombrero.toml:api.insecure
-    api.fingerprint           (unset)                                         set SOMBRERO_PVE_FINGERPRINT
-    api.ca_file               (unset)                                         set SOMBRERO_PVE_CA_FILE
-    api.username              (unset)                                         set PKR_VAR_proxmox_username
-    api.password              (unset)                                         set PKR_VAR_proxmox_password
+    api.url                    (unset)                                         set TF_VAR_pve_api_url
+    api.token                  terraform@pve!token=[redacted]                  env TF_VAR_pve_api_token
+    api.insecure               false                                           sombrero.toml:api.insecure
+    api.fingerprint            (unset)                                         set SOMBRERO_PVE_FINGERPRINT
+    api.ca_file                (unset)                                         set SOMBRERO_PVE_CA_FILE
+    api.username               (unset)                                         set PKR_VAR_proxmox_username
+    api.password               (unset)                                         set PKR_VAR_proxmox_password
 
-    paths.ansible_dir         (unset)                                         set SOMBRERO_ANSIBLE_DIR
-    paths.history             deployments/sombrero.db                         sombrero.toml:paths.history
-    paths.outputs_dir         deployments/outputs                             sombrero.toml:paths.outputs_dir
+    paths.ansible_dir          (unset)                                         set SOMBRERO_ANSIBLE_DIR
+    paths.history              deployments/sombrero.db                         sombrero.toml:paths.history
+    paths.outputs_dir          deployments/outputs                             sombrero.toml:paths.outputs_dir
 
-    build.base_image          local:import/noble-server-cloudimg-amd64.qcow2  sombrero.toml:build.base_image
-    build.base_image_sha256   (unset)
-    build.base_image_url      (unset)
-    build.disk_size_gib       8                                               sombrero.toml:build.disk_size_gib
-    build.os_tag              (unset)
-    build.storage             (unset)
-    build.template_name       ubuntu-server-numbat-docker                     sombrero.toml:build.template_name
+    build.base_image           local:import/noble-server-cloudimg-amd64.qcow2  sombrero.toml:build.base_image
+    build.base_image_sha256    (unset)
+    build.base_image_url       (unset)
+    build.disk_size_gib        8                                               sombrero.toml:build.disk_size_gib
+    build.os_tag               (unset)
+    build.storage              (unset)
+    build.template_name        ubuntu-server-numbat-docker                     sombrero.toml:build.template_name
+
+    verify.disk_max_percent    90                                              default
+    verify.load_max_per_cpu    2.0                                             default
+    verify.memory_max_percent  90                                              default
 
     tools.ansible [detected]
 

@@ -13,7 +13,7 @@ use sombrero_core::history::{RunStatus, Store};
 use crate::sandbox::Sandbox;
 
 /// A fresh key pair in `dir`; returns the private key's path.
-fn key_pair(dir: &Path) -> PathBuf {
+pub fn key_pair(dir: &Path) -> PathBuf {
     let key = dir.join("id_test");
     let status = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f"])
@@ -25,7 +25,7 @@ fn key_pair(dir: &Path) -> PathBuf {
 }
 
 /// Stage 2 outputs for `development` whose SSH endpoint is a closed loopback port.
-fn outputs_to_a_closed_port(sandbox: &Sandbox) {
+pub fn outputs_to_a_closed_port(sandbox: &Sandbox) {
     let port = {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("address").port()

@@ -33,3 +33,4 @@ mod secrets;
 mod secrets_files;
 mod snapshot;
 mod soak_cli;
+mod verify_cli;

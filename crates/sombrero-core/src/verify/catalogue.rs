@@ -1,0 +1,462 @@
+//! The checks of each suite: the original `smoke-test.sh`'s 26, corrected, plus the
+//! runbook's list. Each is a shell line run as the VM's user and a judgement of its
+//! output; what a check expects (address, gateway, hostname, thresholds) comes from the
+//! configuration and stage 2's outputs, never from constants.
+//!
+//! Corrections to the original: the address is looked for on the interface (not `ping`ed
+//! from the host); DNS is checked inside the guest with a lookup that needs no internet
+//! (the VM's own name); cloud-init must be `done`, not merely not running; `sshd -T`
+//! gives the effective settings rather than grepping a config file; Docker runs a
+//! container from a local image when no registry is reachable.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::judge::{self, Verdict};
+use super::{CheckStatus, Suite};
+use crate::ssh::RemoteOutput;
+
+/// What the configuration says the VM should be.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Expectations {
+    pub user: String,
+    pub hostname: String,
+    /// `ADDRESS/PREFIX` as configured.
+    pub address: String,
+    pub gateway: String,
+    pub nameservers: Vec<String>,
+    pub thresholds: Thresholds,
+}
+
+/// The headroom checks' limits (`[verify]` in sombrero.toml).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Thresholds {
+    pub disk_percent: u8,
+    pub memory_percent: u8,
+    pub load_per_cpu: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            disk_percent: 90,
+            memory_percent: 90,
+            load_per_cpu: 2.0,
+        }
+    }
+}
+
+/// How a check's output is judged.
+pub type Judge = Arc<dyn Fn(&RemoteOutput) -> Verdict + Send + Sync>;
+
+/// One check: a name, a group, a shell line run as the user, its judgement.
+#[derive(Clone)]
+pub struct Check {
+    pub name: String,
+    pub group: &'static str,
+    pub script: String,
+    pub limit: Duration,
+    pub judge: Judge,
+}
+
+impl std::fmt::Debug for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Check")
+            .field("name", &self.name)
+            .field("group", &self.group)
+            .field("script", &self.script)
+            .finish_non_exhaustive()
+    }
+}
+
+const LIMIT: Duration = Duration::from_secs(30);
+/// A container run may load an image first.
+const DOCKER_LIMIT: Duration = Duration::from_secs(90);
+
+fn check(
+    group: &'static str,
+    name: &str,
+    script: &str,
+    judge: impl Fn(&RemoteOutput) -> Verdict + Send + Sync + 'static,
+) -> Check {
+    Check {
+        name: name.to_owned(),
+        group,
+        script: script.to_owned(),
+        limit: LIMIT,
+        judge: Arc::new(judge),
+    }
+}
+
+fn active(group: &'static str, name: &str, unit: &'static str) -> Check {
+    check(
+        group,
+        name,
+        &format!("systemctl is-active {unit}"),
+        move |output| judge::equals(output, "active"),
+    )
+}
+
+/// `docker run` of a local image: the one the lab stages, else `hello-world` (pulled
+/// where a registry is reachable).
+const CONTAINER_RUN: &str = "set -e; archive=/var/local/sombrero/images/busybox.tar; \
+    if [ -f \"$archive\" ]; then \
+      docker image inspect busybox:lab >/dev/null 2>&1 || docker load -q -i \"$archive\" >/dev/null; \
+      docker run --rm busybox:lab echo sombrero-container-ok; \
+    else docker run --rm hello-world | grep -m1 'Hello from Docker' && echo sombrero-container-ok; fi";
+
+fn container_run() -> Check {
+    let mut run = check("docker", "container-run", CONTAINER_RUN, |output| {
+        if output.success() && output.stdout.contains("sombrero-container-ok") {
+            (
+                CheckStatus::Pass,
+                "a container ran and printed its line".to_owned(),
+            )
+        } else {
+            (
+                CheckStatus::Fail,
+                format!(
+                    "expected a container to run, seen: {}",
+                    judge::complaint(output)
+                ),
+            )
+        }
+    });
+    run.limit = DOCKER_LIMIT;
+    run
+}
+
+fn compose() -> Check {
+    check(
+        "services",
+        "compose",
+        "docker compose version 2>/dev/null || docker-compose version --short",
+        |output| judge::succeeds(output, "docker compose or docker-compose"),
+    )
+}
+
+fn ssh_user(expect: &Expectations) -> Check {
+    let user = expect.user.clone();
+    check("infrastructure", "ssh", "id -un", move |output| {
+        judge::equals(output, &user)
+    })
+}
+
+fn hostname(expect: &Expectations) -> Check {
+    let name = expect.hostname.clone();
+    check("infrastructure", "hostname", "hostname", move |output| {
+        judge::equals(output, &name)
+    })
+}
+
+/// The suite's checks, the SSH check first (it opens the shared connection).
+pub fn suite(suite: Suite, expect: &Expectations) -> Vec<Check> {
+    match suite {
+        Suite::Quick => vec![
+            ssh_user(expect),
+            hostname(expect),
+            check("infrastructure", "uptime", "uptime", |output| {
+                judge::succeeds(output, "the uptime")
+            }),
+        ],
+        Suite::Docker => vec![
+            ssh_user(expect),
+            check("docker", "docker-version", "docker --version", |output| {
+                judge::succeeds(output, "the Docker client")
+            }),
+            compose(),
+            container_run(),
+            check(
+                "docker",
+                "docker-ps-all",
+                "all=$(docker ps -a -q) && echo \"$(printf '%s' \"$all\" | grep -c .) container(s)\"",
+                |output| judge::succeeds(output, "docker ps -a"),
+            ),
+            check(
+                "docker",
+                "server-version",
+                "docker version --format '{{.Server.Version}}'",
+                |output| judge::succeeds(output, "the Docker server's version"),
+            ),
+            check(
+                "docker",
+                "storage-driver",
+                "docker info --format '{{.Driver}}'",
+                |output| judge::succeeds(output, "a storage driver"),
+            ),
+        ],
+        Suite::Full => full(expect),
+    }
+}
+
+fn full(expect: &Expectations) -> Vec<Check> {
+    let mut checks = vec![ssh_user(expect)];
+    checks.extend(infrastructure(expect));
+    checks.extend(services());
+    checks.extend(security());
+    for tool in ["git", "tmux", "curl", "wget", "jq", "python3", "mise", "uv"] {
+        checks.push(check(
+            "packages",
+            tool,
+            &format!("command -v {tool} || {{ echo '{tool}: not found' >&2; exit 1; }}"),
+            move |output| judge::succeeds(output, &format!("{tool} on the PATH")),
+        ));
+    }
+    checks.extend(files());
+    checks.push(container_run());
+    checks.push(check(
+        "docker",
+        "bridge-network",
+        "docker network inspect bridge --format '{{.Driver}}'",
+        |output| judge::equals(output, "bridge"),
+    ));
+    checks.extend(headroom(expect.thresholds));
+    checks
+}
+
+fn infrastructure(expect: &Expectations) -> Vec<Check> {
+    let address = vec![format!("inet {}", expect.address)];
+    let route = vec![format!("via {}", expect.gateway)];
+    let nameservers = expect.nameservers.clone();
+    vec![
+        check(
+            "infrastructure",
+            "address",
+            "ip -4 -o addr show",
+            move |output| judge::contains_all(output, &address, &address[0]),
+        ),
+        check(
+            "infrastructure",
+            "default-route",
+            "ip -4 route show default",
+            move |output| judge::contains_all(output, &route, &judge::first_line(&output.stdout)),
+        ),
+        check(
+            "infrastructure",
+            "dns-resolver",
+            "{ resolvectl dns 2>/dev/null; grep -h '^nameserver' /etc/resolv.conf; } | tr '\\n' ' '",
+            move |output| {
+                if nameservers.is_empty() {
+                    judge::succeeds(output, "a resolver")
+                } else {
+                    judge::contains_all(output, &nameservers, &nameservers.join(", "))
+                }
+            },
+        ),
+        check(
+            "infrastructure",
+            "dns-lookup",
+            "getent ahostsv4 \"$(hostname)\" | awk 'NR==1 {print $3 \" -> \" $1}'",
+            |output| judge::succeeds(output, "the VM's own name resolves"),
+        ),
+        hostname(expect),
+    ]
+}
+
+fn services() -> Vec<Check> {
+    vec![
+        check(
+            "services",
+            "cloud-init",
+            "cloud-init status 2>&1",
+            |output| {
+                let seen = judge::first_line(&output.stdout);
+                if seen == "status: done" && !output.stdout.contains("degraded") {
+                    (CheckStatus::Pass, seen)
+                } else {
+                    (
+                        CheckStatus::Fail,
+                        format!("expected status: done, seen {seen}"),
+                    )
+                }
+            },
+        ),
+        active("services", "qemu-guest-agent", "qemu-guest-agent"),
+        active("services", "docker", "docker"),
+        active("services", "sshd", "ssh"),
+        check(
+            "services",
+            "failed-units",
+            "systemctl list-units --state=failed --no-legend --plain",
+            |output| judge::empty_list(output, "no failed units", "failed"),
+        ),
+        check(
+            "services",
+            "docker-without-sudo",
+            "docker ps -q >/dev/null && echo \"docker ps works for $(id -un)\"",
+            |output| judge::succeeds(output, "docker ps as the user"),
+        ),
+        compose(),
+    ]
+}
+
+fn security() -> Vec<Check> {
+    let sshd = |name: &str, key: &'static str| {
+        check("security", name, "sudo -n sshd -T", move |output| {
+            judge::setting(output, key, "no")
+        })
+    };
+    vec![
+        check("security", "sudo", "sudo -n true", |output| {
+            judge::succeeds(output, "sudo without a password")
+        }),
+        sshd("sshd-password-auth", "passwordauthentication"),
+        sshd("sshd-root-login", "permitrootlogin"),
+        check(
+            "security",
+            "firewall-input-drop",
+            "sudo -n nft list chain inet sombrero input",
+            |output| judge::contains_all(output, &["policy drop".to_owned()], "input policy drop"),
+        ),
+        check(
+            "security",
+            "firewall-ssh-rule",
+            "n=$(sudo -n nft list chain inet sombrero input | grep 'tcp dport 22 ' | grep -c accept) \
+             && echo \"$n rule(s) accept tcp/22\"",
+            |output| judge::succeeds(output, "a rule accepting tcp/22"),
+        ),
+        check(
+            "security",
+            "docker-chains",
+            "n=$(sudo -n nft list ruleset | grep -c 'chain DOCKER') && echo \"$n Docker chain(s)\"",
+            |output| judge::succeeds(output, "Docker's chains"),
+        ),
+        check(
+            "security",
+            "firewall-persisted",
+            "systemctl is-enabled sombrero-firewall.service",
+            |output| judge::equals(output, "enabled"),
+        ),
+    ]
+}
+
+fn files() -> Vec<Check> {
+    vec![
+        check(
+            "files",
+            "marker",
+            "grep '^environment=' /etc/jump-man-deployment-complete",
+            |output| judge::succeeds(output, "the stage 3 marker"),
+        ),
+        check(
+            "files",
+            "logrotate-rule",
+            "test -s /etc/logrotate.d/jump-man && echo /etc/logrotate.d/jump-man",
+            |output| judge::succeeds(output, "/etc/logrotate.d/jump-man"),
+        ),
+        check(
+            "files",
+            "health-timer",
+            "systemctl is-enabled jump-man-health.timer && systemctl is-active jump-man-health.timer",
+            |output| {
+                judge::contains_all(
+                    output,
+                    &["enabled".to_owned(), "active".to_owned()],
+                    "enabled, active",
+                )
+            },
+        ),
+    ]
+}
+
+fn headroom(limits: Thresholds) -> Vec<Check> {
+    vec![
+        check(
+            "headroom",
+            "disk",
+            "df -P / | awk 'NR==2 {print $5}'",
+            move |output| judge::at_most(output, "disk use", f64::from(limits.disk_percent), "%"),
+        ),
+        check(
+            "headroom",
+            "memory",
+            "awk '/^MemTotal:/ {t=$2} /^MemAvailable:/ {a=$2} END {printf \"%.1f\\n\", (t-a)*100/t}' /proc/meminfo",
+            move |output| {
+                judge::at_most(output, "memory use", f64::from(limits.memory_percent), "%")
+            },
+        ),
+        check(
+            "headroom",
+            "load",
+            "awk -v n=\"$(nproc)\" '{printf \"%.2f\\n\", $1/n}' /proc/loadavg",
+            move |output| judge::at_most(output, "1-minute load per CPU", limits.load_per_cpu, ""),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn expect() -> Expectations {
+        Expectations {
+            user: "ansible".into(),
+            hostname: "jump-man".into(),
+            address: "192.168.10.251/24".into(),
+            gateway: "192.168.10.1".into(),
+            nameservers: vec!["192.168.10.1".into()],
+            thresholds: Thresholds::default(),
+        }
+    }
+
+    #[test]
+    fn the_full_suite_has_at_least_the_originals_26_checks_with_unique_names() {
+        let checks = suite(Suite::Full, &expect());
+        assert!(checks.len() >= 26, "{}", checks.len());
+        assert_eq!(checks[0].name, "ssh", "the SSH check opens the connection");
+        let mut names: Vec<&str> = checks.iter().map(|check| check.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), checks.len(), "names are unique");
+        for group in [
+            "infrastructure",
+            "services",
+            "security",
+            "packages",
+            "files",
+            "docker",
+            "headroom",
+        ] {
+            assert!(checks.iter().any(|check| check.group == group), "{group}");
+        }
+        assert_eq!(suite(Suite::Quick, &expect()).len(), 3);
+        assert_eq!(suite(Suite::Docker, &expect()).len(), 7);
+    }
+
+    #[test]
+    fn expectations_come_from_the_configuration() {
+        let checks = suite(Suite::Full, &expect());
+        let find = |name: &str| checks.iter().find(|check| check.name == name).expect(name);
+        let output = |stdout: &str| RemoteOutput {
+            code: Some(0),
+            stdout: stdout.to_owned(),
+            stderr: String::new(),
+        };
+        let address = find("address");
+        let seen = "2: eth0    inet 192.168.10.251/24 brd 192.168.10.255 scope global eth0";
+        assert_eq!((address.judge)(&output(seen)).0, CheckStatus::Pass);
+        let (status, detail) = (address.judge)(&output("2: eth0    inet 10.0.2.15/24"));
+        assert_eq!(status, CheckStatus::Fail);
+        assert!(detail.contains("192.168.10.251/24"), "{detail}");
+        let route = find("default-route");
+        assert_eq!(
+            (route.judge)(&output("default via 192.168.10.9 dev eth0")).0,
+            CheckStatus::Fail
+        );
+        let cloud = find("cloud-init");
+        assert_eq!(
+            (cloud.judge)(&output("status: done\n")).0,
+            CheckStatus::Pass
+        );
+        assert_eq!(
+            (cloud.judge)(&output("status: error\n")).0,
+            CheckStatus::Fail
+        );
+        assert_eq!(
+            (cloud.judge)(&output("status: done\nextended_status: degraded done\n")).0,
+            CheckStatus::Fail
+        );
+    }
+}
