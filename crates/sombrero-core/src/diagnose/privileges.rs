@@ -16,6 +16,19 @@ pub struct Need {
     pub privilege: &'static str,
 }
 
+/// Configuring a VM (create, clone's settings, resize): every key sombrero sets.
+const CONFIGURE_VM: [&str; 9] = [
+    "VM.Allocate",
+    "VM.Config.Disk",
+    "VM.Config.CPU",
+    "VM.Config.Memory",
+    "VM.Config.Network",
+    "VM.Config.Cloudinit",
+    "VM.Config.Options",
+    "VM.PowerMgmt",
+    "VM.GuestAgent.Audit",
+];
+
 /// What each stage calls needs (PVE 9's privilege names).
 pub fn needs(vmid: u32, template: Option<u32>, storage: &str, node: &str) -> Vec<Need> {
     let vm = format!("/vms/{vmid}");
@@ -32,22 +45,11 @@ pub fn needs(vmid: u32, template: Option<u32>, storage: &str, node: &str) -> Vec
             });
         }
     };
+    add("build", &template, &CONFIGURE_VM);
     add(
         "build",
         &template,
-        &[
-            "VM.Allocate",
-            "VM.Config.Disk",
-            "VM.Config.CPU",
-            "VM.Config.Memory",
-            "VM.Config.Network",
-            "VM.Config.Cloudinit",
-            "VM.Config.Options",
-            "VM.Config.HWType",
-            "VM.PowerMgmt",
-            "VM.GuestAgent.Audit",
-            "VM.GuestAgent.FileRead",
-        ],
+        &["VM.Config.HWType", "VM.GuestAgent.FileRead"],
     );
     add(
         "build",
@@ -59,23 +61,8 @@ pub fn needs(vmid: u32, template: Option<u32>, storage: &str, node: &str) -> Vec
         ],
     );
     add("deploy", &template, &["VM.Clone", "VM.Audit"]);
-    add(
-        "deploy",
-        &vm,
-        &[
-            "VM.Allocate",
-            "VM.Config.Disk",
-            "VM.Config.CPU",
-            "VM.Config.Memory",
-            "VM.Config.Network",
-            "VM.Config.Cloudinit",
-            "VM.Config.Options",
-            "VM.PowerMgmt",
-            "VM.Audit",
-            "VM.GuestAgent.Audit",
-            "VM.GuestAgent.FileRead",
-        ],
-    );
+    add("deploy", &vm, &CONFIGURE_VM);
+    add("deploy", &vm, &["VM.Audit", "VM.GuestAgent.FileRead"]);
     add("deploy", &storage, &["Datastore.AllocateSpace"]);
     add("status and diagnose", &node, &["Sys.Audit"]);
     add("diagnose", &vm, &["VM.GuestAgent.Unrestricted"]);

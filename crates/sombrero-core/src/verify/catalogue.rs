@@ -90,12 +90,26 @@ fn check(
     }
 }
 
+/// Passes when `script` succeeds; the detail is its first line.
+fn succeeds(group: &'static str, name: &str, script: &str, expected: &'static str) -> Check {
+    check(group, name, script, move |output| {
+        judge::succeeds(output, expected)
+    })
+}
+
+/// Passes when `script`'s first line is `expected`.
+fn equals(group: &'static str, name: &str, script: &str, expected: &'static str) -> Check {
+    check(group, name, script, move |output| {
+        judge::equals(output, expected)
+    })
+}
+
 fn active(group: &'static str, name: &str, unit: &'static str) -> Check {
-    check(
+    equals(
         group,
         name,
         &format!("systemctl is-active {unit}"),
-        move |output| judge::equals(output, "active"),
+        "active",
     )
 }
 
@@ -129,11 +143,11 @@ fn container_run() -> Check {
 }
 
 fn compose() -> Check {
-    check(
+    succeeds(
         "services",
         "compose",
         "docker compose version 2>/dev/null || docker-compose version --short",
-        |output| judge::succeeds(output, "docker compose or docker-compose"),
+        "docker compose or docker-compose",
     )
 }
 
@@ -157,34 +171,35 @@ pub fn suite(suite: Suite, expect: &Expectations) -> Vec<Check> {
         Suite::Quick => vec![
             ssh_user(expect),
             hostname(expect),
-            check("infrastructure", "uptime", "uptime", |output| {
-                judge::succeeds(output, "the uptime")
-            }),
+            succeeds("infrastructure", "uptime", "uptime", "the uptime"),
         ],
         Suite::Docker => vec![
             ssh_user(expect),
-            check("docker", "docker-version", "docker --version", |output| {
-                judge::succeeds(output, "the Docker client")
-            }),
+            succeeds(
+                "docker",
+                "docker-version",
+                "docker --version",
+                "the Docker client",
+            ),
             compose(),
             container_run(),
-            check(
+            succeeds(
                 "docker",
                 "docker-ps-all",
                 "all=$(docker ps -a -q) && echo \"$(printf '%s' \"$all\" | grep -c .) container(s)\"",
-                |output| judge::succeeds(output, "docker ps -a"),
+                "docker ps -a",
             ),
-            check(
+            succeeds(
                 "docker",
                 "server-version",
                 "docker version --format '{{.Server.Version}}'",
-                |output| judge::succeeds(output, "the Docker server's version"),
+                "the Docker server's version",
             ),
-            check(
+            succeeds(
                 "docker",
                 "storage-driver",
                 "docker info --format '{{.Driver}}'",
-                |output| judge::succeeds(output, "a storage driver"),
+                "a storage driver",
             ),
         ],
         Suite::Full => full(expect),
@@ -206,11 +221,11 @@ fn full(expect: &Expectations) -> Vec<Check> {
     }
     checks.extend(files());
     checks.push(container_run());
-    checks.push(check(
+    checks.push(equals(
         "docker",
         "bridge-network",
         "docker network inspect bridge --format '{{.Driver}}'",
-        |output| judge::equals(output, "bridge"),
+        "bridge",
     ));
     checks.extend(headroom(expect.thresholds));
     checks
@@ -245,11 +260,11 @@ fn infrastructure(expect: &Expectations) -> Vec<Check> {
                 }
             },
         ),
-        check(
+        succeeds(
             "infrastructure",
             "dns-lookup",
             "getent ahostsv4 \"$(hostname)\" | awk 'NR==1 {print $3 \" -> \" $1}'",
-            |output| judge::succeeds(output, "the VM's own name resolves"),
+            "the VM's own name resolves",
         ),
         hostname(expect),
     ]
@@ -282,11 +297,11 @@ fn services() -> Vec<Check> {
             "systemctl list-units --state=failed --no-legend --plain",
             |output| judge::empty_list(output, "no failed units", "failed"),
         ),
-        check(
+        succeeds(
             "services",
             "docker-without-sudo",
             "docker ps -q >/dev/null && echo \"docker ps works for $(id -un)\"",
-            |output| judge::succeeds(output, "docker ps as the user"),
+            "docker ps as the user",
         ),
         compose(),
     ]
@@ -299,9 +314,12 @@ fn security() -> Vec<Check> {
         })
     };
     vec![
-        check("security", "sudo", "sudo -n true", |output| {
-            judge::succeeds(output, "sudo without a password")
-        }),
+        succeeds(
+            "security",
+            "sudo",
+            "sudo -n true",
+            "sudo without a password",
+        ),
         sshd("sshd-password-auth", "passwordauthentication"),
         sshd("sshd-root-login", "permitrootlogin"),
         check(
@@ -310,41 +328,41 @@ fn security() -> Vec<Check> {
             "sudo -n nft list chain inet sombrero input",
             |output| judge::contains_all(output, &["policy drop".to_owned()], "input policy drop"),
         ),
-        check(
+        succeeds(
             "security",
             "firewall-ssh-rule",
             "n=$(sudo -n nft list chain inet sombrero input | grep 'tcp dport 22 ' | grep -c accept) \
              && echo \"$n rule(s) accept tcp/22\"",
-            |output| judge::succeeds(output, "a rule accepting tcp/22"),
+            "a rule accepting tcp/22",
         ),
-        check(
+        succeeds(
             "security",
             "docker-chains",
             "n=$(sudo -n nft list ruleset | grep -c 'chain DOCKER') && echo \"$n Docker chain(s)\"",
-            |output| judge::succeeds(output, "Docker's chains"),
+            "Docker's chains",
         ),
-        check(
+        equals(
             "security",
             "firewall-persisted",
             "systemctl is-enabled sombrero-firewall.service",
-            |output| judge::equals(output, "enabled"),
+            "enabled",
         ),
     ]
 }
 
 fn files() -> Vec<Check> {
     vec![
-        check(
+        succeeds(
             "files",
             "marker",
             "grep '^environment=' /etc/jump-man-deployment-complete",
-            |output| judge::succeeds(output, "the stage 3 marker"),
+            "the stage 3 marker",
         ),
-        check(
+        succeeds(
             "files",
             "logrotate-rule",
             "test -s /etc/logrotate.d/jump-man && echo /etc/logrotate.d/jump-man",
-            |output| judge::succeeds(output, "/etc/logrotate.d/jump-man"),
+            "/etc/logrotate.d/jump-man",
         ),
         check(
             "files",

@@ -257,6 +257,20 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         ssh_as_the_inventory_says(inventory, "jump-man", command)
     });
 
+    // Smoke tests and troubleshooting on the same guest (issue 14); they break it.
+    let verify_started = Instant::now();
+    crate::verify_real_guest::every_check_passes(&sandbox, &outputs_dir);
+    crate::verify_real_guest::broken_guest_fails_where_it_is_broken(&sandbox, &|command| {
+        ssh_as_the_inventory_says(inventory, "jump-man", command)
+    });
+    let token = ready["token"].as_str().expect("token");
+    let secrets = [
+        token.split('=').nth(1).expect("token secret"),
+        ready["password"].as_str().expect("password"),
+    ];
+    crate::verify_real_guest::ssh_dropped_by_the_firewall(&sandbox, &secrets);
+    let verified = verify_started.elapsed();
+
     // Stage 1's failure and versioning, last (they replace template 1001).
     crate::build_real_guest::failure_then_replace(&sandbox);
 
@@ -275,8 +289,9 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     }
     eprintln!(
         "real guest through the binary: build {built:.1} s; deploy -> SSH ready {:.1} s; \
-         configure checks {:.1} s",
+         configure checks {:.1} s; verify and diagnose {:.1} s",
         deployed.as_secs_f64(),
-        configured.as_secs_f64()
+        configured.as_secs_f64(),
+        verified.as_secs_f64()
     );
 }

@@ -34,3 +34,4 @@ mod secrets_files;
 mod snapshot;
 mod soak_cli;
 mod verify_cli;
+mod verify_real_guest;

@@ -89,6 +89,23 @@ fn bad_verify_limits_name_the_key() {
         .stderr_has("verify.load_max_per_cpu");
 }
 
+#[test]
+fn diagnose_with_a_malformed_token_names_the_variable_and_the_format() {
+    let outcome = Sandbox::new()
+        .env("TF_VAR_pve_api_url", "https://127.0.0.1:9/api2/json")
+        .env("TF_VAR_pve_api_token", "root@pam:lab=do-not-print-me")
+        .env("TF_VAR_ci_ssh_key", crate::sandbox::SSH_KEY)
+        .run(&["diagnose", "--env", "development"])
+        .expect_code(2)
+        .stderr_has("TF_VAR_pve_api_token")
+        .stderr_has("USER@REALM!TOKENID=SECRET");
+    assert!(
+        !outcome.stderr.contains("do-not-print-me"),
+        "{}",
+        outcome.stderr
+    );
+}
+
 /// `diagnose --json`'s finding for `scenario`.
 fn finding<'a>(diagnosis: &'a Value, scenario: &str) -> &'a Value {
     diagnosis["findings"]
@@ -229,28 +246,13 @@ async fn the_bundle_holds_the_findings_and_configuration_without_secrets() {
         outcome.stdout
     );
     assert!(bundle.is_file(), "{}", outcome.stderr);
-    let listing = std::process::Command::new("tar")
-        .arg("-tzf")
-        .arg(&bundle)
-        .output()
-        .expect("tar");
-    let listing = format!(
-        "{}{}",
-        String::from_utf8_lossy(&listing.stdout),
-        String::from_utf8_lossy(&listing.stderr)
-    );
+    let (listing, contents) = read_bundle(&bundle);
     for name in ["findings.json", "configuration.json"] {
         assert!(
             listing.contains(&format!("sombrero-diagnose/{name}")),
             "{listing}"
         );
     }
-    let contents = std::process::Command::new("tar")
-        .arg("-xzOf")
-        .arg(&bundle)
-        .output()
-        .expect("tar");
-    let contents = String::from_utf8_lossy(&contents.stdout);
     assert!(
         contents.contains("\"scenario\": \"template\""),
         "{contents}"
@@ -259,4 +261,22 @@ async fn the_bundle_holds_the_findings_and_configuration_without_secrets() {
         !contents.contains(&secret),
         "the token's secret is redacted"
     );
+}
+
+/// A bundle's file list and all its files' contents, as `tar` reads them.
+pub fn read_bundle(bundle: &std::path::Path) -> (String, String) {
+    let run = |flags: &str| {
+        let output = std::process::Command::new("tar")
+            .arg(flags)
+            .arg(bundle)
+            .output()
+            .expect("tar");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    (run("-tzf"), run("-xzOf"))
 }
