@@ -8,6 +8,7 @@ pub mod build;
 pub mod configure;
 pub mod deploy;
 pub mod diagnose;
+pub mod doctor;
 pub mod history;
 pub mod lock;
 pub mod settings;

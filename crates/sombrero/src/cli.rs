@@ -193,14 +193,33 @@ pub enum Command {
         after_help = "Examples:\n  sombrero diagnose\n  sombrero diagnose --env staging --bundle jump-man.tar.gz"
     )]
     Diagnose(DiagnoseArgs),
+    /// The runbook's prerequisites: tools, API, TLS, token privileges, node, storage,
+    /// bridge, template, base image, SSH keys, the address.
+    #[command(
+        long_about = "Checks the runbook's prerequisites for the environment, one line each \
+            (ok, warn, fail) with what to do: ssh, Ansible and QEMU on this machine; the API \
+            reachable and how TLS is verified; the token valid and holding the privileges \
+            each stage needs (the missing ones listed per stage); the node online; the disk \
+            storage present, holding images, with room for the disk; the bridge; the \
+            template present and a template; the base image present or a download URL \
+            configured; the SSH key pair readable; the environment's address not used by \
+            another VM. Exits 1 when a check fails. Changes nothing.",
+        after_help = "Examples:\n  sombrero doctor\n  sombrero doctor --env staging --json"
+    )]
+    Doctor,
     /// The environment's VM: power, address, uptime, template, drift.
     #[command(after_help = "Examples:\n  sombrero status\n  sombrero status --env staging --json")]
     Status,
-    /// Print the environment's stage outputs (terraform-outputs.json).
+    /// The environment's stage outputs: build, deploy, configure and verify.
     #[command(
-        after_help = "Examples:\n  sombrero outputs --env staging\n  sombrero outputs --json | jq .vm_ip"
+        long_about = "Shows the environment's stage outputs together: packer-outputs.json \
+            (stage 1), terraform-outputs.json (stage 2), ansible-results.json (stage 3) and \
+            verify-results.json, each summarized, with the command that writes a missing \
+            one. --stage shows one file whole (--json: the file as written).",
+        after_help = "Examples:\n  sombrero outputs --env staging\n  \
+            sombrero outputs --stage deploy --json | jq .vm_ip\n  sombrero outputs --json | jq .configure.docker_status"
     )]
-    Outputs,
+    Outputs(OutputsArgs),
     /// Shut down and delete the environment's VM, and remove its outputs and host keys.
     #[command(
         long_about = "Shuts the environment's VM down (stop after a timeout), deletes it with \
@@ -221,6 +240,51 @@ pub struct PlanArgs {
     /// Clone this template instead of the configured or newest tagged one.
     #[arg(long, value_name = "ID")]
     pub template: Option<u32>,
+}
+
+/// A stage whose outputs `sombrero outputs --stage` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Stage {
+    /// packer-outputs.json (alias: packer).
+    #[value(alias = "packer")]
+    Build,
+    /// terraform-outputs.json (alias: terraform).
+    #[value(alias = "terraform")]
+    Deploy,
+    /// ansible-results.json (alias: ansible).
+    #[value(alias = "ansible")]
+    Configure,
+    /// verify-results.json.
+    Verify,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Build => "build",
+            Self::Deploy => "deploy",
+            Self::Configure => "configure",
+            Self::Verify => "verify",
+        }
+    }
+
+    /// The heading of its section in `outputs`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Build => "stage 1, build",
+            Self::Deploy => "stage 2, deploy",
+            Self::Configure => "stage 3, configure",
+            Self::Verify => "verify",
+        }
+    }
+}
+
+/// Arguments of `sombrero outputs`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputsArgs {
+    /// Only this stage's file, whole.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub stage: Option<Stage>,
 }
 
 /// Arguments of `sombrero verify`.

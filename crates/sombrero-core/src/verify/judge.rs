@@ -103,6 +103,53 @@ pub fn contains_all(output: &RemoteOutput, needles: &[String], what: &str) -> Ve
     }
 }
 
+/// cloud-init's status from its `status.json` and `result.json` (as `cloud-init status`
+/// computes it): `running` while a stage runs or no result exists, `error` when a stage
+/// recorded errors, `degraded done` with recoverable errors (cloud-init 23+), else
+/// `done`. Input: status.json, a `---sombrero---` line, result.json (`{}` when absent).
+pub fn cloud_init(output: &RemoteOutput) -> Verdict {
+    let Some((status, result)) = output.stdout.split_once("---sombrero---") else {
+        return fail(format!(
+            "expected status: done, seen: {}",
+            complaint(output)
+        ));
+    };
+    let (Ok(status), Ok(result)) = (
+        serde_json::from_str::<serde_json::Value>(status.trim()),
+        serde_json::from_str::<serde_json::Value>(result.trim()),
+    ) else {
+        return fail("expected status: done, seen unreadable status files".to_owned());
+    };
+    let stages = status["v1"].as_object().cloned().unwrap_or_default();
+    let errors: Vec<String> = stages
+        .iter()
+        .filter_map(|(stage, data)| {
+            let list = data.get("errors")?.as_array()?;
+            (!list.is_empty()).then(|| {
+                let first = list
+                    .first()
+                    .map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned));
+                format!("{stage}: {}", first.unwrap_or_default())
+            })
+        })
+        .collect();
+    let running = !stages.get("stage").is_none_or(serde_json::Value::is_null);
+    let finished = result.get("v1").is_some();
+    let recoverable = result["v1"]["recoverable_errors"]
+        .as_object()
+        .is_some_and(|found| !found.is_empty());
+    let seen = if !errors.is_empty() {
+        format!("status: error ({})", errors.join("; "))
+    } else if running || !finished {
+        "status: running".to_owned()
+    } else if recoverable {
+        "status: degraded done".to_owned()
+    } else {
+        return pass("status: done".to_owned());
+    };
+    fail(format!("expected status: done, seen {seen}"))
+}
+
 /// Passes when a `key value` line of the output (`sshd -T`) has `value`.
 pub fn setting(output: &RemoteOutput, key: &str, value: &str) -> Verdict {
     let seen = output.stdout.lines().find_map(|line| {
@@ -229,6 +276,51 @@ mod tests {
         assert_eq!(
             at_most(&out(0, "n/a\n", ""), "disk", 90.0, "%").0,
             CheckStatus::Fail
+        );
+    }
+
+    #[test]
+    fn cloud_init_status_is_read_from_its_files() {
+        let status = |errors: &str, stage: &str| {
+            format!(
+                "{{\"v1\": {{\"stage\": {stage}, \"init\": {{\"errors\": []}}, \
+                 \"modules-final\": {{\"errors\": [{errors}]}}}}}}\n---sombrero---\n"
+            )
+        };
+        let done = status("", "null") + "{\"v1\": {\"errors\": []}}";
+        assert_eq!(
+            cloud_init(&out(0, &done, "")),
+            (CheckStatus::Pass, "status: done".to_owned())
+        );
+        let error = status("\"forced\"", "null") + "{\"v1\": {\"errors\": []}}";
+        let (status_seen, detail) = cloud_init(&out(0, &error, ""));
+        assert_eq!(status_seen, CheckStatus::Fail);
+        assert_eq!(
+            detail,
+            "expected status: done, seen status: error (modules-final: forced)"
+        );
+        let running = status("", "\"modules-final\"") + "{}";
+        assert!(
+            cloud_init(&out(0, &running, ""))
+                .1
+                .ends_with("status: running")
+        );
+        let degraded = status("", "null")
+            + "{\"v1\": {\"errors\": [], \"recoverable_errors\": {\"WARNING\": [\"x\"]}}}";
+        assert!(
+            cloud_init(&out(0, &degraded, ""))
+                .1
+                .ends_with("status: degraded done")
+        );
+        let missing = out(
+            1,
+            "",
+            "cat: /run/cloud-init/status.json: No such file or directory\n",
+        );
+        assert!(
+            cloud_init(&missing).1.contains("No such file"),
+            "{:?}",
+            cloud_init(&missing)
         );
     }
 

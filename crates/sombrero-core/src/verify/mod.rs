@@ -229,7 +229,11 @@ async fn run_parallel(
     let session = Arc::new(session);
     let permits = Arc::new(tokio::sync::Semaphore::new(parallel));
     let mut running = tokio::task::JoinSet::new();
-    for (index, check) in checks.iter().cloned().enumerate() {
+    // The checks allowed the longest (a container run) start first: on a VM with few
+    // CPUs they would otherwise start last and be the whole suite's tail.
+    let mut order: Vec<(usize, Check)> = checks.iter().cloned().enumerate().collect();
+    order.sort_by_key(|(index, check)| (std::cmp::Reverse(check.limit), *index));
+    for (index, check) in order {
         let session = Arc::clone(&session);
         let permits = Arc::clone(&permits);
         running.spawn(async move {

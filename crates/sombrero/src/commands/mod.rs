@@ -19,6 +19,7 @@ mod configure_view;
 mod deploy;
 mod destroy;
 mod diagnose;
+mod doctor;
 mod history;
 mod issue;
 mod lab;
@@ -59,9 +60,11 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 config::run(&args, context)
             })
         }
-        Command::Outputs => with_context(global, printer, None, Access::Read, async |context| {
-            outputs::run(context)
-        }),
+        Command::Outputs(args) => {
+            with_context(global, printer, None, Access::Read, async |context| {
+                outputs::run(&args, context)
+            })
+        }
         Command::Api(args) => {
             // A malformed request is reported before anything else is looked at.
             let request = api::build_request(&args)?;
@@ -103,6 +106,7 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
                 diagnose::run(&args, context).await
             })
         }
+        Command::Doctor => with_context(global, printer, None, Access::Read, doctor::run),
         Command::Templates => with_context(global, printer, None, Access::Read, build::templates),
         Command::Status => with_context(global, printer, None, Access::Read, status::run),
         Command::Destroy(args) => with_context(

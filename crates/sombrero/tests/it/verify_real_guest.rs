@@ -115,7 +115,10 @@ pub fn every_check_passes(sandbox: &Sandbox, outputs_dir: &Path) {
     let other_key = std::fs::read_to_string(other.with_extension("pub")).expect("key");
     let key: Vec<&str> = other_key.split_whitespace().take(2).collect();
     let mut forged = String::new();
-    for host in pinned.lines().filter_map(|line| line.split_whitespace().next()) {
+    for host in pinned
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+    {
         forged.push_str(host);
         forged.push(' ');
         forged.push_str(&key.join(" "));
