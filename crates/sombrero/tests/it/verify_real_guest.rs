@@ -105,7 +105,7 @@ pub fn every_check_passes(sandbox: &Sandbox, outputs_dir: &Path) {
     // Another host key pinned: refused, naming the file, and nothing new accepted.
     let known_hosts = outputs_dir.join("known_hosts");
     let pinned = std::fs::read_to_string(&known_hosts).expect("known_hosts");
-    let other = sandbox.path().join("other-host-key");
+    let other = sandbox.path().join("verify-forged-host-key");
     let made = Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-f"])
         .arg(&other)
