@@ -173,6 +173,16 @@ impl Settings {
 
     /// How to trust the API's certificate, most specific first: a pinned fingerprint, then
     /// a CA file, then `insecure`, else the system's trust store.
+    /// Who the API calls are made as: `user@realm!tokenid` for a token (never its
+    /// secret), else the ticket's user name.
+    pub fn api_identity(&self) -> Option<String> {
+        self.api
+            .token
+            .as_ref()
+            .map(|token| token.value.full_token_id())
+            .or_else(|| self.api.username.as_ref().map(|user| user.value.clone()))
+    }
+
     pub fn tls_mode(&self) -> pve::TlsMode {
         if let Some(fingerprint) = &self.api.fingerprint {
             pve::TlsMode::Fingerprint(pve::Fingerprint::from_bytes(fingerprint.value.0))

@@ -75,18 +75,7 @@ fn request(context: &Context) -> (DiagnoseRequest, Layout) {
         .ssh_public_key(|path| std::fs::read_to_string(path))
         .ok()
         .map(|key| key.as_str().to_owned());
-    let token_id = settings
-        .api
-        .token
-        .as_ref()
-        .map(|token| token.value.full_token_id())
-        .or_else(|| {
-            settings
-                .api
-                .username
-                .as_ref()
-                .map(|user| user.value.clone())
-        });
+    let token_id = settings.api_identity();
     (
         DiagnoseRequest {
             environment,

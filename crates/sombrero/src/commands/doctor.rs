@@ -144,19 +144,7 @@ pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
     match context.client() {
         Ok(client) => {
             let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
-            let identity = settings
-                .api
-                .token
-                .as_ref()
-                .map(|token| token.value.full_token_id())
-                .or_else(|| {
-                    settings
-                        .api
-                        .username
-                        .as_ref()
-                        .map(|user| user.value.clone())
-                })
-                .unwrap_or_default();
+            let identity = settings.api_identity().unwrap_or_default();
             let input = ClusterInput {
                 desired: &stage.desired,
                 storage: settings.vm.disk_storage.value.clone(),

@@ -107,7 +107,7 @@ fn diagnose_with_a_malformed_token_names_the_variable_and_the_format() {
 }
 
 /// `diagnose --json`'s finding for `scenario`.
-fn finding<'a>(diagnosis: &'a Value, scenario: &str) -> &'a Value {
+pub fn finding<'a>(diagnosis: &'a Value, scenario: &str) -> &'a Value {
     diagnosis["findings"]
         .as_array()
         .expect("findings")

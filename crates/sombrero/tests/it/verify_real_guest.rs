@@ -16,6 +16,7 @@ use serde_json::Value;
 use sombrero_core::history::{RunStatus, Store};
 
 use crate::sandbox::Sandbox;
+use crate::verify_cli::finding;
 
 fn json(outcome: &crate::sandbox::Outcome) -> Value {
     serde_json::from_str(&outcome.stdout)
@@ -31,15 +32,6 @@ fn named(report: &Value, status: &str) -> BTreeSet<String> {
         .filter(|check| check["status"] == status)
         .filter_map(|check| check["name"].as_str().map(str::to_owned))
         .collect()
-}
-
-fn finding<'a>(diagnosis: &'a Value, scenario: &str) -> &'a Value {
-    diagnosis["findings"]
-        .as_array()
-        .expect("findings")
-        .iter()
-        .find(|finding| finding["scenario"] == scenario)
-        .unwrap_or_else(|| panic!("no {scenario} finding: {diagnosis}"))
 }
 
 /// Every suite passes on the configured guest; the records are in the file and history.
