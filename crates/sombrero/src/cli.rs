@@ -229,6 +229,34 @@ pub enum Command {
         after_help = "Examples:\n  sombrero destroy --env staging --yes"
     )]
     Destroy(DestroyArgs),
+    /// The whole runbook in one tracked run: preflight, build (when needed), deploy,
+    /// configure, verify.
+    #[command(
+        long_about = "The runbook's deploy-full, in order and as one recorded run: the checks \
+            of `sombrero doctor` (a failed one stops it), stage 1 only when the template is \
+            missing (or --rebuild), stage 2, stage 3, the smoke tests. Each stage reads the \
+            previous one's outputs; a failed stage stops the run with its error, and running \
+            `up` again continues from what is done (the template is not rebuilt, the VM not \
+            re-cloned, configure converges, verify runs again). Ends with each stage's time, \
+            the VM, the SSH command with the pinned host key, and where the outputs are. \
+            With --lab, the whole runbook is rehearsed on an in-process lab with real QEMU \
+            guests when this machine can run them (the guest image is built first when it can \
+            be); otherwise the stages state-only guests allow, saying which were skipped and \
+            what fixes it.",
+        after_help = "Examples:\n  sombrero up --lab --yes\n  sombrero up --env staging --yes\n  \
+            sombrero up --template 1002 --rebuild\n  sombrero up --lab --keep"
+    )]
+    Up(UpArgs),
+    /// Re-create the environment's VM from a previous template: destroy, deploy,
+    /// configure, verify.
+    #[command(
+        long_about = "The runbook's rollback: shows what will happen, asks (unless --yes), then \
+            destroys the environment's VM and re-creates it from the given template (a \
+            superseded build, see `sombrero templates`), configures and verifies it, as one \
+            recorded run. No template is deleted.",
+        after_help = "Examples:\n  sombrero templates\n  sombrero rollback --template 1005 --env staging"
+    )]
+    Rollback(RollbackArgs),
     /// Take over an existing VM for the environment (the runbook's `terraform import`).
     #[command(after_help = "Examples:\n  sombrero adopt 150\n  sombrero adopt 152 --env staging")]
     Adopt(AdoptArgs),
@@ -288,7 +316,7 @@ pub struct OutputsArgs {
 }
 
 /// Arguments of `sombrero verify`.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, Args)]
 pub struct VerifyArgs {
     /// Only SSH, hostname and uptime (the runbook's smoke-test-quick).
     #[arg(long, conflicts_with = "docker")]
@@ -340,6 +368,41 @@ pub struct DeployArgs {
 /// Arguments of `sombrero destroy`.
 #[derive(Debug, Clone, Args)]
 pub struct DestroyArgs {
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Every environment's VM that sombrero manages (one confirmation lists them).
+    #[arg(long)]
+    pub all: bool,
+    /// Also remove the environment's logs (Ansible and build logs, diagnose bundles are
+    /// yours); checklists and the history are kept.
+    #[arg(long)]
+    pub clean: bool,
+}
+
+/// Arguments of `sombrero up`.
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    /// Deploy from this template (`TEMPLATE_ID` too).
+    #[arg(long, value_name = "ID")]
+    pub template: Option<u32>,
+    /// Build a new version of the template even when it is present.
+    #[arg(long)]
+    pub rebuild: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// With --lab: keep the lab and its VM running after the summary (Ctrl-C ends them).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+/// Arguments of `sombrero rollback`.
+#[derive(Debug, Clone, Args)]
+pub struct RollbackArgs {
+    /// The template to re-create the VM from.
+    #[arg(long, value_name = "ID")]
+    pub template: u32,
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,

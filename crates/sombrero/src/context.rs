@@ -21,6 +21,7 @@ use sombrero_core::lock::{FileLocks, HeldLock, Holder, LockBackend, LockScope};
 use sombrero_core::settings::{Settings, SettingsErrors, env_vars};
 
 use crate::cli::GlobalArgs;
+use crate::lab_mode::{LabGuests, NoRealGuests};
 use crate::printer::Printer;
 use crate::resolution::{self, Overrides};
 
@@ -37,6 +38,14 @@ pub struct Context {
     /// The in-process lab of `--lab`; it runs as long as the context lives. Declared
     /// after the lock so the lock is released first.
     lab: Option<LabHandle>,
+    /// The lab runs real QEMU guests (only `up --lab` asks for them).
+    lab_real: bool,
+    /// Why the lab's guests are state-only although real ones were asked for.
+    no_real_guests: Option<NoRealGuests>,
+    /// What the settings were resolved from, for resolving another environment the same
+    /// way (`destroy --all`).
+    global: GlobalArgs,
+    overrides: Overrides,
     client: OnceLock<Client>,
     history: OnceLock<Option<Store>>,
 }
@@ -52,9 +61,9 @@ pub enum Access {
 }
 
 impl Context {
-    /// Starts the lab for `--lab`, then resolves the settings (the lab as the highest
-    /// layer) and prints their warnings. `template` is the command's `--template`.
-    /// Call inside the runtime (the lab runs on it).
+    /// Starts the lab for `--lab` (state-only guests), then resolves the settings (the
+    /// lab as the highest layer) and prints their warnings. `template` is the command's
+    /// `--template`. Call inside the runtime (the lab runs on it).
     ///
     /// # Errors
     /// Configuration problems (exit 2); a lab that does not start.
@@ -64,6 +73,20 @@ impl Context {
         template: Option<u32>,
         access: Access,
     ) -> anyhow::Result<Self> {
+        Self::build_with(global, printer, template, access, LabGuests::StateOnly).await
+    }
+
+    /// [`Context::build`] with the lab's guests chosen (`up --lab` asks for real ones).
+    ///
+    /// # Errors
+    /// As [`Context::build`].
+    pub async fn build_with(
+        global: &GlobalArgs,
+        printer: &Printer,
+        template: Option<u32>,
+        access: Access,
+        guests: LabGuests,
+    ) -> anyhow::Result<Self> {
         let env = resolution::process_env();
         let mut overrides = Overrides {
             template,
@@ -71,6 +94,7 @@ impl Context {
         };
         let mut lab = None;
         let mut lock = None;
+        let (mut lab_real, mut no_real_guests) = (false, None);
         if global.lab {
             // Resolved without the lab only to find where the lab lives (node name and
             // state directory); the settings the command sees come from the next call.
@@ -81,16 +105,23 @@ impl Context {
                 let state = crate::lab_mode::state_dir(&located);
                 lock = take_lock(&located, Some(&state), command, &env, printer)?;
             }
-            let started = crate::lab_mode::start(&located, &env).await?;
+            let started = crate::lab_mode::start(&located, &env, guests, printer).await?;
             printer.info(&format!(
-                "lab: in-process Proxmox VE API at {} (node {}, template 1001)",
+                "lab: in-process Proxmox VE API at {} (node {}, {} guests)",
                 started.handle.url(),
-                located.vm.node.value
+                located.vm.node.value,
+                if started.real {
+                    "real QEMU"
+                } else {
+                    "state-only"
+                }
             ));
             overrides.lab = Some(started.layer);
             lab = Some(started.handle);
+            lab_real = started.real;
+            no_real_guests = started.no_real_guests;
         }
-        let settings = resolution::resolve(global, overrides, &env)?;
+        let settings = resolution::resolve(global, overrides.clone(), &env)?;
         for warning in &settings.warnings {
             printer.warn(warning);
         }
@@ -105,6 +136,10 @@ impl Context {
             timeouts,
             lock,
             lab,
+            lab_real,
+            no_real_guests,
+            global: global.clone(),
+            overrides,
             client: OnceLock::new(),
             history: OnceLock::new(),
         })
@@ -118,6 +153,46 @@ impl Context {
     /// The in-process lab, when the command runs with `--lab`.
     pub fn lab(&self) -> Option<&LabHandle> {
         self.lab.as_ref()
+    }
+
+    /// Whether the in-process lab runs real QEMU guests.
+    pub fn lab_has_real_guests(&self) -> bool {
+        self.lab_real
+    }
+
+    /// Why the in-process lab's guests are state-only although real ones were asked for.
+    pub fn no_real_guests(&self) -> Option<&NoRealGuests> {
+        self.no_real_guests.as_ref()
+    }
+
+    /// The settings of another environment, resolved exactly as this command's were
+    /// (same flags, files and lab); its warnings are the ones already printed.
+    ///
+    /// # Errors
+    /// Configuration problems of that environment (exit 2).
+    pub fn settings_of(&self, environment: &str) -> anyhow::Result<Settings> {
+        let mut global = self.global.clone();
+        global.env = Some(environment.to_owned());
+        let env = resolution::process_env();
+        Ok(resolution::resolve(&global, self.overrides.clone(), &env)?)
+    }
+
+    /// Takes `settings`' environment's lock for `command` (another environment than the
+    /// context's own, whose lock the context already holds).
+    ///
+    /// # Errors
+    /// Another run holds it (exit 1), or the lock directory cannot be written.
+    pub fn lock_environment(
+        &self,
+        settings: &Settings,
+        command: &str,
+    ) -> anyhow::Result<Option<Box<dyn HeldLock>>> {
+        let env = resolution::process_env();
+        let state = self
+            .lab
+            .as_ref()
+            .map(|_| crate::lab_mode::state_dir(settings));
+        take_lock(settings, state.as_deref(), command, &env, &self.printer)
     }
 
     /// The Proxmox client for the resolved API settings, made on first use.

@@ -37,3 +37,25 @@ pub fn interrupted(run: Option<Run<'_>>, printer: &Printer) {
         printer.warn(&format!("history: {error}"));
     }
 }
+
+/// Records `work` as one run of `command`: started before it, finished with its result,
+/// or recorded as interrupted on Ctrl-C (`None`). `work` gets the run (`None` when the
+/// history is unavailable) to record its phases in; `up` passes the same run to every
+/// stage, so a stage never starts a run of its own.
+pub async fn recorded<T, E: std::fmt::Display>(
+    context: &crate::context::Context,
+    command: &str,
+    work: impl AsyncFnOnce(Option<&Run<'_>>) -> Result<T, E>,
+) -> Option<Result<T, E>> {
+    let printer = &context.printer;
+    let run = context.start_run(command);
+    let result = tokio::select! {
+        result = work(run.as_ref()) => result,
+        _ = tokio::signal::ctrl_c() => {
+            interrupted(run, printer);
+            return None;
+        }
+    };
+    finish_run(run, &result, printer);
+    Some(result)
+}

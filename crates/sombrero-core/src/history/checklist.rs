@@ -17,6 +17,7 @@ use super::{HistoryError, RunDetail, RunStatus, clock};
 /// The runbook's phases of a deployment with the phase names sombrero records for each;
 /// used for the "Process Metrics" block. Phases with other names are still listed above it.
 const PROCESS_METRICS: &[(&str, &[&str])] = &[
+    // The first name is the stage's own phase (recorded by `up`).
     ("Packer Build", &["build", "image", "template"]),
     (
         "Terraform Apply",
@@ -132,11 +133,18 @@ pub fn render(detail: &RunDetail) -> String {
         .map_or_else(|| "n/a".to_owned(), clock::duration);
     let _ = writeln!(text, "- **Total Deployment Time**: {total}");
     for (label, names) in PROCESS_METRICS {
+        // `up` records each stage as a phase (`deploy`) around its steps (`clone`, ...):
+        // the stage's own phase then is the time, or the steps would count twice.
+        let stage = names[0];
+        let whole = detail.phases.iter().any(|phase| phase.name == stage);
         let sum: Option<i64> = detail
             .phases
             .iter()
             // `configure:docker` (a sub-phase) counts towards `configure`.
             .filter(|phase| {
+                if whole {
+                    return phase.name == stage;
+                }
                 let group = phase.name.split(':').next().unwrap_or_default();
                 names.contains(&phase.name.as_str()) || names.contains(&group)
             })
@@ -202,4 +210,82 @@ pub fn write(detail: &RunDetail, directory: &Path) -> Result<PathBuf, HistoryErr
     Err(HistoryError::Exists {
         path: directory.join(format!("{stamp}-deployment.md")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render;
+    use crate::history::{PhaseRecord, RunDetail, RunRecord, RunStatus};
+
+    fn phase(name: &str, ms: i64) -> PhaseRecord {
+        PhaseRecord {
+            name: name.to_owned(),
+            started_at: String::new(),
+            duration_ms: Some(ms),
+            status: RunStatus::Success,
+            detail: None,
+            started_ms: 0,
+        }
+    }
+
+    fn detail(command: &str, phases: Vec<PhaseRecord>) -> RunDetail {
+        RunDetail {
+            run: RunRecord {
+                id: "DEP-20261205-120000".into(),
+                command: command.into(),
+                environment: "staging".into(),
+                operator: "op".into(),
+                git_branch: None,
+                git_commit: None,
+                sombrero_version: "0".into(),
+                template_id: None,
+                vm_id: None,
+                started_at: String::new(),
+                ended_at: None,
+                duration_ms: Some(100_000),
+                status: RunStatus::Success,
+                error: None,
+                started_ms: 0,
+                seq: 1,
+            },
+            phases,
+            issues: Vec::new(),
+        }
+    }
+
+    fn line<'t>(text: &'t str, label: &str) -> &'t str {
+        text.lines()
+            .find(|line| line.contains(label))
+            .unwrap_or_else(|| panic!("no {label} line in {text}"))
+    }
+
+    #[test]
+    fn a_stage_phase_around_its_steps_is_counted_once() {
+        // `up`: the stage's own phase (20 s) encloses its steps (5 + 15 s).
+        let up = detail(
+            "up",
+            vec![
+                phase("deploy", 20_000),
+                phase("plan", 5_000),
+                phase("clone", 15_000),
+                phase("configure", 60_000),
+                phase("configure:prepare", 1_000),
+                phase("configure:docker", 59_000),
+            ],
+        );
+        let text = render(&up);
+        assert!(line(&text, "Terraform Apply").ends_with("20s"), "{text}");
+        assert!(
+            line(&text, "Ansible Configure").ends_with("1m 0s"),
+            "{text}"
+        );
+        assert!(
+            line(&text, "Packer Build").ends_with("N/A (not run)"),
+            "{text}"
+        );
+        // `deploy` alone records only the steps: they add up.
+        let deploy = detail("deploy", vec![phase("plan", 5_000), phase("clone", 15_000)]);
+        let text = render(&deploy);
+        assert!(line(&text, "Terraform Apply").ends_with("20s"), "{text}");
+    }
 }

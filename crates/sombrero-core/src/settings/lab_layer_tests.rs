@@ -18,6 +18,7 @@ fn lab() -> LabLayer {
             .expect("token"),
         fingerprint: Some(values::parse_fingerprint(&["AB"; 32].join(":")).expect("fingerprint")),
         placeholder_ssh_key: values::parse_ssh_public_key(PLACEHOLDER).expect("key"),
+        ssh_key_file: None,
     }
 }
 

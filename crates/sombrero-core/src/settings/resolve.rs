@@ -53,6 +53,10 @@ pub struct LabLayer {
     pub fingerprint: Option<values::Fingerprint>,
     /// A key with no private half anywhere, for a lab VM when none is configured.
     pub placeholder_ssh_key: values::SshPublicKey,
+    /// The lab's own key pair (public half; the private one beside it without `.pub`),
+    /// made for real guests, which need a key that really logs in. Used instead of the
+    /// placeholder when no key is configured.
+    pub ssh_key_file: Option<std::path::PathBuf>,
 }
 
 /// The source every value from [`LabLayer`] carries.
@@ -179,6 +183,15 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
     deduplicate(&mut errors);
     if !errors.is_empty() {
         return Err(SettingsErrors(errors));
+    }
+    if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected)
+        && vm.ssh_public_key.is_none()
+        && let Some(file) = &lab.ssh_key_file
+    {
+        vm.ssh_public_key = Some(Resolved::new(
+            vm::SshKeySetting::File { file: file.clone() },
+            LAB_SOURCE,
+        ));
     }
     if let (Some(lab), Some(vm)) = (&layers.cli.lab, &mut selected)
         && vm.ssh_public_key.is_none()

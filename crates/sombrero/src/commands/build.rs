@@ -13,14 +13,14 @@ use sombrero_core::build::{
     self, BuildOutcome, BuildReport, BuildRequest, GOLDEN_IMAGE, TemplateListing,
 };
 use sombrero_core::configure::AnsibleTree;
-use sombrero_core::history::clock;
+use sombrero_core::history::{Run, clock};
 
 use super::configure::{ansible, cache_dir, private_key};
 use super::configure_view::show_and_record;
 use crate::cli::BuildArgs;
 use crate::context::Context;
 use crate::exit::ExitStatus;
-use crate::recording::finish_run;
+use crate::recording::recorded;
 
 /// Everything the build needs, checked before anything is created.
 async fn prepare(context: &Context, args: &BuildArgs, stamp: &str) -> anyhow::Result<BuildRequest> {
@@ -76,7 +76,7 @@ async fn prepare(context: &Context, args: &BuildArgs, stamp: &str) -> anyhow::Re
     })
 }
 
-fn render(report: &BuildReport) -> String {
+pub fn render(report: &BuildReport) -> String {
     let mut out = String::new();
     let id = report.template_id;
     match report.outcome {
@@ -135,37 +135,44 @@ fn render(report: &BuildReport) -> String {
     out
 }
 
-/// Runs `sombrero build`.
+/// Stage 1 inside a recorded run: `build:prepare`, then one `build:<step>` phase per
+/// step. `up` runs it inside its own run.
 ///
 /// # Errors
 /// State-only lab guests, no key, no base image (exit 2); API, SSH and Ansible failures,
 /// a template id taken by something else (exit 1).
-pub async fn run(args: &BuildArgs, context: &Context) -> anyhow::Result<ExitStatus> {
-    let printer = &context.printer;
+pub async fn stage(
+    context: &Context,
+    args: &BuildArgs,
+    run: Option<&Run<'_>>,
+) -> anyhow::Result<BuildReport> {
     let client = context.client()?;
-    // Before the key and Ansible are looked for: with state-only guests nothing else matters.
-    build::require_real_guests(client).await?;
     let stamp = clock::id_stamp(clock::now_ms());
-    let run = context.start_run("build");
-    let prepared = match &run {
+    let request = match run {
         Some(run) => {
             run.phase_async("build:prepare", prepare(context, args, &stamp))
-                .await
+                .await?
         }
-        None => prepare(context, args, &stamp).await,
-    };
-    let request = match prepared {
-        Ok(request) => request,
-        Err(error) => {
-            finish_run(run, &Err::<(), _>(&error), printer);
-            return Err(error);
-        }
+        None => prepare(context, args, &stamp).await?,
     };
     let request = &request;
     let work = |events: Box<dyn Fn(&_) + Send + Sync>| async move {
         build::run(client, request, &*events).await
     };
-    let Some(result) = show_and_record(run, printer, ("build", false), work).await else {
+    Ok(show_and_record(run, &context.printer, ("build", false), work).await?)
+}
+
+/// Runs `sombrero build`.
+///
+/// # Errors
+/// As [`stage`].
+pub async fn run(args: &BuildArgs, context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    // Before the key and Ansible are looked for: with state-only guests nothing else
+    // matters, and nothing is recorded.
+    build::require_real_guests(context.client()?).await?;
+    let work = async |run: Option<&Run<'_>>| stage(context, args, run).await;
+    let Some(result) = recorded(context, "build", work).await else {
         return Ok(ExitStatus::Interrupted);
     };
     let report = result?;

@@ -9,16 +9,18 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sombrero_core::configure::{
-    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureRequest, PlaybookVars,
+    self, AnsibleInstall, AnsibleTree, ConfigureError, ConfigureReport, ConfigureRequest,
+    PlaybookVars,
 };
 use sombrero_core::deploy::{Layout, outputs};
+use sombrero_core::history::Run;
 use sombrero_core::settings::{Settings, SshKeySetting, env_vars};
 use sombrero_core::ssh::{self, KeySearch, PrivateKey, SshTarget};
 
 use super::configure_view::{recap, show_and_record};
 use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
-use crate::recording::finish_run;
+use crate::recording::recorded;
 
 /// How long configure waits for cloud-init by default (`SOMBRERO_CLOUD_INIT_WAIT`).
 const CLOUD_INIT_WAIT: Duration = Duration::from_secs(600);
@@ -146,48 +148,56 @@ async fn prepare(context: &Context, stamp: &str) -> anyhow::Result<ConfigureRequ
     })
 }
 
-/// Runs `sombrero configure`.
+/// The refusal of `--lab`'s state-only guests (there is no machine to configure).
+pub fn needs_real_guest() -> anyhow::Error {
+    BadInput {
+        message: "configure needs a real guest, and --lab's guests are state-only (there \
+                  is no machine to configure)"
+            .to_owned(),
+        hint: Some(
+            "start a lab with real QEMU guests (`sombrero lab doctor` says whether this \
+             machine can): `sombrero lab serve --guests qemu --with-template`, point \
+             TF_VAR_pve_api_url at it, then `sombrero deploy` and `sombrero configure`; or \
+             rehearse everything with `sombrero up --lab`"
+                .to_owned(),
+        ),
+    }
+    .into()
+}
+
+/// Stage 3 inside a recorded run: `configure:prepare`, then one phase per step and per
+/// Ansible role. `up` runs it inside its own run.
 ///
 /// # Errors
 /// No outputs, no key or a bad tree (exit 2); SSH, cloud-init and Ansible failures (exit 1).
-pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
-    let printer = &context.printer;
-    if context.lab().is_some() {
-        return Err(BadInput {
-            message: "configure needs a real guest, and --lab's guests are state-only (there \
-                      is no machine to configure)"
-                .to_owned(),
-            hint: Some(
-                "start a lab with real QEMU guests (`sombrero lab doctor` says whether this \
-                 machine can): `sombrero lab serve --guests qemu --with-template`, point \
-                 TF_VAR_pve_api_url at it, then `sombrero deploy` and `sombrero configure`"
-                    .to_owned(),
-            ),
-        }
-        .into());
-    }
+pub async fn stage(context: &Context, run: Option<&Run<'_>>) -> anyhow::Result<ConfigureReport> {
     let stamp = sombrero_core::history::clock::id_stamp(sombrero_core::history::clock::now_ms());
-    let run = context.start_run("configure");
     // Recorded too: a run that stops here (no outputs, no key, no Ansible) is history.
-    let prepared = match &run {
+    let request = match run {
         Some(run) => {
             run.phase_async("configure:prepare", prepare(context, &stamp))
-                .await
+                .await?
         }
-        None => prepare(context, &stamp).await,
-    };
-    let request = match prepared {
-        Ok(request) => request,
-        Err(error) => {
-            finish_run(run, &Err::<(), _>(&error), printer);
-            return Err(error);
-        }
+        None => prepare(context, &stamp).await?,
     };
     let request = &request;
     let work = |events: Box<dyn Fn(&_) + Send + Sync>| async move {
         configure::run(request, &*events).await
     };
-    let Some(result) = show_and_record(run, printer, ("configure", true), work).await else {
+    Ok(show_and_record(run, &context.printer, ("configure", true), work).await?)
+}
+
+/// Runs `sombrero configure`.
+///
+/// # Errors
+/// As [`stage`].
+pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    if context.lab().is_some() && !context.lab_has_real_guests() {
+        return Err(needs_real_guest());
+    }
+    let work = async |run: Option<&Run<'_>>| stage(context, run).await;
+    let Some(result) = recorded(context, "configure", work).await else {
         return Ok(ExitStatus::Interrupted);
     };
     let report = result?;

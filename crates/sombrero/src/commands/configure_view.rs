@@ -12,40 +12,29 @@ use sombrero_core::history::{PhaseGuard, Run};
 
 use crate::printer::Printer;
 use crate::progress::pump;
-use crate::recording::{finish_run, interrupted};
 
-/// Runs `work` with its events shown (a [`View`]) and recorded as `<prefix>:<step>`
-/// phases (and one per Ansible role when `per_role`), then ends the run record with the
-/// outcome. `None`: Ctrl-C, recorded as interrupted.
+/// Runs `work` with its events shown (a [`View`]) and recorded in `run` as
+/// `<prefix>:<step>` phases (and one per Ansible role when `per_role`). The run itself is
+/// the caller's to end ([`crate::recording::recorded`]).
 pub async fn show_and_record<T, E: std::fmt::Display, F>(
-    run: Option<Run<'_>>,
+    run: Option<&Run<'_>>,
     printer: &Printer,
     (prefix, per_role): (&'static str, bool),
     work: impl FnOnce(Box<dyn Fn(&ConfigureEvent) + Send + Sync>) -> F,
-) -> Option<Result<T, E>>
+) -> Result<T, E>
 where
     F: Future<Output = Result<T, E>>,
 {
     let mut view = View::new(printer);
-    let mut phases = RolePhases::with_prefix(run.as_ref(), prefix, per_role);
-    let driven = pump(work, |event| {
+    let mut phases = RolePhases::with_prefix(run, prefix, per_role);
+    let result = pump(work, |event| {
         view.handle(event);
         phases.handle(event);
-    });
-    let result = tokio::select! {
-        result = driven => result,
-        _ = tokio::signal::ctrl_c() => {
-            view.close();
-            drop(phases);
-            interrupted(run, printer);
-            return None;
-        }
-    };
+    })
+    .await;
     view.close();
     phases.finish(&result);
-    drop(phases);
-    finish_run(run, &result, printer);
-    Some(result)
+    result
 }
 
 /// Renders configure's events for a person.
@@ -152,6 +141,13 @@ impl<'p> View<'p> {
         if let Some(bar) = self.spinner.take() {
             bar.finish_and_clear();
         }
+    }
+}
+
+impl Drop for View<'_> {
+    /// An interrupted command leaves no spinner behind.
+    fn drop(&mut self) {
+        self.close();
     }
 }
 

@@ -15,9 +15,9 @@ use crate::context::Context;
 use crate::exit::ExitStatus;
 use crate::progress::{Phases, Progress, drive};
 use crate::prompt::confirm;
-use crate::recording::{finish_run, interrupted};
+use crate::recording::recorded;
 
-fn summary(report: &DeployReport) -> String {
+pub fn summary(report: &DeployReport) -> String {
     let outputs = &report.outputs;
     let verb = match report.plan.action {
         Action::NoChanges => "No changes.",
@@ -49,15 +49,10 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<ExitSta
     let printer = &context.printer;
     let stage = Stage2::prepare(context, args.linked, KeyUse::Required)?;
     let client = context.client()?;
-    let run = context.start_run("deploy");
-    let result = tokio::select! {
-        result = deploy(context, &stage, args, run.as_ref()) => result,
-        _ = tokio::signal::ctrl_c() => {
-            interrupted(run, printer);
-            return Ok(ExitStatus::Interrupted);
-        }
+    let work = async |run: Option<&Run<'_>>| deploy(context, &stage, args, run).await;
+    let Some(result) = recorded(context, "deploy", work).await else {
+        return Ok(ExitStatus::Interrupted);
     };
-    finish_run(run, &result, printer);
     let metrics = client.metrics();
     printer.info(&format!(
         "api: {} requests, {} writes",
@@ -71,6 +66,21 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<ExitSta
         printer.data(&summary(&report));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Stage 2 inside a recorded run (`plan`, `clone`, `configure-vm`, `start`, `outputs`
+/// phases): the desired VM from the context's settings as they are now (after a build,
+/// its hand-off names the template), the plan, the confirmation, the apply.
+///
+/// # Errors
+/// As [`run`].
+pub async fn stage(
+    context: &Context,
+    args: &DeployArgs,
+    run: Option<&Run<'_>>,
+) -> anyhow::Result<DeployReport> {
+    let stage = Stage2::prepare(context, args.linked, KeyUse::Required)?;
+    deploy(context, &stage, args, run).await
 }
 
 async fn deploy(

@@ -7,6 +7,7 @@
 //! and that refusal is recorded as a failed run; a cancelled confirmation is not a run.
 
 use sombrero_core::deploy::{self, DestroyReport};
+use sombrero_core::history::Run;
 
 use super::stage2::{KeyUse, Stage2};
 use crate::cli::DestroyArgs;
@@ -14,7 +15,7 @@ use crate::context::Context;
 use crate::exit::ExitStatus;
 use crate::progress::{Phases, Progress, drive};
 use crate::prompt::confirm;
-use crate::recording::{finish_run, interrupted};
+use crate::recording::{finish_run, recorded};
 
 /// Runs `sombrero destroy`.
 ///
@@ -23,6 +24,9 @@ use crate::recording::{finish_run, interrupted};
 /// (exit 1).
 pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
+    if args.all {
+        return super::destroy_all::run_all(args.yes, args.clean, context).await;
+    }
     let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
     let client = context.client()?;
     let target = match deploy::destroy_target(client, &stage.desired).await {
@@ -49,30 +53,19 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
             return Ok(ExitStatus::Failure);
         }
     }
-    let run = context.start_run("destroy");
-    let result: Option<Result<DestroyReport, deploy::DeployError>> = {
-        let mut progress = Progress::new(printer);
-        let mut phases = Phases::new(run.as_ref());
-        let work = drive(&mut progress, &mut phases, |events| async move {
-            deploy::converge::destroy_converged(
-                client,
-                &stage.desired,
-                context.timeouts(),
-                &*events,
-            )
-            .await
-        });
-        tokio::select! {
-            result = work => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
-        }
-    };
-    let Some(result) = result else {
-        interrupted(run, printer);
+    let work = async |run: Option<&Run<'_>>| converge(context, run).await;
+    let Some(result) = recorded(context, "destroy", work).await else {
         return Ok(ExitStatus::Interrupted);
     };
-    finish_run(run, &result, printer);
     let report = result?;
+    let logs = if args.clean {
+        super::destroy_all::remove_logs(&context.settings)?
+    } else {
+        Vec::new()
+    };
+    if !logs.is_empty() {
+        printer.info(&format!("--clean: removed {} log file(s)", logs.len()));
+    }
     if printer.json_mode() {
         printer.json(&report)?;
     } else if report.deleted {
@@ -91,4 +84,22 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
         ));
     }
     Ok(ExitStatus::Success)
+}
+
+/// Destroys the environment's VM inside a recorded run (`stop`, `delete`, `cleanup`
+/// phases), with live progress; `rollback` runs it inside its own run.
+///
+/// # Errors
+/// A foreign VM, API and file errors.
+pub async fn converge(context: &Context, run: Option<&Run<'_>>) -> anyhow::Result<DestroyReport> {
+    let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+    let client = context.client()?;
+    let mut progress = Progress::new(&context.printer);
+    let mut phases = Phases::new(run);
+    let report = drive(&mut progress, &mut phases, |events| async move {
+        deploy::converge::destroy_converged(client, &stage.desired, context.timeouts(), &*events)
+            .await
+    })
+    .await?;
+    Ok(report)
 }

@@ -106,7 +106,7 @@ fn ssh_keys(settings: &Settings) -> Line {
     }
 }
 
-fn render(lines: &[Line]) -> String {
+pub fn render(lines: &[Line]) -> String {
     let mut text = String::new();
     for line in lines {
         let mark = match line.level {
@@ -131,13 +131,12 @@ fn render(lines: &[Line]) -> String {
     text
 }
 
-/// Runs `sombrero doctor`.
+/// Every check, in order (`up` runs them as its preflight).
 ///
 /// # Errors
-/// A template hand-off file that cannot be read (exit 2). Failed checks are exit 1
-/// without an error.
-pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
-    let (settings, printer) = (&context.settings, &context.printer);
+/// A template hand-off file that cannot be read (exit 2).
+pub async fn checks(context: &Context) -> anyhow::Result<Vec<Line>> {
+    let settings = &context.settings;
     let mut lines = tools();
     lines.push(tls(settings));
     lines.push(ssh_keys(settings));
@@ -167,6 +166,16 @@ pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
             crate::exit::hint_for(&error),
         )),
     }
+    Ok(lines)
+}
+
+/// Runs `sombrero doctor`.
+///
+/// # Errors
+/// As [`checks`]. Failed checks are exit 1 without an error.
+pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let lines = checks(context).await?;
     if printer.json_mode() {
         printer.json(&lines)?;
     } else {

@@ -15,11 +15,7 @@ use pve_lab::{FaultSpec, Lab, LabError, LabOptions};
 use serde::Serialize;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use pve_lab::guest::{
-    BackendChoice, Guests, GuestsRequest, ImageStore, QemuGuests, QemuOptions, choose_backend,
-};
-
-use crate::cli::{GuestsMode, LabCommand, LabImageCommand, LabServeArgs};
+use crate::cli::{LabCommand, LabImageCommand, LabServeArgs};
 use crate::exit::{BadInput, ExitStatus};
 use crate::printer::Printer;
 
@@ -56,56 +52,6 @@ fn guest_work_dir(args: &LabServeArgs) -> (std::path::PathBuf, bool) {
             true,
         ),
     }
-}
-
-/// Decides and sets up the guests for `--guests`, saying why.
-async fn guests(
-    mode: GuestsMode,
-    work_dir: &std::path::Path,
-    printer: &Printer,
-) -> anyhow::Result<Guests> {
-    let request = match mode {
-        GuestsMode::Auto => GuestsRequest::Auto,
-        GuestsMode::State => return Ok(Guests::State),
-        GuestsMode::Qemu => GuestsRequest::Qemu,
-    };
-    let BackendChoice {
-        qemu,
-        reasons,
-        fixes,
-    } = choose_backend(
-        request,
-        &ImageStore::default_location(),
-        &work_dir.join("probe"),
-    )
-    .await;
-    let Some((binary, image, accelerator)) = qemu else {
-        if mode == GuestsMode::Qemu {
-            return Err(BadInput {
-                message: format!("--guests qemu is not possible here: {}", reasons.join("; ")),
-                hint: Some(format!("fix with: {}", fixes.join(" && "))),
-            }
-            .into());
-        }
-        printer.info(&format!(
-            "guests: state-only ({}); `sombrero lab doctor` says how to get real guests",
-            reasons.join("; ")
-        ));
-        return Ok(Guests::State);
-    };
-    printer.info(&format!(
-        "guests: qemu ({}), image {}",
-        accelerator.name(),
-        image.dir.display()
-    ));
-    let guests = QemuGuests::new(QemuOptions {
-        image,
-        work_dir: work_dir.to_path_buf(),
-        accelerator,
-        qemu: binary,
-    })
-    .context("cannot set up real guests")?;
-    Ok(Guests::Qemu(std::sync::Arc::new(guests)))
 }
 
 fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
@@ -152,7 +98,7 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
         .context("cannot start the async runtime")?;
     let outcome = runtime.block_on(async {
         let mut signals = stop_signals()?;
-        let guests = guests(args.guests, &work_dir, printer).await?;
+        let (guests, _) = crate::lab_mode::choose_guests(args.guests, &work_dir, printer).await?;
         options.node.set_guests(guests);
         let lab = match Lab::start(options).await {
             Ok(lab) => lab,

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use pve_lab::guest::build::{BuildError, BuildEvent, build as build_image};
+use pve_lab::guest::build::BuildError;
 use pve_lab::guest::{GuestsRequest, ImageStore, choose_backend};
 use serde_json::json;
 
@@ -29,11 +29,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Not root or a missing tool (exit 2, with the fix), a failing recipe step.
 pub fn build(force: bool, printer: &Printer) -> anyhow::Result<ExitStatus> {
     let store = ImageStore::default_location();
-    let outcome = runtime()?.block_on(build_image(&store, force, |event| match event {
-        BuildEvent::Step(step) => printer.info(&format!("==> {step}")),
-        BuildEvent::Detail(detail) => printer.info(&format!("    {detail}")),
-        _ => {}
-    }));
+    let outcome = runtime()?.block_on(crate::lab_mode::build_image(&store, force, printer));
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(error @ (BuildError::NotRoot | BuildError::MissingTool { .. })) => {

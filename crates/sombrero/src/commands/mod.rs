@@ -18,6 +18,7 @@ mod configure;
 mod configure_view;
 mod deploy;
 mod destroy;
+mod destroy_all;
 mod diagnose;
 mod doctor;
 mod history;
@@ -26,16 +27,20 @@ mod lab;
 mod lab_image;
 mod metrics;
 mod outputs;
+mod pipeline_view;
 mod plan;
 mod report;
+mod rollback;
 mod stage2;
 mod status;
+mod up;
 mod validate;
 mod verify;
 
 use crate::cli::{Cli, Command, GlobalArgs, IssueCommand};
 use crate::context::{Access, Context, HistoryContext, ValidationContext, runtime};
 use crate::exit::ExitStatus;
+use crate::lab_mode::LabGuests;
 use crate::printer::Printer;
 
 /// Runs the parsed command line.
@@ -115,6 +120,24 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             None,
             Access::Write("destroy"),
             async |context| destroy::run(&args, context).await,
+        ),
+        Command::Up(args) => runtime()?.block_on(async {
+            let context = Context::build_with(
+                global,
+                printer,
+                args.template,
+                Access::Write("up"),
+                LabGuests::RealWhenPossible,
+            )
+            .await?;
+            up::run(&args, &context).await
+        }),
+        Command::Rollback(args) => with_context(
+            global,
+            printer,
+            Some(args.template),
+            Access::Write("rollback"),
+            async |context| rollback::run(&args, context).await,
         ),
         Command::Adopt(args) => with_context(
             global,

@@ -12,7 +12,7 @@ use std::io::IsTerminal as _;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use sombrero_core::deploy::{Layout, outputs};
-use sombrero_core::history::{PhaseGuard, clock};
+use sombrero_core::history::{PhaseGuard, Run, clock};
 use sombrero_core::ssh::SshTarget;
 use sombrero_core::verify::{
     self, CheckResult, CheckStatus, Connection, Expectations, Suite, VerifyError, VerifyReport,
@@ -24,7 +24,7 @@ use crate::cli::VerifyArgs;
 use crate::context::Context;
 use crate::exit::{BadInput, ExitStatus};
 use crate::printer::Printer;
-use crate::recording::finish_run;
+use crate::recording::recorded;
 
 fn suite(args: &VerifyArgs) -> Suite {
     if args.quick {
@@ -150,35 +150,58 @@ fn end_phase(phase: Option<PhaseGuard<'_, '_>>, outcome: Result<&str, &str>) {
     }
 }
 
-/// Runs `sombrero verify`.
+/// Checks ran and some failed: the error of the run (and of `up`), carrying the records
+/// so they are still shown and written.
+#[derive(Debug)]
+pub struct ChecksFailed {
+    pub verified: Verified,
+}
+
+impl std::fmt::Display for ChecksFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let failed: Vec<&str> = self
+            .verified
+            .report
+            .checks
+            .iter()
+            .filter(|check| check.status == CheckStatus::Fail)
+            .map(|check| check.name.as_str())
+            .collect();
+        write!(f, "{} check(s) failed: {}", failed.len(), failed.join(", "))
+    }
+}
+
+impl std::error::Error for ChecksFailed {}
+
+/// The checks' records and where they were written.
+#[derive(Debug)]
+pub struct Verified {
+    pub report: VerifyReport,
+    pub file: std::path::PathBuf,
+}
+
+impl Verified {
+    /// The records as text: one line per check, the count, the file.
+    pub fn render(&self) -> String {
+        render(&self.report, &self.file)
+    }
+}
+
+/// The smoke tests inside a recorded run, as its `verify` phase. `up` runs it inside its
+/// own run.
 ///
 /// # Errors
-/// No outputs (exit 2), no key (exit 2), the results file cannot be written (exit 1).
-/// Failed checks are exit 1 without an error.
-pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<ExitStatus> {
+/// No outputs (exit 2), no key (exit 2), the results file cannot be written (exit 1);
+/// [`ChecksFailed`] when a check failed (exit 1, records written).
+pub async fn stage(
+    context: &Context,
+    args: &VerifyArgs,
+    run: Option<&Run<'_>>,
+) -> anyhow::Result<Verified> {
     let printer = &context.printer;
-    if context.lab().is_some() {
-        return Err(BadInput {
-            message: "verify needs a real guest, and --lab's guests are state-only".to_owned(),
-            hint: Some(
-                "start a lab with real QEMU guests: `sombrero lab serve --guests qemu \
-                 --with-template`, point TF_VAR_pve_api_url at it, then deploy and verify"
-                    .to_owned(),
-            ),
-        }
-        .into());
-    }
-    let run = context.start_run("verify");
-    let prepared = request(context, args);
-    let (request, layout, vm_id) = match prepared {
-        Ok(prepared) => prepared,
-        Err(error) => {
-            finish_run(run, &Err::<(), _>(&error), printer);
-            return Err(error);
-        }
-    };
+    let (request, layout, vm_id) = request(context, args)?;
     let started_at = clock::rfc3339(clock::now_ms());
-    let phase = run.as_ref().map(|run| run.begin_phase("verify"));
+    let phase = run.map(|run| run.begin_phase("verify"));
     let bar = progress(printer, request.suite);
     let done = std::sync::atomic::AtomicUsize::new(0);
     let failed = std::sync::atomic::AtomicUsize::new(0);
@@ -208,53 +231,64 @@ pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<ExitSta
             checks,
         );
         let file = report.write(&layout)?;
-        Ok((report, file))
+        Ok(Verified { report, file })
     });
-    let (report, file) = match outcome {
-        Ok(done) => done,
+    let verified = match outcome {
+        Ok(verified) => verified,
         Err(error) => {
             end_phase(phase, Err(&error.to_string()));
-            finish_run(run, &Err::<(), _>(&error), printer);
             return Err(error.into());
         }
     };
-    let failed: Vec<&str> = report
-        .checks
-        .iter()
-        .filter(|check| check.status == CheckStatus::Fail)
-        .map(|check| check.name.as_str())
-        .collect();
-    let verdict: Result<(), String> = if failed.is_empty() {
-        Ok(())
+    if verified.report.ok() {
+        let detail = format!(
+            "{} suite: {} passed, {} skipped",
+            request.suite.as_str(),
+            verified.report.passed,
+            verified.report.skipped
+        );
+        end_phase(phase, Ok(&detail));
+        Ok(verified)
     } else {
-        Err(format!(
-            "{} check(s) failed: {}",
-            failed.len(),
-            failed.join(", ")
-        ))
-    };
-    let detail = format!(
-        "{} suite: {} passed, {} skipped",
-        request.suite.as_str(),
-        report.passed,
-        report.skipped
-    );
-    end_phase(
-        phase,
-        verdict
-            .as_ref()
-            .map(|()| detail.as_str())
-            .map_err(String::as_str),
-    );
-    finish_run(run, &verdict, printer);
-    if printer.json_mode() {
-        printer.json(&report)?;
-    } else {
-        printer.data(&render(&report, &file));
+        let failed = ChecksFailed { verified };
+        end_phase(phase, Err(&failed.to_string()));
+        Err(failed.into())
     }
-    Ok(if report.ok() {
-        ExitStatus::Success
+}
+
+/// Runs `sombrero verify`.
+///
+/// # Errors
+/// As [`stage`], except that failed checks are exit 1 without an error.
+pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    if context.lab().is_some() && !context.lab_has_real_guests() {
+        return Err(BadInput {
+            message: "verify needs a real guest, and --lab's guests are state-only".to_owned(),
+            hint: Some(
+                "start a lab with real QEMU guests: `sombrero lab serve --guests qemu \
+                 --with-template`, point TF_VAR_pve_api_url at it, then deploy and verify; or \
+                 rehearse everything with `sombrero up --lab`"
+                    .to_owned(),
+            ),
+        }
+        .into());
+    }
+    let work = async |run: Option<&Run<'_>>| stage(context, args, run).await;
+    let Some(result) = recorded(context, "verify", work).await else {
+        return Ok(ExitStatus::Interrupted);
+    };
+    let (verified, status) = match result {
+        Ok(verified) => (verified, ExitStatus::Success),
+        Err(error) => match error.downcast::<ChecksFailed>() {
+            Ok(failed) => (failed.verified, ExitStatus::Failure),
+            Err(error) => return Err(error),
+        },
+    };
+    if printer.json_mode() {
+        printer.json(&verified.report)?;
     } else {
-        ExitStatus::Failure
-    })
+        printer.data(&verified.render());
+    }
+    Ok(status)
 }
