@@ -38,6 +38,9 @@ use crate::printer::Printer;
 /// Scales the in-process lab's task durations (tests: `0.01`); unset means realistic.
 const TIME_SCALE_ENV: &str = sombrero_core::settings::env_vars::SOMBRERO_LAB_TIME_SCALE;
 
+/// The guests `up --lab` asks for (`auto`, `state`, `qemu`).
+const GUESTS_ENV: &str = sombrero_core::settings::env_vars::SOMBRERO_LAB_GUESTS;
+
 /// A public key used when none is configured in lab mode. Lab guests are state-only or
 /// QEMU guests reached through a forward; this key has no private half anywhere, so it
 /// grants nothing. Resolution warns when it is used.
@@ -216,9 +219,32 @@ pub async fn start(
     printer: &Printer,
 ) -> anyhow::Result<Started> {
     let state = state_dir(located);
-    let (guests, no_real_guests) = match guests {
-        LabGuests::StateOnly => (Guests::State, None),
-        LabGuests::RealWhenPossible => real_guests_when_possible(&state, printer).await?,
+    let asked = env
+        .get(GUESTS_ENV)
+        .map(|text| text.trim().to_ascii_lowercase())
+        .filter(|text| !text.is_empty());
+    let (guests, no_real_guests) = match (guests, asked.as_deref()) {
+        (LabGuests::StateOnly, _) => (Guests::State, None),
+        (LabGuests::RealWhenPossible, None | Some("auto")) => {
+            real_guests_when_possible(&state, printer).await?
+        }
+        (LabGuests::RealWhenPossible, Some("state")) => {
+            let why = NoRealGuests {
+                reasons: vec![format!("{GUESTS_ENV}=state asks for state-only guests")],
+                fixes: vec![format!("unset {GUESTS_ENV}")],
+            };
+            (Guests::State, Some(why))
+        }
+        (LabGuests::RealWhenPossible, Some("qemu")) => {
+            choose_guests(GuestsMode::Qemu, &state.join("guests"), printer).await?
+        }
+        (LabGuests::RealWhenPossible, Some(other)) => {
+            return Err(BadInput {
+                message: format!("{GUESTS_ENV}={other} is not a kind of lab guests"),
+                hint: Some("use auto, state or qemu".to_owned()),
+            }
+            .into());
+        }
     };
     let real = guests.qemu().is_some();
     let mut options = LabOptions {

@@ -136,6 +136,12 @@ pub async fn require_real_guests(client: &pve::Client) -> Result<(), BuildError>
     }
 }
 
+/// Whether the cluster is a sombrero lab with state-only guests (no machine boots, so
+/// nothing can be built, configured or checked on it).
+pub async fn state_only_lab(client: &pve::Client) -> bool {
+    slot::lab_guests(client).await.is_some_and(|lab| !lab.real)
+}
+
 /// A hash of the Ansible tree's files and the base image: equal recipes build equal
 /// templates.
 pub fn recipe(tree: &AnsibleTree, base_image: &str) -> String {

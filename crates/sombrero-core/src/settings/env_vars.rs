@@ -53,6 +53,10 @@ pub const SOMBRERO_ANSIBLE_DIR: &str = "SOMBRERO_ANSIBLE_DIR";
 /// Scales the in-process lab's task durations for `--lab` (`0.01` in tests); unset:
 /// realistic durations. Read by the binary's lab mode only, from the process environment.
 pub const SOMBRERO_LAB_TIME_SCALE: &str = "SOMBRERO_LAB_TIME_SCALE";
+/// Which guests `up --lab` asks its in-process lab for: `auto` (default: real QEMU guests
+/// when this machine can run them), `state` (state-only, instant) or `qemu` (real, else
+/// an error). Read by the binary's lab mode only.
+pub const SOMBRERO_LAB_GUESTS: &str = "SOMBRERO_LAB_GUESTS";
 /// Cache directory of the lab's guest images (`sombrero lab image build`, `lab doctor`,
 /// `lab serve --guests`); default `$XDG_CACHE_HOME/sombrero/lab-images`. Read by `pve-lab`.
 pub const SOMBRERO_LAB_IMAGES: &str = "SOMBRERO_LAB_IMAGES";
@@ -215,6 +219,12 @@ pub const ALL: &[EnvVar] = &[
         Origin::Knob,
         false,
         "scale of the --lab task durations",
+    ),
+    var(
+        SOMBRERO_LAB_GUESTS,
+        Origin::Knob,
+        false,
+        "guests of up --lab: auto, state or qemu",
     ),
     var(
         SOMBRERO_LAB_IMAGES,

@@ -71,6 +71,8 @@ pub struct StateOnlyLab {
 struct Progress {
     stages: Vec<StageLine>,
     started: Instant,
+    /// The cluster is a lab with state-only guests.
+    state_only: bool,
 }
 
 impl Progress {
@@ -183,7 +185,8 @@ async fn stages(
     progress: &mut Progress,
 ) -> anyhow::Result<()> {
     let printer = &context.printer;
-    let state_only = context.lab().is_some() && !context.lab_has_real_guests();
+    let state_only = sombrero_core::build::state_only_lab(context.client()?).await;
+    progress.state_only = state_only;
     printer.info("→ preflight: the checks of `sombrero doctor`");
     progress
         .stage(
@@ -332,6 +335,7 @@ pub async fn run_pipeline(
     let mut progress = Progress {
         stages: Vec::new(),
         started: Instant::now(),
+        state_only: false,
     };
     let work = async |run: Option<&Run<'_>>| {
         if let Some(run) = run {
@@ -370,11 +374,19 @@ fn report(context: &Context, progress: &Progress) -> UpReport {
         &settings.environment.value,
     );
     let outputs = outputs::read(&layout);
-    let state_only = context.no_real_guests().map(|why| StateOnlyLab {
-        reasons: why.reasons.clone(),
-        fix: why.fixes.join(" && "),
-    });
-    let real_guest = context.lab().is_none() || context.lab_has_real_guests();
+    let state_only = match context.no_real_guests() {
+        Some(why) => Some(StateOnlyLab {
+            reasons: why.reasons.clone(),
+            fix: why.fixes.join(" && "),
+        }),
+        None if progress.state_only => Some(StateOnlyLab {
+            reasons: vec!["the lab this API belongs to runs state-only guests".to_owned()],
+            fix: "restart it with `sombrero lab serve --guests qemu` (`sombrero lab doctor` \
+                  says whether this machine can), or rehearse with `sombrero up --lab`"
+                .to_owned(),
+        }),
+        None => None,
+    };
     UpReport {
         environment: settings.environment.value.clone(),
         stages: progress.stages.clone(),
@@ -382,7 +394,10 @@ fn report(context: &Context, progress: &Progress) -> UpReport {
         vm_id: outputs.as_ref().map(|o| o.vm_id.clone()),
         vm_ip: outputs.as_ref().map(|o| o.vm_ip.clone()),
         node: outputs.as_ref().map(|o| o.node.clone()),
-        ssh_command: outputs.as_ref().filter(|_| real_guest).map(ssh_command),
+        ssh_command: outputs
+            .as_ref()
+            .filter(|_| !progress.state_only)
+            .map(ssh_command),
         outputs_dir: layout.environment_dir().display().to_string(),
         state_only,
     }

@@ -35,5 +35,6 @@ mod secrets;
 mod secrets_files;
 mod snapshot;
 mod soak_cli;
+mod up_cli;
 mod verify_cli;
 mod verify_real_guest;
