@@ -25,7 +25,7 @@ use serde_json::Value;
 use crate::sandbox::Sandbox;
 
 /// The pids of `parent`'s children whose command line names QEMU.
-fn qemu_children(parent: u32) -> Vec<u32> {
+pub fn qemu_children(parent: u32) -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -46,7 +46,7 @@ fn qemu_children(parent: u32) -> Vec<u32> {
 }
 
 /// Whether `pid` still runs (a zombie does not).
-fn alive(pid: u32) -> bool {
+pub fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
         !stat
             .rsplit(')')
@@ -128,7 +128,8 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     let serve = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
         .args(["--guests", "qemu", "--state"])
-        .arg(sandbox.path().join("lab-state"))
+        // Where `--lab` keeps its state in this project: `up --lab` reopens it at the end.
+        .arg(sandbox.path().join("deployments/lab"))
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("SOMBRERO_LAB_IMAGES", store.root())
@@ -287,6 +288,14 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The same lab state through `up --lab --keep` (issue 15).
+    let up_started = Instant::now();
+    let sandbox = sandbox.env("SOMBRERO_LAB_IMAGES", &store.root().display().to_string());
+    let summary = crate::up_real_guest::up_lab_converges_and_keeps_the_vm_reachable(&sandbox);
+    eprintln!(
+        "up --lab --keep on the journey's lab state, {:.1} s in all:\n{summary}",
+        up_started.elapsed().as_secs_f64()
+    );
     eprintln!(
         "real guest through the binary: build {built:.1} s; deploy -> SSH ready {:.1} s; \
          configure checks {:.1} s; verify and diagnose {:.1} s",

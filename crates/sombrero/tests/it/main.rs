@@ -36,5 +36,6 @@ mod secrets_files;
 mod snapshot;
 mod soak_cli;
 mod up_cli;
+mod up_real_guest;
 mod verify_cli;
 mod verify_real_guest;
