@@ -237,7 +237,7 @@ async fn stages(
         progress
             .stage(
                 run,
-                ("destroy", true),
+                ("destroy", false),
                 Box::pin(super::destroy::converge(context, run)),
                 |report| format!("VM {} deleted: {}", report.vmid, report.deleted),
             )
