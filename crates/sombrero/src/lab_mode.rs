@@ -77,7 +77,8 @@ pub struct Started {
 /// ssh-keygen; its public half's path, or `None` (with the placeholder key then) when it
 /// cannot be made. It logs in to lab guests only, which listen on 127.0.0.1.
 fn lab_key_pair(state_dir: &Path) -> Option<PathBuf> {
-    let private = state_dir.join("ssh").join("id_ed25519");
+    // Absolute: the outputs and the printed SSH command name it.
+    let private = std::path::absolute(state_dir.join("ssh").join("id_ed25519")).ok()?;
     let public = private.with_extension("pub");
     if public.exists() && private.exists() {
         return Some(public);
