@@ -449,7 +449,8 @@ pub struct MetricsArgs {
     /// Only runs started since: a date (2026-11-01), an RFC 3339 time, or an age (30d, 12h).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Only runs of this command (deploy, build, up, destroy, ...).
+    /// Count runs of this command (deploy, build, configure, verify, destroy, ...), or of
+    /// every command with `all` [default: the pipeline's runs, of up and of deploy].
     #[arg(long, value_name = "COMMAND")]
     pub command: Option<String>,
     /// Write node-exporter textfile metrics to FILE (atomically) instead of the dashboard.
@@ -465,7 +466,8 @@ pub struct ReportArgs {
     /// Only runs started since: a date, an RFC 3339 time, or an age (30d, 12h).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
-    /// Only runs of this command.
+    /// Count runs of this command, or of every command with `all` [default: the
+    /// pipeline's runs, of up and of deploy].
     #[arg(long, value_name = "COMMAND")]
     pub command: Option<String>,
 }

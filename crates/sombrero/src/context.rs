@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use anyhow::Context as _;
 use pve::Client;
 use pve_lab::LabHandle;
-use sombrero_core::history::{self, MetricsFilter, Run, RunStart, Store, clock};
+use sombrero_core::history::{self, CommandScope, MetricsFilter, Run, RunStart, Store, clock};
 use sombrero_core::lock::{FileLocks, HeldLock, Holder, LockBackend, LockScope};
 use sombrero_core::settings::{Settings, SettingsErrors, env_vars};
 
@@ -374,7 +374,8 @@ impl HistoryContext {
         Ok(Store::open_existing(&self.path)?)
     }
 
-    /// The metrics filter from `--env`, `--since` and `--command`.
+    /// The metrics filter from `--env`, `--since` and `--command` (none: the pipeline's
+    /// runs; `all`: every command's).
     ///
     /// # Errors
     /// [`history::HistoryError::BadTime`] for an unreadable `--since`.
@@ -389,7 +390,7 @@ impl HistoryContext {
         Ok(MetricsFilter {
             environment: self.global.env.clone(),
             since_ms,
-            command: command.map(ToOwned::to_owned),
+            commands: CommandScope::from_flag(command),
         })
     }
 }

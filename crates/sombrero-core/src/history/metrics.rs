@@ -13,20 +13,77 @@
 //! seconds is not a fast deployment; phase durations are over phases that succeeded,
 //! and each phase also counts its failures. Median of an even count is the mean of the
 //! two middle values (rounded down); p95 is the nearest-rank percentile.
+//!
+//! What is counted (docs/decisions/096-metrics-count-pipeline-runs.md): by default the
+//! runs of the pipeline commands, `up` and `deploy` on its own, so "Total Deployments"
+//! counts deployments and not every `verify` or `destroy`; [`CommandScope`] selects one
+//! command or every recorded command instead.
 
 use rusqlite::{ToSql, params_from_iter};
 use serde::Serialize;
 
-use super::statistics::{Groups, RunScan, count, median, percentile, ratio};
+use super::statistics::{Groups, RunScan, RunSet, count, median, percentile, ratio};
 use super::{HistoryError, Store, clock};
 
-/// Which runs the metrics cover.
+/// The commands whose runs are deployments: `up` (the whole pipeline) and `deploy` run on
+/// its own. What the metrics count unless told otherwise.
+pub const PIPELINE_COMMANDS: [&str; 2] = ["up", "deploy"];
+
+/// The `--command` value that selects every recorded command.
+pub const ALL_COMMANDS: &str = "all";
+
+/// Which commands' runs the metrics cover.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum CommandScope {
+    /// Runs of the [`PIPELINE_COMMANDS`]: the default.
+    #[default]
+    Pipeline,
+    /// Runs of every recorded command (`--command all`).
+    All,
+    /// Runs of this one command (`--command NAME`).
+    Only(String),
+}
+
+impl CommandScope {
+    /// The scope a `--command` value asks for: none is the pipeline, [`ALL_COMMANDS`] is
+    /// every command, anything else that command.
+    pub fn from_flag(command: Option<&str>) -> Self {
+        match command {
+            None => Self::Pipeline,
+            Some(ALL_COMMANDS) => Self::All,
+            Some(command) => Self::Only(command.to_owned()),
+        }
+    }
+
+    /// The commands counted; `None` for every command.
+    pub fn commands(&self) -> Option<Vec<String>> {
+        match self {
+            Self::Pipeline => Some(PIPELINE_COMMANDS.map(str::to_owned).to_vec()),
+            Self::All => None,
+            Self::Only(command) => Some(vec![command.clone()]),
+        }
+    }
+
+    /// What the figures count, for a dashboard's scope line: "runs of up and deploy".
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Pipeline => format!(
+                "runs of {} and {}",
+                PIPELINE_COMMANDS[0], PIPELINE_COMMANDS[1]
+            ),
+            Self::All => "runs of every command".to_owned(),
+            Self::Only(command) => format!("runs of {command}"),
+        }
+    }
+}
+
+/// Which runs the metrics cover. The default is every pipeline run of every environment.
 #[derive(Debug, Clone, Default)]
 pub struct MetricsFilter {
     pub environment: Option<String>,
     /// Only runs started at or after this time (ms since the epoch).
     pub since_ms: Option<i64>,
-    pub command: Option<String>,
+    pub commands: CommandScope,
 }
 
 /// Everything `sombrero metrics` shows; `--json` prints this struct.
@@ -34,7 +91,10 @@ pub struct MetricsFilter {
 pub struct Metrics {
     pub environment: Option<String>,
     pub since: Option<String>,
-    pub command: Option<String>,
+    /// The commands whose runs are counted; `null` for every command.
+    pub commands: Option<Vec<String>>,
+    /// The same in words ("runs of up and deploy"), as the dashboard shows it.
+    pub scope: String,
     pub total_runs: u64,
     pub succeeded: u64,
     pub failed: u64,
@@ -112,15 +172,22 @@ pub(crate) fn filter_sql(filter: &MetricsFilter) -> (String, Vec<Box<dyn ToSql>>
         values.push(Box::new(since));
         clauses.push(format!("r.started_ms >= ?{}", values.len()));
     }
-    if let Some(command) = &filter.command {
-        values.push(Box::new(command.clone()));
-        clauses.push(format!("r.command = ?{}", values.len()));
+    if let Some(commands) = filter.commands.commands() {
+        let mut placeholders = Vec::new();
+        for command in commands {
+            values.push(Box::new(command));
+            placeholders.push(format!("?{}", values.len()));
+        }
+        clauses.push(format!("r.command IN ({})", placeholders.join(", ")));
     }
     (clauses.join(" AND "), values)
 }
 
+/// Whether `filter` selects every run, so the phases need no filtering at all.
 fn is_unfiltered(filter: &MetricsFilter) -> bool {
-    filter.environment.is_none() && filter.since_ms.is_none() && filter.command.is_none()
+    filter.environment.is_none()
+        && filter.since_ms.is_none()
+        && filter.commands == CommandScope::All
 }
 
 impl Store {
@@ -137,7 +204,9 @@ impl Store {
         let (where_sql, values) = filter_sql(filter);
         let arguments = || params_from_iter(values.iter());
 
-        let scan = self.scan_runs(&where_sql, &values)?;
+        let unfiltered = is_unfiltered(filter);
+        let mut scan = self.scan_runs(&where_sql, &values, !unfiltered)?;
+        let mut selected = (!unfiltered).then(|| RunSet::new(std::mem::take(&mut scan.seqs)));
         let [succeeded, failed, interrupted, running] = scan.by_status;
         let mut durations = scan.durations;
         let duration = if durations.is_empty() {
@@ -160,7 +229,7 @@ impl Store {
             })
         };
 
-        let phases = self.phase_stats(filter, &where_sql, &values)?;
+        let phases = self.phase_stats(selected.as_mut())?;
 
         let sql = format!(
             "SELECT i.phase, count(*) FROM issues i JOIN runs r ON r.seq = i.run_seq \
@@ -200,7 +269,8 @@ impl Store {
         Ok(Metrics {
             environment: filter.environment.clone(),
             since: filter.since_ms.map(clock::rfc3339),
-            command: filter.command.clone(),
+            commands: filter.commands.commands(),
+            scope: filter.commands.describe(),
             total_runs: succeeded + failed + interrupted + running,
             succeeded,
             failed,
@@ -218,9 +288,15 @@ impl Store {
     }
 
     /// One pass over the selected runs: status counts, successful durations (with the
-    /// fastest and slowest run), and the per-environment and per-operator groups. One
-    /// sequential scan is cheaper than four `GROUP BY` queries that each scan and sort.
-    fn scan_runs(&self, where_sql: &str, values: &[Box<dyn ToSql>]) -> rusqlite::Result<RunScan> {
+    /// fastest and slowest run), the per-environment and per-operator groups, and (with
+    /// `keep_seqs`) the selected runs' seqs for the phase scan. One sequential scan is
+    /// cheaper than four `GROUP BY` queries that each scan and sort.
+    fn scan_runs(
+        &self,
+        where_sql: &str,
+        values: &[Box<dyn ToSql>],
+        keep_seqs: bool,
+    ) -> rusqlite::Result<RunScan> {
         let sql = format!(
             "SELECT seq, status, environment, operator, started_ms, ended_ms FROM runs r \
              WHERE {where_sql}"
@@ -232,6 +308,7 @@ impl Store {
             slowest: (i64::MIN, 0),
             by_environment: Groups::default(),
             by_operator: Groups::default(),
+            seqs: Vec::new(),
         };
         let mut statement = self.connection().prepare(&sql)?;
         let mut rows = statement.query(params_from_iter(values.iter()))?;
@@ -244,6 +321,9 @@ impl Store {
                 _ => 3,
             };
             scan.by_status[slot] += 1;
+            if keep_seqs {
+                scan.seqs.push(row.get(0)?);
+            }
             let duration = match (slot, row.get::<_, Option<i64>>(5)?) {
                 (0, Some(ended)) => Some(ended - row.get::<_, i64>(4)?),
                 _ => None,
@@ -267,28 +347,24 @@ impl Store {
         Ok(scan)
     }
 
-    /// Per-phase counts, average and p95, from one scan of the phases (joined to the runs
-    /// only when a filter needs it).
-    fn phase_stats(
-        &self,
-        filter: &MetricsFilter,
-        where_sql: &str,
-        values: &[Box<dyn ToSql>],
-    ) -> rusqlite::Result<Vec<PhaseStats>> {
-        let sql = if is_unfiltered(filter) {
-            "SELECT p.name, p.duration_ms, p.status FROM phases p ORDER BY p.seq".to_owned()
-        } else {
-            format!(
-                "SELECT p.name, p.duration_ms, p.status FROM phases p \
-                 JOIN runs r ON r.seq = p.run_seq WHERE {where_sql} ORDER BY p.seq"
-            )
-        };
+    /// Per-phase counts, average and p95, from one scan of the phases, keeping those of
+    /// the `selected` runs (`None`: every run). Filtering here instead of joining the
+    /// phases to the runs saves a lookup in the runs table per phase row: the default
+    /// filter (the pipeline's runs) selects most runs, so the join would visit nearly all
+    /// of them again (docs/performance.md, "History metrics").
+    fn phase_stats(&self, mut selected: Option<&mut RunSet>) -> rusqlite::Result<Vec<PhaseStats>> {
+        let sql = "SELECT p.run_seq, p.name, p.duration_ms, p.status FROM phases p ORDER BY p.seq";
         // (name, successful durations, failures) in order of first appearance.
         let mut collected: Vec<(String, Vec<i64>, u64)> = Vec::new();
-        let mut statement = self.connection().prepare(&sql)?;
-        let mut rows = statement.query(params_from_iter(values.iter()))?;
+        let mut statement = self.connection().prepare(sql)?;
+        let mut rows = statement.query([])?;
         while let Some(row) = rows.next()? {
-            let name = row.get_ref(0)?.as_str()?;
+            if let Some(selected) = selected.as_deref_mut()
+                && !selected.contains(row.get(0)?)
+            {
+                continue;
+            }
+            let name = row.get_ref(1)?.as_str()?;
             let index = if let Some(index) = collected.iter().position(|(known, ..)| known == name)
             {
                 index
@@ -297,7 +373,7 @@ impl Store {
                 collected.len() - 1
             };
             let entry = &mut collected[index];
-            match (row.get_ref(2)?.as_str()?, row.get::<_, Option<i64>>(1)?) {
+            match (row.get_ref(3)?.as_str()?, row.get::<_, Option<i64>>(2)?) {
                 ("success", Some(duration)) => entry.1.push(duration),
                 ("failed" | "interrupted", _) => entry.2 += 1,
                 _ => {}

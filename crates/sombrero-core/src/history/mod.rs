@@ -17,6 +17,8 @@ pub mod checklist;
 pub mod clock;
 mod error;
 pub mod metrics;
+#[cfg(test)]
+mod metrics_tests;
 pub mod process;
 pub mod prometheus;
 pub mod recorder;
@@ -30,7 +32,7 @@ pub mod store;
 mod tests;
 
 pub use error::HistoryError;
-pub use metrics::{Metrics, MetricsFilter};
+pub use metrics::{CommandScope, Metrics, MetricsFilter};
 pub use prometheus::write_atomically;
 pub use recorder::{PhaseGuard, Run, RunStart};
 pub use store::{IssueRecord, NewIssue, PhaseRecord, RunDetail, RunRecord, RunStatus, Store};

@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
 
-use super::{HistoryError, Metrics};
+use super::{CommandScope, HistoryError, Metrics};
 
 /// Escapes a label value: backslash, double quote and newline.
 fn label(value: &str) -> String {
@@ -52,10 +52,15 @@ impl Family<'_> {
 pub fn render(per_environment: &[(String, Metrics)]) -> String {
     let mut text = String::new();
     let mut family = Family { text: &mut text };
+    // What the runs are ("runs of up and deploy"): the same filter made every value.
+    let runs = per_environment.first().map_or_else(
+        || CommandScope::default().describe(),
+        |(_, metrics)| metrics.scope.clone(),
+    );
     family.header(
         "runs_total",
         "counter",
-        "Recorded runs by environment and status.",
+        &format!("Recorded {runs} by environment and status."),
     );
     for (environment, metrics) in per_environment {
         for (status, value) in [
@@ -84,7 +89,7 @@ pub fn render(per_environment: &[(String, Metrics)]) -> String {
     family.header(
         "run_duration_seconds",
         "gauge",
-        "Duration of successful runs: average, median, min and max.",
+        &format!("Duration of successful {runs}: average, median, min and max."),
     );
     for (environment, metrics) in per_environment {
         if let Some(duration) = &metrics.duration {
@@ -105,7 +110,7 @@ pub fn render(per_environment: &[(String, Metrics)]) -> String {
     family.header(
         "phase_duration_seconds",
         "gauge",
-        "Duration of successful phases: average and 95th percentile.",
+        &format!("Duration of successful phases of {runs}: average and 95th percentile."),
     );
     for (environment, metrics) in per_environment {
         for phase in &metrics.phases {
@@ -127,7 +132,7 @@ pub fn render(per_environment: &[(String, Metrics)]) -> String {
     family.header(
         "phase_failures_total",
         "counter",
-        "Failed or interrupted phases.",
+        &format!("Failed or interrupted phases of {runs}."),
     );
     for (environment, metrics) in per_environment {
         for phase in &metrics.phases {
@@ -141,7 +146,7 @@ pub fn render(per_environment: &[(String, Metrics)]) -> String {
     family.header(
         "issues_total",
         "counter",
-        "Issues logged with `sombrero issue add`, by phase.",
+        &format!("Issues logged with `sombrero issue add` on {runs}, by phase."),
     );
     for (environment, metrics) in per_environment {
         for issue in &metrics.issues_by_phase {

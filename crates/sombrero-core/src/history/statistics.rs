@@ -18,6 +18,45 @@ pub(crate) struct RunScan {
     pub(crate) slowest: (i64, i64),
     pub(crate) by_environment: Groups,
     pub(crate) by_operator: Groups,
+    /// The selected runs' seqs, when the caller asked for them.
+    pub(crate) seqs: Vec<i64>,
+}
+
+/// A set of run seqs, for keeping the phases of the selected runs in one scan.
+///
+/// Why sorted, with a cursor: phases are read in the order they were recorded, so their
+/// runs' seqs mostly rise; the next phase's run is nearly always the run of the previous
+/// phase or a later one close by, found by stepping the cursor, and a binary search
+/// handles the rest (interleaved runs of two processes).
+pub(crate) struct RunSet {
+    seqs: Vec<i64>,
+    /// Where the last lookup ended.
+    cursor: usize,
+}
+
+impl RunSet {
+    pub(crate) fn new(mut seqs: Vec<i64>) -> Self {
+        seqs.sort_unstable();
+        seqs.dedup();
+        Self { seqs, cursor: 0 }
+    }
+
+    pub(crate) fn contains(&mut self, seq: i64) -> bool {
+        // A few steps forward from the last answer; a binary search otherwise.
+        for _ in 0..4 {
+            match self.seqs.get(self.cursor) {
+                Some(&found) if found == seq => return true,
+                Some(&found) if found < seq => self.cursor += 1,
+                _ => break,
+            }
+        }
+        let (index, found) = match self.seqs.binary_search(&seq) {
+            Ok(index) => (index, true),
+            Err(index) => (index, false),
+        };
+        self.cursor = index;
+        found
+    }
 }
 
 /// Per-name accumulators (a handful of environments or operators: a vector beats a map
@@ -100,7 +139,7 @@ pub(crate) fn count(value: i64) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::{median, percentile};
+    use super::{RunSet, median, percentile};
 
     #[test]
     fn order_statistics_match_a_sorted_reference() {
@@ -112,5 +151,19 @@ mod tests {
         assert_eq!(median(&mut [5, 1, 9]), Some(5));
         assert_eq!(median(&mut []), None);
         assert_eq!(percentile(&mut [], 95), None);
+    }
+
+    #[test]
+    fn a_run_set_answers_like_a_plain_lookup_in_any_order() {
+        let members: Vec<i64> = (1..200).filter(|seq| seq % 3 != 0).collect();
+        let mut set = RunSet::new(members.iter().rev().copied().chain([5, 5]).collect());
+        // Rising (the usual order of phases), then falling and jumping around.
+        let queries = (0..210)
+            .chain((0..210).rev())
+            .chain([150, 2, 199, 3, 0, -4, 400]);
+        for seq in queries {
+            assert_eq!(set.contains(seq), members.contains(&seq), "seq {seq}");
+        }
+        assert!(!RunSet::new(Vec::new()).contains(1));
     }
 }

@@ -54,19 +54,16 @@ pub fn dashboard(metrics: &Metrics) -> String {
     let mut text = String::new();
     let title = "📊 Deployment Analytics Dashboard";
     let _ = writeln!(text, "{title}\n{}", "=".repeat(34));
-    let mut scope = Vec::new();
+    // What is counted, always: "Total Deployments" means runs of up and deploy unless
+    // --command said otherwise.
+    let mut scope = vec![metrics.scope.clone()];
     if let Some(environment) = &metrics.environment {
         scope.push(format!("environment {environment}"));
-    }
-    if let Some(command) = &metrics.command {
-        scope.push(format!("command {command}"));
     }
     if let Some(since) = &metrics.since {
         scope.push(format!("since {since}"));
     }
-    if !scope.is_empty() {
-        let _ = writeln!(text, "({})", scope.join(", "));
-    }
+    let _ = writeln!(text, "({})", scope.join(", "));
     let finished = metrics.succeeded + metrics.failed + metrics.interrupted;
     let _ = writeln!(text, "📈 Total Deployments: {}", metrics.total_runs);
     let _ = writeln!(

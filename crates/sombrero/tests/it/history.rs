@@ -137,6 +137,71 @@ fn metrics_text_is_the_runbook_dashboard() {
     }
 }
 
+/// Records, after the fixture's 14 deploy runs, runs of commands that are not deployments:
+/// two verify runs (one failing), a configure and a destroy.
+fn record_other_commands(workspace: &Workspace) {
+    let store =
+        sombrero_core::history::Store::open(workspace.path("deployments/sombrero.db")).unwrap();
+    for (command, ok) in [
+        ("verify", true),
+        ("verify", false),
+        ("configure", true),
+        ("destroy", true),
+    ] {
+        let run = store
+            .start_run(&sombrero_core::history::RunStart::new(
+                command,
+                "production",
+                "0.1.0",
+            ))
+            .unwrap();
+        let result = run.phase(command, || if ok { Ok(()) } else { Err("failed") });
+        run.finish(&result).unwrap();
+    }
+}
+
+#[test]
+fn metrics_count_deployments_unless_the_command_says_otherwise() {
+    let workspace = Workspace::new();
+    record_other_commands(&workspace);
+    let deployments = workspace.runs.len();
+    let default = workspace.json(&["metrics"]);
+    assert_eq!(default["total_runs"], deployments);
+    assert_eq!(default["scope"], "runs of up and deploy");
+    assert!(
+        default["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|phase| phase["name"] != "destroy"),
+        "{}",
+        default["phases"]
+    );
+    let verify = workspace.json(&["metrics", "--command", "verify"]);
+    assert_eq!(verify["total_runs"], 2);
+    assert_eq!(verify["failed"], 1);
+    assert_eq!(verify["commands"], serde_json::json!(["verify"]));
+    let all = workspace.json(&["metrics", "--command", "all"]);
+    assert_eq!(all["total_runs"], deployments + 4);
+    assert_eq!(all["commands"], serde_json::Value::Null);
+
+    let text = |arguments: &[&str]| {
+        let output = workspace.sombrero(arguments).assert().success();
+        String::from_utf8(output.get_output().stdout.clone()).unwrap()
+    };
+    let dashboard = text(&["metrics", "--env", "production"]);
+    assert!(
+        dashboard.contains("\n(runs of up and deploy, environment production)\n"),
+        "{dashboard}"
+    );
+    let every = text(&["metrics", "--command", "all"]);
+    assert!(every.contains("\n(runs of every command)\n"), "{every}");
+    assert!(
+        every.contains(&format!("📈 Total Deployments: {}", deployments + 4)),
+        "{every}"
+    );
+}
+
 #[test]
 fn history_lists_runs_newest_first() {
     let workspace = Workspace::new();
@@ -175,6 +240,7 @@ fn reading_commands_do_not_create_a_history() {
     ----- stdout -----
     📊 Deployment Analytics Dashboard
     ==================================
+    (runs of up and deploy)
     📈 Total Deployments: 0
     ✅ Success Rate: n/a (0/0)
     ⏱️ Average Duration: n/a
@@ -193,7 +259,11 @@ fn reading_commands_do_not_create_a_history() {
     {
       "environment": null,
       "since": null,
-      "command": null,
+      "commands": [
+        "up",
+        "deploy"
+      ],
+      "scope": "runs of up and deploy",
       "total_runs": 0,
       "succeeded": 0,
       "failed": 0,

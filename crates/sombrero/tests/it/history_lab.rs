@@ -1,7 +1,8 @@
 //! The history issue's "Done when" through the real binary and the in-process lab: a few
 //! `deploy --lab` / `destroy --lab` runs, one of them failing (a template that does not
-//! exist), then `sombrero metrics --json` must agree with what was recorded, and the
-//! checklist must carry the phase times the runs really took.
+//! exist), then `sombrero metrics --json` must agree with what was recorded (the deploy
+//! runs by default, every run with `--command all`), and the checklist must carry the
+//! phase times the runs really took.
 //!
 //! Why expectations are computed here from the stored rows (read with the store's plain
 //! row readers, not its aggregates) by sorting: a metrics bug must not be able to agree
@@ -108,7 +109,26 @@ fn lab_runs_give_metrics_and_a_checklist_that_match_the_record() {
     // The lab's clone takes about 6 s, scaled by 0.05: a real, non-zero time.
     assert!(clone.duration_ms.unwrap() >= 100, "{clone:?}");
 
-    let metrics = json(&sandbox.run(&["metrics", "--json"]).expect_code(0));
+    // By default the metrics count deployments: the four deploy runs, not the destroy.
+    let deployments = json(&sandbox.run(&["metrics", "--json"]).expect_code(0));
+    assert_eq!(deployments["total_runs"], 4);
+    assert_eq!(deployments["failed"], 1);
+    assert_eq!(deployments["scope"], "runs of up and deploy");
+    let deploy_ok = details
+        .iter()
+        .filter(|d| d.run.command == "deploy" && d.run.status == RunStatus::Success);
+    assert_eq!(
+        deployments["duration"]["fastest_ms"],
+        deploy_ok.filter_map(|d| d.run.duration_ms).min().unwrap()
+    );
+
+    // Every recorded run with `--command all`, checked against the stored rows.
+    let metrics = json(
+        &sandbox
+            .run(&["metrics", "--command", "all", "--json"])
+            .expect_code(0),
+    );
+    assert_eq!(metrics["commands"], Value::Null);
     let successes: Vec<&RunDetail> = details
         .iter()
         .filter(|d| d.run.status == RunStatus::Success)

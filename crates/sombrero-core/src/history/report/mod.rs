@@ -128,7 +128,7 @@ impl Store {
 pub fn render(data: &ReportData) -> String {
     let metrics = &data.metrics;
     let mut html = String::new();
-    let scope = metrics.environment.as_deref().unwrap_or("all environments");
+    let environments = metrics.environment.as_deref().unwrap_or("all environments");
     let _ = write!(
         html,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -137,8 +137,9 @@ pub fn render(data: &ReportData) -> String {
     );
     let _ = write!(
         html,
-        "<h1>Deployment Analytics</h1><p class=\"muted\">{} · generated {}{}</p>",
-        escape(scope),
+        "<h1>Deployment Analytics</h1><p class=\"muted\">{} · {} · generated {}{}</p>",
+        escape(&metrics.scope),
+        escape(environments),
         escape(&clock::human(data.generated_ms)),
         metrics
             .since
