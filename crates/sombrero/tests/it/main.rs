@@ -29,6 +29,7 @@ mod lab_layer;
 mod lab_serve;
 mod lock;
 mod logging;
+mod mise_tasks;
 mod outputs_cli;
 mod sandbox;
 mod secrets;
