@@ -379,6 +379,11 @@ fn report(context: &Context, progress: &Progress) -> UpReport {
             reasons: why.reasons.clone(),
             fix: why.fixes.join(" && "),
         }),
+        // `rollback --lab`: the in-process lab with its usual state-only guests.
+        None if progress.state_only && context.lab().is_some() => Some(StateOnlyLab {
+            reasons: vec!["--lab runs state-only guests except for `up --lab`".to_owned()],
+            fix: "sombrero up --lab (real guests when this machine can run them)".to_owned(),
+        }),
         None if progress.state_only => Some(StateOnlyLab {
             reasons: vec!["the lab this API belongs to runs state-only guests".to_owned()],
             fix: "restart it with `sombrero lab serve --guests qemu` (`sombrero lab doctor` \
