@@ -25,6 +25,8 @@ fn sandbox(token: &str) -> Sandbox {
         .env("PKR_VAR_proxmox_password", PASSWORD)
         .env("TF_VAR_ci_ssh_key", SSH_KEY)
         .env("SOMBRERO_LAB_TIME_SCALE", "0.02")
+        // `up --lab` would otherwise boot real guests (and build a template) where QEMU is.
+        .env("SOMBRERO_LAB_GUESTS", "state")
         .env("SOMBRERO_RETRY_DELAY_MS", "0")
         .timeout(Duration::from_secs(60))
 }
@@ -88,7 +90,7 @@ fn assert_clean(args: &[String], outcome: &Outcome, secrets: &[&str]) {
 fn extra(name: &str, sandbox: &Sandbox) -> Vec<String> {
     let owned = |items: &[&str]| items.iter().map(|item| (*item).to_owned()).collect();
     match name {
-        "deploy" | "destroy" => owned(&["--yes"]),
+        "deploy" | "destroy" | "up" => owned(&["--yes"]),
         "issue add" => owned(&["--phase", "plan", "--description", "a test issue"]),
         "metrics" => vec![
             "--prometheus".to_owned(),
