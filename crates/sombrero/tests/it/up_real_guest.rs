@@ -17,7 +17,7 @@ use crate::sandbox::Sandbox;
 /// state), logs in with the SSH command it prints, stops it with SIGINT, and checks the
 /// run it recorded. Returns the summary it printed.
 pub fn up_lab_converges_and_keeps_the_vm_reachable(sandbox: &Sandbox) -> String {
-    let mut child = sandbox.spawn(&["up", "--lab", "--yes", "--keep"]);
+    let mut child = sandbox.spawn(&["up", "--lab", "--env", "development", "--yes", "--keep"]);
     let pid = child.id();
     // Both pipes are read on threads: the stages print far more than a pipe holds.
     let mut stderr = child.stderr.take().expect("stderr");
