@@ -182,6 +182,19 @@ impl Client {
         self.upid(&endpoints::vm_clone(node, source, options)).await
     }
 
+    /// `POST /nodes/{node}/qemu/{vmid}/migrate`: starts task `qmigrate`.
+    ///
+    /// # Errors
+    /// Transport, API or decoding errors ([`Error`]).
+    pub async fn vm_migrate(
+        &self,
+        node: &str,
+        vmid: u64,
+        options: &endpoints::MigrateOptions,
+    ) -> Result<Upid, Error> {
+        self.upid(&endpoints::vm_migrate(node, vmid, options)).await
+    }
+
     /// `POST /nodes/{node}/qemu/{vmid}/template`: starts task `qmtemplate`.
     ///
     /// # Errors

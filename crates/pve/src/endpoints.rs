@@ -163,6 +163,35 @@ pub fn vm_clone(node: &str, source: u64, options: &CloneOptions) -> Request {
     task_dispatch(Method::Post, vm_path(node, source, &["clone"]), params)
 }
 
+/// Options of `POST /nodes/{node}/qemu/{vmid}/migrate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateOptions {
+    /// The node the VM moves to.
+    pub target: String,
+    /// Live migration of a running VM (PVE refuses a running VM without it).
+    pub online: Option<bool>,
+    /// Copy local disks along (needed for a live migration of a VM with local disks).
+    pub with_local_disks: Option<bool>,
+    /// Where local disks go on the target (`target` storage id).
+    pub targetstorage: Option<String>,
+}
+
+/// `POST /nodes/{node}/qemu/{vmid}/migrate` (task `qmigrate`).
+pub fn vm_migrate(node: &str, vmid: u64, options: &MigrateOptions) -> Request {
+    let mut params = Params::new();
+    params.set("target", options.target.clone());
+    if let Some(online) = options.online {
+        params.set_bool("online", online);
+    }
+    if let Some(local) = options.with_local_disks {
+        params.set_bool("with-local-disks", local);
+    }
+    if let Some(storage) = &options.targetstorage {
+        params.set("targetstorage", storage.clone());
+    }
+    task_dispatch(Method::Post, vm_path(node, vmid, &["migrate"]), params)
+}
+
 /// `POST /nodes/{node}/qemu/{vmid}/template` (task `qmtemplate`).
 pub fn vm_template(node: &str, vmid: u64) -> Request {
     task_dispatch(

@@ -260,6 +260,16 @@ pub enum Command {
     /// Take over an existing VM for the environment (the runbook's `terraform import`).
     #[command(after_help = "Examples:\n  sombrero adopt 150\n  sombrero adopt 152 --env staging")]
     Adopt(AdoptArgs),
+    /// Move the environment's VM to another node of the cluster (node maintenance).
+    #[command(
+        long_about = "Moves the environment's VM to NODE with PVE's migration (task qmigrate), \
+            recorded in the history. A running VM needs --online (a live migration: it keeps \
+            running, SSH sessions survive); a stopped one moves offline. The outputs and the \
+            inventory are rewritten with the new node; the address and the pinned host key \
+            stay valid. `deploy` afterwards changes nothing: it finds the VM where it is.",
+        after_help = "Examples:\n  sombrero migrate --to pve2 --online\n  sombrero migrate --to lloyd --env staging"
+    )]
+    Migrate(MigrateArgs),
 }
 
 /// Arguments of `sombrero plan`.
@@ -406,6 +416,17 @@ pub struct RollbackArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+/// Arguments of `sombrero migrate`.
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    /// The node to move the VM to.
+    #[arg(long, value_name = "NODE")]
+    pub to: String,
+    /// Live migration of a running VM (it keeps running).
+    #[arg(long)]
+    pub online: bool,
 }
 
 /// Arguments of `sombrero adopt`.

@@ -258,7 +258,9 @@ pub async fn start(
     // `up --lab` builds the golden template as stage 1 does on a cluster.
     options.node.with_template = !real;
     options.node.set_guests(guests);
-    options.node.name.clone_from(&located.vm.node.value);
+    if let Some(node) = located.vm.node.value.preferred() {
+        node.clone_into(&mut options.node.name);
+    }
     if let Some(scale) = env
         .get(TIME_SCALE_ENV)
         .and_then(|text| text.parse::<f64>().ok())

@@ -99,6 +99,15 @@ pub struct ClusterResource {
     pub disk: Option<u64>,
     #[serde(default, deserialize_with = "lenient::option_u64")]
     pub maxmem: Option<u64>,
+    /// Memory in use (bytes): a node's used memory, a VM's current memory.
+    #[serde(default, deserialize_with = "lenient::option_u64")]
+    pub mem: Option<u64>,
+    /// Storages: whether every node sees the same storage (`1` for NFS, Ceph, ...).
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub shared: bool,
+    /// Storages: what they hold, comma-separated (`images,rootdir`).
+    #[serde(default)]
+    pub content: Option<String>,
 }
 
 /// The `type` filter of `GET /cluster/resources`.

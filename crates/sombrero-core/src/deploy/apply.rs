@@ -63,9 +63,11 @@ impl Runner<'_> {
         u64::from(self.desired.vmid)
     }
 
+    /// Clones `template` (on `template_node`; `None`: the VM's node) to the VM's node.
     async fn clone_template(
         &self,
         template: u32,
+        template_node: Option<&str>,
         progress: pve::Progress<'_>,
     ) -> DeployResult<pve::VmConfig> {
         let desired = self.desired;
@@ -84,8 +86,12 @@ impl Runner<'_> {
             description: Some(desired.description_text(Some(template))),
             full: Some(!desired.linked_clone),
             storage: (!desired.linked_clone).then(|| desired.disk_storage.clone()),
+            target: template_node
+                .filter(|node| *node != desired.node)
+                .map(|_| desired.node.clone()),
             ..CloneOptions::default()
         };
+        let source_node = template_node.unwrap_or(&desired.node);
         // Written before the request: an interrupted run's successor recognises the VM.
         let journal = super::journal::Journal::for_desired(desired);
         journal
@@ -102,7 +108,7 @@ impl Runner<'_> {
         let config = self
             .client
             .clone_vm_and_wait(
-                &desired.node,
+                source_node,
                 u64::from(template),
                 &options,
                 self.timeouts.clone,
@@ -310,7 +316,10 @@ pub async fn apply(
     match plan.action {
         Action::Create => {
             let template = plan.template.as_ref().map_or(0, |choice| choice.id);
-            let config = runner.clone_template(template, progress).await?;
+            let template_node = plan.template.as_ref().and_then(|c| c.node.as_deref());
+            let config = runner
+                .clone_template(template, template_node, progress)
+                .await?;
             let changes = diff(desired, &config, Some(template), false);
             runner
                 .configure(&changes, config.digest().as_deref(), progress)

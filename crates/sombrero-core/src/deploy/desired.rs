@@ -14,7 +14,7 @@ use ipnet::IpNet;
 use pve::DiskSize;
 use serde::Serialize;
 
-use crate::settings::{Settings, SshPublicKey};
+use crate::settings::{NodeChoice, Settings, SshPublicKey};
 
 /// The tag every VM sombrero manages carries.
 pub const MANAGED_TAG: &str = "sombrero";
@@ -30,7 +30,11 @@ pub const TEMPLATE_TAGS: [&str; 2] = ["packer-built", "ubuntu-24-04"];
 #[derive(Debug, Clone, Serialize)]
 pub struct Desired {
     pub environment: String,
+    /// The node the VM is on (or goes to): the configured one until
+    /// [`super::placement::settle`] finds the VM or places it.
     pub node: String,
+    /// What `node` in the settings asks for.
+    pub placement: NodeChoice,
     pub vmid: u32,
     pub name: String,
     /// The user's description (the marker is added to it).
@@ -78,7 +82,8 @@ impl Desired {
         tags.dedup();
         Self {
             environment,
-            node: vm.node.value.clone(),
+            node: vm.node.value.preferred().unwrap_or_default().to_owned(),
+            placement: vm.node.value.clone(),
             vmid: vm.vmid.value,
             name: vm.name.value.clone(),
             description: vm.description.as_ref().map(|text| text.value.clone()),

@@ -12,6 +12,7 @@ pub(crate) fn staging() -> Desired {
     Desired {
         environment: "staging".into(),
         node: "lloyd".into(),
+        placement: crate::settings::NodeChoice::Named("lloyd".into()),
         vmid: 152,
         name: "jump-man".into(),
         description: Some("Testing & validation".into()),

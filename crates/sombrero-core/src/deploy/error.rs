@@ -72,6 +72,15 @@ pub enum DeployError {
     /// The node is in the cluster but not online.
     #[error("node {node} is {status}")]
     NodeOffline { node: String, status: String },
+    /// A running VM can only move with a live migration.
+    #[error("VM {vmid} on node {node} is running: a running VM moves only with a live migration")]
+    NeedsOnline { vmid: u32, node: String },
+    /// No node of the placement's candidates can host the VM.
+    #[error("no node can host the VM (node = {choice}): {}", reasons.join("; "))]
+    NoNodeFits {
+        choice: String,
+        reasons: Vec<String>,
+    },
     /// The token lacks a privilege (PVE answered 403).
     #[error("permission denied {doing}: the API token lacks privilege {} on {}", privilege.as_deref().unwrap_or("(not named)"), path.as_deref().unwrap_or("(not named)"))]
     PermissionDenied {

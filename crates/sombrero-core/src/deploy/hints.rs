@@ -83,9 +83,17 @@ impl DeployError {
                 "set node in sombrero.toml (or PKR_VAR_proxmox_node) to one of: {}",
                 known.join(", ")
             ),
-            DeployError::NodeOffline { node, .. } => {
-                format!("bring {node} back online (pvecm status), or deploy to another node")
-            }
+            DeployError::NodeOffline { node, .. } => format!(
+                "bring {node} back online (pvecm status), or set node = \"auto\" in \
+                 sombrero.toml so another node is chosen"
+            ),
+            DeployError::NeedsOnline { .. } => "add --online for a live migration (the VM \
+                 keeps running), or stop the VM first for an offline one"
+                .to_owned(),
+            DeployError::NoNodeFits { .. } => "free memory on a node, put the template on \
+                 storage shared by the nodes (sombrero build with [build] storage on it), or \
+                 widen the node list in sombrero.toml"
+                .to_owned(),
             DeployError::PermissionDenied {
                 privilege, path, ..
             } => format!(

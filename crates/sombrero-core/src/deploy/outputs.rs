@@ -127,6 +127,47 @@ pub fn write(layout: &Layout, outputs: &StageOutputs, inventory_yaml: &str) -> D
     Ok(())
 }
 
+/// Whether the top-level copies are this environment's (it was deployed last).
+fn top_is_ours(layout: &Layout) -> bool {
+    std::fs::read_to_string(layout.top_outputs())
+        .ok()
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .is_some_and(|value| value["environment"] == layout.environment.as_str())
+}
+
+/// Rewrites the environment's outputs and inventory for a VM that moved to `node` (the
+/// address, port and pinned host key stay: a migration does not change them); the
+/// top-level copies only when they are this environment's. Returns the files written;
+/// none when the environment has no outputs.
+///
+/// # Errors
+/// [`DeployError::Write`].
+pub fn rewrite_node(layout: &Layout, node: &str) -> DeployResult<Vec<PathBuf>> {
+    let Some(mut outputs) = read(layout) else {
+        return Ok(Vec::new());
+    };
+    node.clone_into(&mut outputs.node);
+    if let Some(hosts) = outputs.ansible_inventory["all"]["hosts"].as_object_mut() {
+        for host in hosts.values_mut() {
+            if let Some(vars) = host.as_object_mut() {
+                vars.insert("proxmox_node".to_owned(), Value::from(node));
+            }
+        }
+    }
+    let yaml = super::inventory::to_yaml(&outputs.ansible_inventory, &layout.environment);
+    let json = serde_json::to_string_pretty(&outputs).unwrap_or_default() + "\n";
+    let mut written = vec![layout.inventory(), layout.outputs()];
+    write_atomically(&layout.inventory(), &yaml)?;
+    write_atomically(&layout.outputs(), &json)?;
+    let top_is_ours = top_is_ours(layout);
+    if top_is_ours {
+        write_atomically(&layout.top_inventory(), &yaml)?;
+        write_atomically(&layout.top_outputs(), &json)?;
+        written.extend([layout.top_inventory(), layout.top_outputs()]);
+    }
+    Ok(written)
+}
+
 /// Reads the environment's outputs; `None` when it has none.
 pub fn read(layout: &Layout) -> Option<StageOutputs> {
     let text = std::fs::read_to_string(layout.outputs()).ok()?;
@@ -144,10 +185,7 @@ pub fn remove(layout: &Layout) -> DeployResult<Vec<PathBuf>> {
         let path = path.to_path_buf();
         move |source| DeployError::Write { path, source }
     };
-    let top_is_ours = std::fs::read_to_string(layout.top_outputs())
-        .ok()
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .is_some_and(|value| value["environment"] == layout.environment.as_str());
+    let top_is_ours = top_is_ours(layout);
     if top_is_ours {
         for path in [layout.top_outputs(), layout.top_inventory()] {
             match std::fs::remove_file(&path) {

@@ -59,6 +59,9 @@ pub struct Plan {
     pub changes: Vec<FieldChange>,
     /// Things worth knowing that change nothing.
     pub notes: Vec<String>,
+    /// Why the VM is on (or goes to) `node`, when the command asked the cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub placement: Option<super::placement::Placement>,
     /// The config the plan was made from (its digest guards the update).
     #[serde(skip)]
     pub(crate) current: Option<VmConfig>,
@@ -219,6 +222,7 @@ pub async fn plan(
         power: None,
         changes: Vec::new(),
         notes: Vec::new(),
+        placement: None,
         current: None,
     };
     match existing(client, desired, Resume::Wait).await? {
@@ -252,6 +256,7 @@ pub async fn plan(
                 id,
                 name: None,
                 chosen_by: "the VM's marker (it was cloned from it)".to_owned(),
+                node: None,
             });
             if let (TemplateRequest::Explicit { id, chosen_by }, Some(from)) =
                 (request, marker.template)

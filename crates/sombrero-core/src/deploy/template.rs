@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use super::desired::TEMPLATE_TAGS;
 use super::error::{DeployError, DeployResult};
+use super::placement::{Cluster, TemplateSite};
 use crate::settings::Settings;
 
 /// The template chosen and why.
@@ -23,6 +24,10 @@ pub struct TemplateChoice {
     pub name: Option<String>,
     /// How it was chosen, e.g. `flag --template`, `packer-outputs.json`.
     pub chosen_by: String,
+    /// The node it lives on, when it was looked up (a clone is sent there, with the VM's
+    /// node as `target` when they differ).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// Where an id may come from, highest precedence first.
@@ -128,11 +133,13 @@ async fn verify(
         id,
         name: config.name(),
         chosen_by: chosen_by.to_owned(),
+        node: Some(node.to_owned()),
     };
     Ok((choice, config))
 }
 
-/// Resolves `request` against node `node`.
+/// Resolves `request` for a VM on node `node`: the template may live on another node of
+/// the cluster when its disks are on storage `node` shares.
 ///
 /// # Errors
 /// [`DeployError::TemplateMissing`] / [`DeployError::NotATemplate`] naming the node, or
@@ -145,6 +152,19 @@ pub async fn resolve(
     Ok(resolve_with_config(client, node, request).await?.0)
 }
 
+/// Resolves `request` on whichever node holds the template (`node = "auto"`: the node is
+/// chosen after the template).
+///
+/// # Errors
+/// As [`resolve`].
+pub async fn resolve_anywhere(
+    client: &Client,
+    request: &TemplateRequest,
+) -> DeployResult<TemplateChoice> {
+    let cluster = Cluster::read(client).await?;
+    Ok(resolve_in(client, &cluster, None, request).await?.0)
+}
+
 /// [`resolve`], also returning the template's config (read anyway, so `plan` need not
 /// read it again).
 pub(crate) async fn resolve_with_config(
@@ -152,9 +172,36 @@ pub(crate) async fn resolve_with_config(
     node: &str,
     request: &TemplateRequest,
 ) -> DeployResult<(TemplateChoice, VmConfig)> {
+    let cluster = Cluster::read(client).await?;
+    resolve_in(client, &cluster, Some(node), request).await
+}
+
+/// [`resolve_with_config`] on a cluster already read. With `for_node`, only templates that
+/// node can clone count (on it, or on storage it shares); without, any node's.
+pub(crate) async fn resolve_in(
+    client: &Client,
+    cluster: &Cluster,
+    for_node: Option<&str>,
+    request: &TemplateRequest,
+) -> DeployResult<(TemplateChoice, VmConfig)> {
+    let home = |id: u32| {
+        cluster
+            .node_of(u64::from(id))
+            .or(for_node)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let (tags, fallback) = match request {
         TemplateRequest::Explicit { id, chosen_by } => {
-            return verify(client, node, *id, chosen_by).await;
+            if for_node.is_none() && cluster.node_of(u64::from(*id)).is_none() {
+                return Err(DeployError::TemplateMissing {
+                    id: Some(*id),
+                    node: "any node of the cluster".to_owned(),
+                    chosen_by: Some(chosen_by.clone()),
+                    tags: Vec::new(),
+                });
+            }
+            return verify(client, &home(*id), *id, chosen_by).await;
         }
         TemplateRequest::Newest { tags, fallback } => (tags, fallback),
     };
@@ -162,24 +209,32 @@ pub(crate) async fn resolve_with_config(
         .cluster_resources(Some(ResourceType::Vm))
         .await
         .map_err(|error| DeployError::api("listing templates", error))?;
-    let mut candidates: Vec<(u64, u64, Option<String>, VmConfig)> = Vec::new();
+    let mut candidates: Vec<(u64, u64, Option<String>, String, VmConfig)> = Vec::new();
     for resource in resources {
-        let Some(vmid) = resource.vmid else { continue };
+        let (Some(vmid), Some(at)) = (resource.vmid, resource.node.clone()) else {
+            continue;
+        };
         let carries = |tag: &String| {
             resource
                 .tags
                 .as_deref()
                 .is_some_and(|all| all.split([';', ',', ' ']).any(|have| have == tag))
         };
-        if !resource.template || resource.node.as_deref() != Some(node) || !tags.iter().all(carries)
-        {
+        if !resource.template || !tags.iter().all(carries) {
             continue;
         }
         // `meta: ...,ctime=SECONDS` says when the template was made; newest wins.
         let config = client
-            .vm_config(node, vmid)
+            .vm_config(&at, vmid)
             .await
             .map_err(|error| DeployError::api(format!("reading template {vmid}"), error))?;
+        if let Some(node) = for_node
+            && cluster
+                .can_use_template(node, &TemplateSite::of(vmid, &at, &config))
+                .is_err()
+        {
+            continue;
+        }
         let created = config
             .get_text("meta")
             .and_then(|meta| {
@@ -187,22 +242,23 @@ pub(crate) async fn resolve_with_config(
                     .find_map(|part| part.strip_prefix("ctime=")?.parse().ok())
             })
             .unwrap_or(0);
-        candidates.push((created, vmid, resource.name, config));
+        candidates.push((created, vmid, resource.name, at, config));
     }
     candidates.sort_by_key(|(created, vmid, ..)| (*created, *vmid));
-    if let Some((_, vmid, name, config)) = candidates.pop() {
+    if let Some((_, vmid, name, at, config)) = candidates.pop() {
         let choice = TemplateChoice {
             id: u32::try_from(vmid).unwrap_or(u32::MAX),
             name,
             chosen_by: format!("newest template tagged {}", tags.join(", ")),
+            node: Some(at),
         };
         return Ok((choice, config));
     }
     match fallback {
-        Some((id, chosen_by)) => verify(client, node, *id, chosen_by).await,
+        Some((id, chosen_by)) => verify(client, &home(*id), *id, chosen_by).await,
         None => Err(DeployError::TemplateMissing {
             id: None,
-            node: node.to_owned(),
+            node: for_node.unwrap_or("any node").to_owned(),
             chosen_by: None,
             tags: tags.clone(),
         }),

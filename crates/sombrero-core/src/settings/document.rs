@@ -137,7 +137,7 @@ pub struct VmTable {
     pub vmid: Option<Spanned<i64>>,
     pub name: Option<Spanned<String>>,
     pub description: Option<Spanned<String>>,
-    pub node: Option<Spanned<String>>,
+    pub node: Option<Spanned<NodeValue>>,
     pub template_id: Option<Spanned<i64>>,
     pub cores: Option<Spanned<i64>>,
     pub cpu: Option<Spanned<String>>,
@@ -158,6 +158,14 @@ pub struct VmTable {
     pub ssh_allow_users: Option<Spanned<Vec<Spanned<String>>>>,
     pub extra_authorized_keys: Option<Spanned<Vec<Spanned<String>>>>,
     pub tags: Option<Spanned<Vec<Spanned<String>>>>,
+}
+
+/// `node`: a name, `"auto"`, names separated by commas, or a list of names.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum NodeValue {
+    One(String),
+    Many(Vec<String>),
 }
 
 /// A parsed `sombrero.toml` and the text it came from (for positions).

@@ -36,7 +36,7 @@ pub use resolve::{
     LabLayer, missing_pipeline_values, resolve,
 };
 pub use source::{Origin, Position, Resolved, Source};
-pub use values::{Fingerprint, SshPublicKey};
+pub use values::{Fingerprint, NodeChoice, SshPublicKey};
 pub use vm::{SshKeySetting, VmSpec};
 
 /// Everything a command needs to know, resolved and validated.

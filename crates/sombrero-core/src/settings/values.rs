@@ -280,3 +280,89 @@ pub fn is_disk_slot(slot: &str) -> bool {
 #[cfg(test)]
 #[path = "values_tests.rs"]
 mod tests;
+
+/// Where an environment's VM is placed (`node` in `sombrero.toml`, `PKR_VAR_proxmox_node`).
+///
+/// Why not just a name: a cluster of several nodes lets sombrero choose, as an operator
+/// would, the node that can host the clone with the most free memory (`"auto"`, or only
+/// among the listed nodes). A VM that exists is always found wherever it is; the choice
+/// only matters for a new one (see `deploy::placement`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeChoice {
+    /// This node (the runbook's `proxmox_node`).
+    Named(String),
+    /// Any online node of the cluster.
+    Auto,
+    /// One of these nodes (at least two; one is `Named`).
+    Among(Vec<String>),
+}
+
+impl NodeChoice {
+    /// The node a command that cannot ask the cluster uses: the named one, the first of a
+    /// list; `None` for `auto`.
+    pub fn preferred(&self) -> Option<&str> {
+        match self {
+            Self::Named(node) => Some(node),
+            Self::Among(nodes) => nodes.first().map(String::as_str),
+            Self::Auto => None,
+        }
+    }
+
+    /// Parses the text form: `auto`, a node name, or names separated by commas. Returns the
+    /// offending piece when a name is not a valid node name.
+    ///
+    /// # Errors
+    /// The text that is not a node name (quoted in the message).
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Auto);
+        }
+        Self::from_list(text.split(',').map(str::trim).map(str::to_owned).collect())
+    }
+
+    /// A list of names (one name: `Named`), each checked and without repeats.
+    ///
+    /// # Errors
+    /// An empty list, or a piece that is not a node name.
+    pub fn from_list(names: Vec<String>) -> Result<Self, String> {
+        let mut unique: Vec<String> = Vec::with_capacity(names.len());
+        for name in names {
+            if name.eq_ignore_ascii_case("auto") {
+                return Err("\"auto\" cannot be combined with node names".to_owned());
+            }
+            if !is_dns_name(&name) {
+                return Err(format!("{name:?} is not a Proxmox node name"));
+            }
+            if !unique.contains(&name) {
+                unique.push(name);
+            }
+        }
+        match unique.len() {
+            0 => Err("an empty list names no node".to_owned()),
+            1 => Ok(Self::Named(unique.remove(0))),
+            _ => Ok(Self::Among(unique)),
+        }
+    }
+}
+
+impl serde::Serialize for NodeChoice {
+    /// As written in `sombrero.toml`: `"lloyd"`, `"auto"`, `["pve2", "pve3"]`.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Named(node) => serializer.serialize_str(node),
+            Self::Auto => serializer.serialize_str("auto"),
+            Self::Among(nodes) => nodes.serialize(serializer),
+        }
+    }
+}
+
+impl fmt::Display for NodeChoice {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Named(node) => formatter.write_str(node),
+            Self::Auto => formatter.write_str("auto"),
+            Self::Among(nodes) => write!(formatter, "one of {}", nodes.join(", ")),
+        }
+    }
+}

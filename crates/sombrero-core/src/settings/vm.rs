@@ -11,12 +11,14 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use super::document::NodeValue;
 use super::env_vars;
 use super::error::SettingsError;
 use super::resolve::Layers;
 use super::source::{Origin, Resolved, Source};
 use super::values::{
-    self, SshPublicKey, gateway_in_subnet, is_disk_slot, is_dns_name, is_tag, parse_host_cidr,
+    self, NodeChoice, SshPublicKey, gateway_in_subnet, is_disk_slot, is_dns_name, is_tag,
+    parse_host_cidr,
 };
 use super::vm_lookup::Builder;
 
@@ -36,7 +38,8 @@ pub struct VmSpec {
     pub vmid: Resolved<u32>,
     pub name: Resolved<String>,
     pub description: Option<Resolved<String>>,
-    pub node: Resolved<String>,
+    /// Where the VM goes: a node, `auto`, or a list (placement picks one at deploy).
+    pub node: Resolved<NodeChoice>,
     /// The template set on purpose (`--template`, `TEMPLATE_ID`, `sombrero.toml`); `None`:
     /// stage 2 takes stage 1's outputs, else the newest tagged template.
     pub template_id: Option<Resolved<u32>>,
@@ -109,20 +112,34 @@ impl Builder<'_, '_> {
         }
     }
 
-    fn node(&mut self) -> Option<Resolved<String>> {
+    /// `node`: a name, `auto`, or a list (text with commas from the variable, a TOML
+    /// string or array from the file).
+    fn node(&mut self) -> Option<Resolved<NodeChoice>> {
         let found = self
             .layers
             .variable(&[env_vars::PACKER_PROXMOX_NODE])
-            .or_else(|| self.lookup("node", |table| table.node.as_ref()));
-        let Some((value, origin)) = found else {
+            .map(|(text, origin)| (NodeChoice::parse(&text), origin))
+            .or_else(|| {
+                self.lookup("node", |table| table.node.as_ref())
+                    .map(|(value, origin)| {
+                        let choice = match value {
+                            NodeValue::One(text) => NodeChoice::parse(&text),
+                            NodeValue::Many(names) => NodeChoice::from_list(names),
+                        };
+                        (choice, origin)
+                    })
+            });
+        let Some((choice, origin)) = found else {
             self.missing("node", Some(env_vars::PACKER_PROXMOX_NODE));
             return None;
         };
-        if !is_dns_name(&value) {
-            self.invalid(origin, format!("{value:?} is not a Proxmox node name"));
-            return None;
+        match choice {
+            Ok(choice) => Some(Resolved::new(choice, origin.source)),
+            Err(reason) => {
+                self.invalid(origin, reason);
+                None
+            }
         }
-        Some(Resolved::new(value, origin.source))
     }
 
     fn ssh_public_key(&mut self) -> Option<Resolved<SshKeySetting>> {

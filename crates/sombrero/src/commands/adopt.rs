@@ -13,6 +13,7 @@ use crate::cli::AdoptArgs;
 use crate::context::Context;
 use crate::exit::ExitStatus;
 use crate::recording::finish_run;
+use sombrero_core::deploy::placement::Purpose;
 
 /// Runs `sombrero adopt`.
 ///
@@ -21,7 +22,7 @@ use crate::recording::finish_run;
 /// another environment, a template, API errors (exit 1).
 pub async fn run(args: &AdoptArgs, context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let stage = Stage2::prepare(context, false, KeyUse::Required)?;
+    let stage = Stage2::prepared(context, false, KeyUse::Required, Purpose::Find).await?;
     let client = context.client()?;
     let run = context.start_run("adopt");
     let result = match run.as_ref() {

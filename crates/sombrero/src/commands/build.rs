@@ -13,7 +13,9 @@ use sombrero_core::build::{
     self, BuildOutcome, BuildReport, BuildRequest, GOLDEN_IMAGE, TemplateListing,
 };
 use sombrero_core::configure::AnsibleTree;
+use sombrero_core::deploy::placement;
 use sombrero_core::history::{Run, clock};
+use sombrero_core::settings::NodeChoice;
 
 use super::configure::{ansible, cache_dir, private_key};
 use super::configure_view::show_and_record;
@@ -42,8 +44,24 @@ async fn prepare(context: &Context, args: &BuildArgs, stamp: &str) -> anyhow::Re
     let logs_dir = outputs_dir
         .parent()
         .map_or_else(|| PathBuf::from("logs"), |dir| dir.join("logs"));
+    let storage = build.storage.as_ref().map_or_else(
+        || vm.disk_storage.value.clone(),
+        |storage| storage.value.clone(),
+    );
+    // `node = "auto"` or a list: the template is built where the VM rule would put a VM
+    // of its size; on shared storage every node can clone it.
+    let node = match &vm.node.value {
+        NodeChoice::Named(node) => node.clone(),
+        choice => {
+            let placed =
+                placement::build_node(context.client()?, choice, vm.memory_mib.value, &storage)
+                    .await?;
+            tracing::info!("build node {}: {}", placed.node, placed.reason);
+            placed.node
+        }
+    };
     Ok(BuildRequest {
-        node: vm.node.value.clone(),
+        node,
         template_id: args
             .template_id
             .or_else(|| vm.template_id.as_ref().map(|id| id.value))
@@ -56,10 +74,7 @@ async fn prepare(context: &Context, args: &BuildArgs, stamp: &str) -> anyhow::Re
             .base_image_sha256
             .as_ref()
             .map(|sum| sum.value.clone()),
-        storage: build.storage.as_ref().map_or_else(
-            || vm.disk_storage.value.clone(),
-            |storage| storage.value.clone(),
-        ),
+        storage,
         bridge: vm.bridge.value.clone(),
         disk_size_gib: build.disk_size_gib.value,
         os_tag: build.os_tag.as_ref().map(|tag| tag.value.clone()),

@@ -16,6 +16,7 @@ use crate::exit::ExitStatus;
 use crate::progress::{Phases, Progress, drive};
 use crate::prompt::confirm;
 use crate::recording::recorded;
+use sombrero_core::deploy::placement::Purpose;
 
 pub fn summary(report: &DeployReport) -> String {
     let outputs = &report.outputs;
@@ -47,7 +48,7 @@ pub fn summary(report: &DeployReport) -> String {
 /// Configuration problems and a refused confirmation (exit 2), stage-2 errors (exit 1).
 pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let stage = Stage2::prepare(context, args.linked, KeyUse::Required)?;
+    let stage = Stage2::prepared(context, args.linked, KeyUse::Required, Purpose::Create).await?;
     let client = context.client()?;
     let work = async |run: Option<&Run<'_>>| deploy(context, &stage, args, run).await;
     let Some(result) = recorded(context, "deploy", work).await else {
@@ -79,7 +80,7 @@ pub async fn stage(
     args: &DeployArgs,
     run: Option<&Run<'_>>,
 ) -> anyhow::Result<DeployReport> {
-    let stage = Stage2::prepare(context, args.linked, KeyUse::Required)?;
+    let stage = Stage2::prepared(context, args.linked, KeyUse::Required, Purpose::Create).await?;
     deploy(context, &stage, args, run).await
 }
 
@@ -98,6 +99,7 @@ async fn deploy(
         }
         None => deploy::plan(client, &stage.desired, &stage.request).await?,
     };
+    let plan = stage.explain(plan);
     if let (Some(run), Some(template)) = (run, &plan.template) {
         run.set_template_id(i64::from(template.id));
     }

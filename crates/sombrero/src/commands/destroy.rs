@@ -16,6 +16,7 @@ use crate::exit::ExitStatus;
 use crate::progress::{Phases, Progress, drive};
 use crate::prompt::confirm;
 use crate::recording::{finish_run, recorded};
+use sombrero_core::deploy::placement::Purpose;
 
 /// Runs `sombrero destroy`.
 ///
@@ -27,7 +28,7 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
     if args.all {
         return super::destroy_all::run_all(args.yes, args.clean, context).await;
     }
-    let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+    let stage = Stage2::prepared(context, false, KeyUse::Optional, Purpose::Find).await?;
     let client = context.client()?;
     let target = match deploy::destroy_target(client, &stage.desired).await {
         Ok(target) => target,
@@ -92,7 +93,7 @@ pub async fn run(args: &DestroyArgs, context: &Context) -> anyhow::Result<ExitSt
 /// # Errors
 /// A foreign VM, API and file errors.
 pub async fn converge(context: &Context, run: Option<&Run<'_>>) -> anyhow::Result<DestroyReport> {
-    let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+    let stage = Stage2::prepared(context, false, KeyUse::Optional, Purpose::Find).await?;
     let client = context.client()?;
     let mut progress = Progress::new(&context.printer);
     let mut phases = Phases::new(run);

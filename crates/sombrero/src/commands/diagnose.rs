@@ -79,7 +79,7 @@ fn request(context: &Context) -> (DiagnoseRequest, Layout) {
     (
         DiagnoseRequest {
             environment,
-            node: vm.node.value.clone(),
+            node: vm.node.value.preferred().unwrap_or_default().to_owned(),
             vmid: vm.vmid.value,
             template_id: vm.template_id.as_ref().map(|id| id.value),
             packer_template: packer_template(settings),

@@ -16,6 +16,7 @@ use super::configure::{cache_dir, private_key};
 use super::stage2::{KeyUse, Stage2};
 use crate::context::Context;
 use crate::exit::ExitStatus;
+use sombrero_core::deploy::placement::Purpose;
 
 /// The first line a tool prints for `args` (stdout or stderr), if it runs.
 fn version_of(program: &str, args: &[&str]) -> Option<String> {
@@ -142,7 +143,7 @@ pub async fn checks(context: &Context) -> anyhow::Result<Vec<Line>> {
     lines.push(ssh_keys(settings));
     match context.client() {
         Ok(client) => {
-            let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+            let stage = Stage2::prepared(context, false, KeyUse::Optional, Purpose::Find).await?;
             let identity = settings.api_identity().unwrap_or_default();
             let input = ClusterInput {
                 desired: &stage.desired,

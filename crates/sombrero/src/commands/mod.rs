@@ -26,6 +26,7 @@ mod issue;
 mod lab;
 mod lab_image;
 mod metrics;
+mod migrate;
 mod outputs;
 mod pipeline_view;
 mod plan;
@@ -145,6 +146,13 @@ pub fn run(cli: Cli, printer: &Printer) -> anyhow::Result<ExitStatus> {
             None,
             Access::Write("adopt"),
             async |context| adopt::run(&args, context).await,
+        ),
+        Command::Migrate(args) => with_context(
+            global,
+            printer,
+            None,
+            Access::Write("migrate"),
+            async |context| migrate::run(&args, context).await,
         ),
     }
 }

@@ -10,6 +10,7 @@ use sombrero_core::deploy;
 use super::stage2::{KeyUse, Stage2, render_plan};
 use crate::context::Context;
 use crate::exit::ExitStatus;
+use sombrero_core::deploy::placement::Purpose;
 
 /// Runs `sombrero plan`.
 ///
@@ -17,8 +18,9 @@ use crate::exit::ExitStatus;
 /// Configuration problems (exit 2), stage-2 errors (exit 1).
 pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let stage = Stage2::prepare(context, false, KeyUse::Required)?;
-    let plan = deploy::plan(context.client()?, &stage.desired, &stage.request).await?;
+    let stage = Stage2::prepared(context, false, KeyUse::Required, Purpose::Create).await?;
+    let plan =
+        stage.explain(deploy::plan(context.client()?, &stage.desired, &stage.request).await?);
     if printer.json_mode() {
         printer.json(&plan)?;
     } else {

@@ -15,6 +15,7 @@ use crate::cli::RollbackArgs;
 use crate::context::Context;
 use crate::exit::ExitStatus;
 use crate::prompt::confirm;
+use sombrero_core::deploy::placement::Purpose;
 
 /// Runs `sombrero rollback`.
 ///
@@ -23,7 +24,7 @@ use crate::prompt::confirm;
 /// confirmation (exit 2); then as `up`.
 pub async fn run(args: &RollbackArgs, context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let stage = Stage2::prepare(context, false, KeyUse::Optional)?;
+    let stage = Stage2::prepared(context, false, KeyUse::Optional, Purpose::Find).await?;
     let client = context.client()?;
     let desired = &stage.desired;
     // Both checked before the question: a rollback to nothing must not destroy anything.

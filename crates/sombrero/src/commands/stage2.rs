@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use sombrero_core::deploy::placement::{self, Placement, Purpose};
 use sombrero_core::deploy::{self, Action, Desired, Plan, TemplateRequest};
 
 use crate::context::Context;
@@ -26,6 +27,8 @@ pub enum KeyUse {
 pub struct Stage2 {
     pub desired: Desired,
     pub request: TemplateRequest,
+    /// Where the VM is or goes, once [`Stage2::place`] asked the cluster.
+    pub placement: Option<Placement>,
 }
 
 impl Stage2 {
@@ -57,7 +60,46 @@ impl Stage2 {
             }
         }
         let request = deploy::template::request(settings)?;
-        Ok(Self { desired, request })
+        Ok(Self {
+            desired,
+            request,
+            placement: None,
+        })
+    }
+
+    /// [`Stage2::prepare`], then [`Stage2::place`].
+    ///
+    /// # Errors
+    /// As both.
+    pub async fn prepared(
+        context: &Context,
+        linked: bool,
+        key_use: KeyUse,
+        purpose: Purpose,
+    ) -> anyhow::Result<Self> {
+        let mut stage = Self::prepare(context, linked, key_use)?;
+        stage.place(context, purpose).await?;
+        Ok(stage)
+    }
+
+    /// Settles the VM's node from the cluster: where the VM is, else (creating) where the
+    /// placement rule puts it (`node = "auto"` or a list), else the configured node.
+    ///
+    /// # Errors
+    /// The API read, a named node unknown or offline, no node that fits (exit 1).
+    pub async fn place(&mut self, context: &Context, purpose: Purpose) -> anyhow::Result<()> {
+        let client = context.client()?;
+        let placement =
+            placement::settle(client, &mut self.desired, &self.request, purpose).await?;
+        tracing::debug!(node = %placement.node, reason = %placement.reason, "placement");
+        self.placement = Some(placement);
+        Ok(())
+    }
+
+    /// The plan with the placement's reason attached.
+    pub fn explain(&self, mut plan: Plan) -> Plan {
+        plan.placement.clone_from(&self.placement);
+        plan
     }
 }
 
@@ -69,6 +111,9 @@ pub fn render_plan(plan: &Plan) -> String {
         "Environment {}: VM {} ({}) on node {}",
         plan.environment, plan.vmid, plan.name, plan.node
     );
+    if let Some(placement) = &plan.placement {
+        let _ = writeln!(out, "  node {}: {}", placement.node, placement.reason);
+    }
     let template = plan.template.as_ref().map(|choice| {
         let name = choice
             .name

@@ -12,6 +12,7 @@ use sombrero_core::deploy::{self, Status};
 use super::stage2::{KeyUse, Stage2};
 use crate::context::Context;
 use crate::exit::ExitStatus;
+use sombrero_core::deploy::placement::Purpose;
 
 fn uptime(seconds: u64) -> String {
     let (days, rest) = (seconds / 86_400, seconds % 86_400);
@@ -88,7 +89,7 @@ fn render(status: &Status) -> String {
 /// Configuration problems (exit 2), API errors (exit 1).
 pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let stage = Stage2::prepare(context, false, KeyUse::Required)?;
+    let stage = Stage2::prepared(context, false, KeyUse::Required, Purpose::Find).await?;
     let status = deploy::status(context.client()?, &stage.desired).await?;
     if printer.json_mode() {
         printer.json(&status)?;

@@ -16,6 +16,7 @@ use serde::Serialize;
 use sombrero_core::deploy::{self, DeployError, Layout, outputs};
 use sombrero_core::doctor::Level;
 use sombrero_core::history::Run;
+use sombrero_core::settings::NodeChoice;
 
 use super::pipeline_view::{StageLine, StageStatus, render_summary, ssh_command};
 use super::{build, configure, deploy as deploy_cmd, doctor, verify};
@@ -161,15 +162,20 @@ async fn preflight(context: &Context, state_only: bool) -> anyhow::Result<String
 /// Why the build stage is skipped (`Some`), or `None` when it must build.
 async fn template_present(context: &Context) -> anyhow::Result<Option<String>> {
     let request = deploy::template::request(&context.settings)?;
-    let node = &context.settings.vm.node.value;
-    match deploy::template::resolve(context.client()?, node, &request).await {
+    let client = context.client()?;
+    let found = match &context.settings.vm.node.value {
+        NodeChoice::Named(node) => deploy::template::resolve(client, node, &request).await,
+        _ => deploy::template::resolve_anywhere(client, &request).await,
+    };
+    match found {
         Ok(choice) => Ok(Some(format!(
-            "template {}{} is on {node} (chosen by {}); `--rebuild` builds a new version",
+            "template {}{} is on {} (chosen by {}); `--rebuild` builds a new version",
             choice.id,
             choice
                 .name
                 .map(|name| format!(" ({name})"))
                 .unwrap_or_default(),
+            choice.node.as_deref().unwrap_or("its node"),
             choice.chosen_by
         ))),
         Err(DeployError::TemplateMissing { .. }) => Ok(None),
