@@ -92,6 +92,8 @@ pub enum LabError {
     },
     #[error("cannot set up TLS")]
     Tls(#[from] TlsError),
+    #[error("fault 'node-down'")]
+    Cluster(#[source] crate::node::ClusterError),
     #[error("cannot use the state dir {path}")]
     StateDir {
         path: PathBuf,
@@ -153,7 +155,9 @@ impl Lab {
             address: options.listen,
             source,
         })?;
-        let faults = Arc::new(Faults::new(options.faults));
+        node.set_nodes_down(&options.faults.node_down)
+            .map_err(LabError::Cluster)?;
+        let faults = Arc::new(Faults::new(options.faults.clone()));
         let shared = Arc::new(Shared {
             node: node.clone(),
             auth: Auth::new(credentials.clone()),
