@@ -53,6 +53,11 @@ pub fn cluster_resources(filter: Option<ResourceType>) -> Request {
     get(&["cluster", "resources"]).with_params(params)
 }
 
+/// `GET /cluster/status`: the cluster (in a cluster) and each member, online or not.
+pub fn cluster_status() -> Request {
+    get(&["cluster", "status"])
+}
+
 /// `GET /cluster/nextid[?vmid=]`: the next free id, or (with `vmid`) 400 if it is taken.
 pub fn next_id(check: Option<u64>) -> Request {
     let mut params = Params::new();
@@ -161,6 +166,35 @@ pub fn vm_clone(node: &str, source: u64, options: &CloneOptions) -> Request {
         params.set_bool("full", full);
     }
     task_dispatch(Method::Post, vm_path(node, source, &["clone"]), params)
+}
+
+/// Options of `POST /nodes/{node}/qemu/{vmid}/migrate`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MigrateOptions {
+    /// The node to move the VM to.
+    pub target: String,
+    /// Live migration of a running VM (PVE refuses a running VM without it).
+    pub online: Option<bool>,
+    /// Move local disks of a running VM too (live storage migration).
+    pub with_local_disks: Option<bool>,
+    /// Storage map: one storage id for all, `SOURCE:TARGET,...`, or `1` (each to itself).
+    pub targetstorage: Option<String>,
+}
+
+/// `POST /nodes/{node}/qemu/{vmid}/migrate` (task `qmigrate`, on the source node).
+pub fn vm_migrate(node: &str, vmid: u64, options: &MigrateOptions) -> Request {
+    let mut params = Params::new();
+    params.set("target", options.target.clone());
+    if let Some(online) = options.online {
+        params.set_bool("online", online);
+    }
+    if let Some(with_local_disks) = options.with_local_disks {
+        params.set_bool("with-local-disks", with_local_disks);
+    }
+    if let Some(targetstorage) = &options.targetstorage {
+        params.set("targetstorage", targetstorage.clone());
+    }
+    task_dispatch(Method::Post, vm_path(node, vmid, &["migrate"]), params)
 }
 
 /// `POST /nodes/{node}/qemu/{vmid}/template` (task `qmtemplate`).

@@ -87,6 +87,12 @@ pub struct ClusterResource {
     pub status: Option<String>,
     #[serde(default)]
     pub storage: Option<String>,
+    /// [storage] Whether every node sees the same storage (PVE's `shared`).
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub shared: bool,
+    /// [storage] The content types it holds (`images,rootdir`).
+    #[serde(default)]
+    pub content: Option<String>,
     #[serde(default, deserialize_with = "lenient::bool")]
     pub template: bool,
     #[serde(default)]
