@@ -5,6 +5,7 @@
 //! `GET /lab/nodes` answers `[{"node","online"}]` in cluster order; `POST
 //! /lab/nodes/{node}/down` takes a member down (it loses power: its VMs stop, real QEMU
 //! guests are killed) and `.../up` brings it back, both answering `{"node","online"}`
+//! (`online` as 0/1, like every boolean the lab answers)
 //! (404 `no such cluster node 'X'` for a stranger). They need the full-privilege token,
 //! like `PUT /lab/faults`, whose `node-down=NAME` keys set the same state: a `PUT` sets
 //! exactly the listed nodes down and every other member up.
