@@ -64,7 +64,7 @@ pub(crate) fn add_missing_nodes(state: &mut State, options: &NodeOptions) {
 fn add_template(state: &mut State, options: &NodeOptions, now: u64) {
     let vmid = TEMPLATE_ID;
     let node = options.name.as_str();
-    let storage = options.template_storage.as_str();
+    let storage = options.template_storage();
     let disk = format!("base-{vmid}-disk-0");
     let cloudinit = format!("vm-{vmid}-cloudinit");
     let format = if storage == "local-lvm" {

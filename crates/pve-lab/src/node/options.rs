@@ -20,9 +20,10 @@ pub struct NodeOptions {
     /// Whether the cluster has the shared storage `shared` (type `nfs`): `None` means
     /// "when there is more than one node" (decision 110).
     pub shared_storage: Option<bool>,
-    /// Where template 1001 (`with_template`) keeps its disks: `local-lvm` (the first
-    /// node's, as a single-node lab always had) or `shared` (cloneable to every node).
-    pub template_storage: String,
+    /// Where template 1001 (`with_template`) keeps its disks, on the first node: `None`
+    /// means `shared` when the cluster has it (cloneable to every node), else `local-lvm`
+    /// (as a single-node lab always had); `Some("local-lvm")` or `Some("shared")` forces it.
+    pub template_storage: Option<String>,
     /// Unscaled durations of each task type.
     pub durations: TaskDurations,
     /// Multiplies every duration (tasks, agent boot delay): `0.01` makes tests 100x faster.
@@ -49,7 +50,7 @@ impl Default for NodeOptions {
             name: "lloyd".to_owned(),
             peers: Vec::new(),
             shared_storage: None,
-            template_storage: "local-lvm".to_owned(),
+            template_storage: None,
             durations: TaskDurations::default(),
             time_scale: 1.0,
             agent_boot_delay: Duration::from_secs(8),
@@ -135,6 +136,15 @@ impl NodeOptions {
     /// Whether the cluster has the shared storage (decision 110).
     pub fn has_shared_storage(&self) -> bool {
         self.shared_storage.unwrap_or(!self.peers.is_empty())
+    }
+
+    /// The storage template 1001 is created on (see `template_storage`).
+    pub fn template_storage(&self) -> &str {
+        match &self.template_storage {
+            Some(storage) => storage,
+            None if self.has_shared_storage() => super::storage::SHARED_STORAGE_ID,
+            None => "local-lvm",
+        }
     }
 }
 

@@ -15,7 +15,6 @@ async fn cluster(faults: &str) -> pve_lab::LabHandle {
         .with_nodes(["lloyd", "pve2", "pve3"])
         .expect("valid names");
     options.node.with_template = true;
-    options.node.template_storage = "shared".into();
     options.faults = faults.parse().expect("a fault spec");
     Lab::start(options).await.expect("the lab starts")
 }

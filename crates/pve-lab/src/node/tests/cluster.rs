@@ -15,7 +15,7 @@ fn cluster_options(template_storage: &str) -> NodeOptions {
     options
         .set_nodes(["lloyd", "pve2", "pve3"])
         .expect("valid names");
-    options.template_storage = template_storage.to_owned();
+    options.template_storage = Some(template_storage.to_owned());
     options
 }
 

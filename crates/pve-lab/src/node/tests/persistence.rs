@@ -108,7 +108,7 @@ async fn torn_or_corrupt_files_never_load_silently() {
 fn persistent_cluster(dir: &std::path::Path, names: &[&str]) -> NodeOptions {
     let mut options = persistent(dir);
     options.set_nodes(names).expect("valid names");
-    options.template_storage = "shared".into();
+    options.template_storage = Some("shared".into());
     options
 }
 
