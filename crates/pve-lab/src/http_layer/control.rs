@@ -98,7 +98,7 @@ async fn answer(
         return Ok(wire::success(shared.node.guests_summary()));
     }
     if path == "/lab/nodes" || path.starts_with("/lab/nodes/") {
-        return nodes(shared, request, &path);
+        return nodes(shared, &request, &path);
     }
     if path != "/lab/faults" {
         return Err(Some(ApiError::new(
@@ -177,7 +177,7 @@ fn node_json(shared: &Shared, name: &str) -> serde_json::Value {
 /// `GET /lab/nodes`, `POST /lab/nodes/{node}/down` and `POST /lab/nodes/{node}/up`.
 fn nodes(
     shared: &Shared,
-    request: Request<Incoming>,
+    request: &Request<Incoming>,
     path: &str,
 ) -> Result<LabResponse, Option<ApiError>> {
     let method = request.method().clone();

@@ -143,7 +143,7 @@ impl State {
     /// volume maps become `first`'s.
     pub fn adopt_single_node(&mut self, first: &str) {
         for vm in self.vms.values_mut().filter(|vm| vm.node.is_empty()) {
-            vm.node = first.to_owned();
+            first.clone_into(&mut vm.node);
         }
         let legacy: Vec<String> = self
             .volumes

@@ -6,7 +6,7 @@
 
 pub mod agent;
 pub mod cluster;
-mod config;
+pub mod config;
 pub mod devices;
 pub mod ipconfig;
 pub mod property;
