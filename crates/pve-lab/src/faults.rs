@@ -9,6 +9,8 @@
 //! HTTP-level faults are applied by the server in front of the node from [`Faults`]; the
 //! task-level fields (`lock_timeout`, `task_fail`, `slow`, `agent_never`) are handed to the
 //! node as [`crate::node::TaskFaults`] when the lab starts ([`FaultSpec::task_faults`]).
+//! `node-down=NAME` (repeatable) is not drawn at all: it takes a cluster member down, as
+//! [`crate::node::Node::set_node_online`] does (decision 113).
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,8 +22,9 @@ use serde::{Deserialize, Serialize};
 /// How often each fault happens. Probabilities are in `0.0..=1.0`; `slow` multiplies task
 /// durations (1.0 = unchanged).
 ///
-/// Parsed from `http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// Parsed from `http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42`
+/// (plus `node-down=pve2`, once per node that is down).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct FaultSpec {
     /// Probability per API request of a 5xx answer instead of the real one.
@@ -44,6 +47,10 @@ pub struct FaultSpec {
     pub agent_never: f64,
     /// Seed of every decision.
     pub seed: u64,
+    /// Cluster members that are down (not a probability: they are down until the spec
+    /// changes or `/lab/nodes/{node}/up`).
+    #[serde(default)]
+    pub node_down: Vec<String>,
 }
 
 impl Default for FaultSpec {
@@ -57,6 +64,7 @@ impl Default for FaultSpec {
             slow: 1.0,
             agent_never: 0.0,
             seed: 0,
+            node_down: Vec::new(),
         }
     }
 }
@@ -66,9 +74,11 @@ impl Default for FaultSpec {
 #[non_exhaustive]
 pub enum FaultSpecError {
     #[error(
-        "unknown fault '{0}' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, seed)"
+        "unknown fault '{0}' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, node-down, seed)"
     )]
     UnknownKey(String),
+    #[error("fault 'node-down': {0}")]
+    BadNode(#[from] crate::node::NodeNameError),
     #[error("fault '{0}' needs a value, as in '{0}=0.1'")]
     MissingValue(String),
     #[error("fault '{key}': '{value}' is not a probability between 0 and 1")]
@@ -100,6 +110,7 @@ impl FaultSpec {
             && self.task_fail == 0.0
             && (self.slow - 1.0).abs() < f64::EPSILON
             && self.agent_never == 0.0
+            && self.node_down.is_empty()
     }
 }
 
@@ -140,6 +151,12 @@ impl FromStr for FaultSpec {
                         _ => return Err(FaultSpecError::BadMultiplier(value.to_owned())),
                     }
                 }
+                "node-down" => {
+                    crate::node::validate_node_name(value)?;
+                    if !spec.node_down.iter().any(|known| known == value) {
+                        spec.node_down.push(value.to_owned());
+                    }
+                }
                 "seed" => {
                     spec.seed = value
                         .parse()
@@ -165,7 +182,11 @@ impl fmt::Display for FaultSpec {
             self.slow,
             self.agent_never,
             self.seed
-        )
+        )?;
+        for node in &self.node_down {
+            write!(formatter, ",node-down={node}")?;
+        }
+        Ok(())
     }
 }
 
@@ -262,10 +283,10 @@ impl Faults {
 
     /// The current spec.
     pub fn spec(&self) -> FaultSpec {
-        *self
-            .spec
+        self.spec
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the spec and restarts the decision sequences, so a test that sets a spec

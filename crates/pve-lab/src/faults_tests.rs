@@ -52,7 +52,7 @@ fn rejects_unknown_keys_and_bad_numbers_naming_them() {
 #[test]
 fn same_seed_same_decisions_and_rates_roughly_match() {
     let spec: FaultSpec = "http5xx=0.2,reset=0.1,seed=7".parse().expect("a value");
-    let first = Faults::new(spec);
+    let first = Faults::new(spec.clone());
     let second = Faults::new(spec);
     let a: Vec<_> = (0..1000).map(|_| first.next_request()).collect();
     let b: Vec<_> = (0..1000).map(|_| second.next_request()).collect();

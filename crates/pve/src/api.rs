@@ -7,14 +7,14 @@
 use serde_json::Value;
 
 use crate::client::{Client, decode};
-use crate::endpoints::{self, CloneOptions, PowerAction, ResizeTo, TaskFilter};
+use crate::endpoints::{self, CloneOptions, MigrateOptions, PowerAction, ResizeTo, TaskFilter};
 use crate::error::Error;
 use crate::lenient;
 use crate::request::Request;
 use crate::types::{
-    CloudinitEntry, ClusterResource, ConfigUpdate, ExecStarted, ExecStatus, FileRead,
-    GuestInterfaces, NodeSummary, ResourceType, StorageContent, StorageSummary, TaskLogLine,
-    TaskStatus, TaskSummary, Upid, Version, VmConfig, VmStatus, VmSummary,
+    CloudinitEntry, ClusterResource, ClusterStatusEntry, ConfigUpdate, ExecStarted, ExecStatus,
+    FileRead, GuestInterfaces, NodeSummary, ResourceType, StorageContent, StorageSummary,
+    TaskLogLine, TaskStatus, TaskSummary, Upid, Version, VmConfig, VmStatus, VmSummary,
 };
 
 impl Client {
@@ -67,6 +67,14 @@ impl Client {
         filter: Option<ResourceType>,
     ) -> Result<Vec<ClusterResource>, Error> {
         self.call(&endpoints::cluster_resources(filter)).await
+    }
+
+    /// `GET /cluster/status`: the cluster (in a cluster) and each member with `online`.
+    ///
+    /// # Errors
+    /// Transport, API or decoding errors ([`Error`]).
+    pub async fn cluster_status(&self) -> Result<Vec<ClusterStatusEntry>, Error> {
+        self.call(&endpoints::cluster_status()).await
     }
 
     /// `GET /cluster/nextid`: the next free VMID (PVE returns it as a string). Racy between
@@ -182,15 +190,17 @@ impl Client {
         self.upid(&endpoints::vm_clone(node, source, options)).await
     }
 
-    /// `POST /nodes/{node}/qemu/{vmid}/migrate`: starts task `qmigrate`.
+    /// `POST /nodes/{node}/qemu/{vmid}/migrate`: starts task `qmigrate` on `node` (the
+    /// source). When the task ends `OK` the VM lives on `options.target`.
     ///
     /// # Errors
-    /// Transport, API or decoding errors ([`Error`]).
+    /// Transport, API or decoding errors ([`Error`]); PVE refuses a running VM without
+    /// `online` before the task starts.
     pub async fn vm_migrate(
         &self,
         node: &str,
         vmid: u64,
-        options: &endpoints::MigrateOptions,
+        options: &MigrateOptions,
     ) -> Result<Upid, Error> {
         self.upid(&endpoints::vm_migrate(node, vmid, options)).await
     }

@@ -53,6 +53,11 @@ pub fn cluster_resources(filter: Option<ResourceType>) -> Request {
     get(&["cluster", "resources"]).with_params(params)
 }
 
+/// `GET /cluster/status`: the cluster (in a cluster) and each member, online or not.
+pub fn cluster_status() -> Request {
+    get(&["cluster", "status"])
+}
+
 /// `GET /cluster/nextid[?vmid=]`: the next free id, or (with `vmid`) 400 if it is taken.
 pub fn next_id(check: Option<u64>) -> Request {
     let mut params = Params::new();
@@ -166,28 +171,28 @@ pub fn vm_clone(node: &str, source: u64, options: &CloneOptions) -> Request {
 /// Options of `POST /nodes/{node}/qemu/{vmid}/migrate`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MigrateOptions {
-    /// The node the VM moves to.
+    /// The node to move the VM to.
     pub target: String,
     /// Live migration of a running VM (PVE refuses a running VM without it).
     pub online: Option<bool>,
-    /// Copy local disks along (needed for a live migration of a VM with local disks).
+    /// Move local disks of a running VM too (live storage migration).
     pub with_local_disks: Option<bool>,
-    /// Where local disks go on the target (`target` storage id).
+    /// Storage map: one storage id for all, `SOURCE:TARGET,...`, or `1` (each to itself).
     pub targetstorage: Option<String>,
 }
 
-/// `POST /nodes/{node}/qemu/{vmid}/migrate` (task `qmigrate`).
+/// `POST /nodes/{node}/qemu/{vmid}/migrate` (task `qmigrate`, on the source node).
 pub fn vm_migrate(node: &str, vmid: u64, options: &MigrateOptions) -> Request {
     let mut params = Params::new();
     params.set("target", options.target.clone());
     if let Some(online) = options.online {
         params.set_bool("online", online);
     }
-    if let Some(local) = options.with_local_disks {
-        params.set_bool("with-local-disks", local);
+    if let Some(with_local_disks) = options.with_local_disks {
+        params.set_bool("with-local-disks", with_local_disks);
     }
-    if let Some(storage) = &options.targetstorage {
-        params.set("targetstorage", storage.clone());
+    if let Some(targetstorage) = &options.targetstorage {
+        params.set("targetstorage", targetstorage.clone());
     }
     task_dispatch(Method::Post, vm_path(node, vmid, &["migrate"]), params)
 }

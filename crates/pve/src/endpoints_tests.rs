@@ -8,11 +8,12 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 use super::{
-    CloneOptions, DownloadUrl, PowerAction, ResizeTo, TaskFilter, agent_exec, agent_exec_status,
-    agent_file_read, agent_interfaces, agent_ping, cluster_resources, download_url, next_id,
-    node_status, nodes, storage_content, storage_list, task_log, task_status, tasks, version,
-    vm_clone, vm_cloudinit, vm_config, vm_config_set, vm_config_set_async, vm_create, vm_delete,
-    vm_list, vm_power, vm_resize, vm_status, vm_template,
+    CloneOptions, DownloadUrl, MigrateOptions, PowerAction, ResizeTo, TaskFilter, agent_exec,
+    agent_exec_status, agent_file_read, agent_interfaces, agent_ping, cluster_resources,
+    cluster_status, download_url, next_id, node_status, nodes, storage_content, storage_list,
+    task_log, task_status, tasks, version, vm_clone, vm_cloudinit, vm_config, vm_config_set,
+    vm_config_set_async, vm_create, vm_delete, vm_list, vm_migrate, vm_power, vm_resize, vm_status,
+    vm_template,
 };
 use crate::request::{Method, Request, RetryRule};
 use crate::secret::Secret;
@@ -213,6 +214,7 @@ fn every_request() -> Vec<Request> {
         node_status("pve1"),
         cluster_resources(None),
         cluster_resources(Some(ResourceType::Vm)),
+        cluster_status(),
         next_id(None),
         next_id(Some(150)),
         vm_list("pve1"),
@@ -238,6 +240,24 @@ fn every_request() -> Vec<Request> {
             },
         ),
         vm_template("pve1", 9000),
+        vm_migrate(
+            "pve1",
+            150,
+            &MigrateOptions {
+                target: "pve2".into(),
+                online: Some(true),
+                with_local_disks: Some(true),
+                targetstorage: Some("local-lvm:shared".into()),
+            },
+        ),
+        vm_migrate(
+            "pve1",
+            150,
+            &MigrateOptions {
+                target: "pve2".into(),
+                ..MigrateOptions::default()
+            },
+        ),
         vm_resize(
             "pve1",
             150,
@@ -334,6 +354,11 @@ fn the_validator_catches_mistakes() {
 #[test]
 fn retry_rules_follow_endpoint_semantics() {
     assert_eq!(version().retry, RetryRule::Idempotent);
+    assert_eq!(cluster_status().retry, RetryRule::Idempotent);
+    assert_eq!(
+        vm_migrate("pve1", 150, &MigrateOptions::default()).retry,
+        RetryRule::TaskDispatch
+    );
     assert_eq!(
         vm_clone("pve1", 9000, &CloneOptions::default()).retry,
         RetryRule::TaskDispatch

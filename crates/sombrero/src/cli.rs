@@ -617,9 +617,13 @@ pub struct LabServeArgs {
     /// e.g. http5xx=0.2,reset=0.05,lost=0.02,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
     #[arg(long, value_name = "SPEC")]
     pub faults: Option<String>,
-    /// Also create template 1001, ready to clone.
+    /// Also create template 1001, ready to clone (on storage `shared` in a cluster).
     #[arg(long)]
     pub with_template: bool,
+    /// Serve a cluster of these nodes, e.g. lloyd,pve2,pve3 (the first answers the API;
+    /// more than one adds the shared storage `shared`) [default: one node, lloyd].
+    #[arg(long, value_name = "NAMES")]
+    pub nodes: Option<String>,
     /// Serve plain HTTP instead of HTTPS (for tests and debugging).
     #[arg(long)]
     pub plain_http: bool,

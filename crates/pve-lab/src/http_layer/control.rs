@@ -1,5 +1,14 @@
 //! The lab's extension endpoints, outside `/api2`: `GET`/`PUT /lab/faults`,
-//! `GET /lab/vms/{vmid}/ssh` and `GET /lab/guests`.
+//! `GET /lab/vms/{vmid}/ssh`, `GET /lab/guests`, and the cluster's power switches
+//! `GET /lab/nodes` and `POST /lab/nodes/{node}/down` / `.../up`.
+//!
+//! `GET /lab/nodes` answers `[{"node","online"}]` in cluster order; `POST
+//! /lab/nodes/{node}/down` takes a member down (it loses power: its VMs stop, real QEMU
+//! guests are killed) and `.../up` brings it back, both answering `{"node","online"}`
+//! (`online` as 0/1, like every boolean the lab answers)
+//! (404 `no such cluster node 'X'` for a stranger). They need the full-privilege token,
+//! like `PUT /lab/faults`, whose `node-down=NAME` keys set the same state: a `PUT` sets
+//! exactly the listed nodes down and every other member up.
 //!
 //! `GET /lab/guests` says what the lab's VMs are (`{"guests":"qemu"|"state",
 //! "accelerator","base_image"}`), so a command that needs a real guest (`build`) can say
@@ -46,6 +55,7 @@ fn spec_json(spec: &FaultSpec, injected: crate::faults::InjectedCounts) -> serde
         "task-fail": spec.task_fail,
         "slow": spec.slow,
         "agent-never": spec.agent_never,
+        "node-down": spec.node_down,
         "seed": spec.seed,
     })
 }
@@ -87,6 +97,9 @@ async fn answer(
             .map_err(Some)?;
         return Ok(wire::success(shared.node.guests_summary()));
     }
+    if path == "/lab/nodes" || path.starts_with("/lab/nodes/") {
+        return nodes(shared, &request, &path);
+    }
     if path != "/lab/faults" {
         return Err(Some(ApiError::new(
             501,
@@ -97,15 +110,7 @@ async fn answer(
         .auth
         .authenticate(request.headers(), method == http::Method::GET)
         .map_err(Some)?;
-    let identity = authenticated.identity;
-    if identity.user != crate::auth::ROOT_USER
-        || identity.token.as_deref() == Some(crate::auth::READONLY_TOKEN_ID)
-    {
-        return Err(Some(ApiError::new(
-            403,
-            "Permission check failed (/lab, Sys.Modify)",
-        )));
-    }
+    require_root(&authenticated.identity)?;
     match method {
         http::Method::GET => Ok(wire::success(spec_json(
             &shared.faults.spec(),
@@ -138,8 +143,12 @@ async fn answer(
                 },
                 ..spec
             };
-            shared.faults.set(spec);
+            shared
+                .node
+                .set_nodes_down(&spec.node_down)
+                .map_err(|error| Some(ApiError::param("spec", error.to_string())))?;
             shared.node.set_task_faults(spec.task_faults());
+            shared.faults.set(spec.clone());
             Ok(wire::success(spec_json(&spec, shared.faults.injected())))
         }
         other => Err(Some(ApiError::new(
@@ -147,6 +156,69 @@ async fn answer(
             format!("Method '{other} {path}' not implemented"),
         ))),
     }
+}
+
+fn require_root(identity: &crate::api::Identity) -> Result<(), Option<ApiError>> {
+    if identity.user != crate::auth::ROOT_USER
+        || identity.token.as_deref() == Some(crate::auth::READONLY_TOKEN_ID)
+    {
+        return Err(Some(ApiError::new(
+            403,
+            "Permission check failed (/lab, Sys.Modify)",
+        )));
+    }
+    Ok(())
+}
+
+fn node_json(shared: &Shared, name: &str) -> serde_json::Value {
+    json!({"node": name, "online": shared.node.node_online(name).unwrap_or(false)})
+}
+
+/// `GET /lab/nodes`, `POST /lab/nodes/{node}/down` and `POST /lab/nodes/{node}/up`.
+fn nodes(
+    shared: &Shared,
+    request: &Request<Incoming>,
+    path: &str,
+) -> Result<LabResponse, Option<ApiError>> {
+    let method = request.method().clone();
+    let not_implemented = || {
+        Some(ApiError::new(
+            501,
+            format!("Method '{method} {path}' not implemented"),
+        ))
+    };
+    let reading = method == http::Method::GET;
+    let authenticated = shared
+        .auth
+        .authenticate(request.headers(), reading)
+        .map_err(Some)?;
+    require_root(&authenticated.identity)?;
+    if path == "/lab/nodes" {
+        if !reading {
+            return Err(not_implemented());
+        }
+        let items: Vec<serde_json::Value> = shared
+            .node
+            .cluster_nodes()
+            .iter()
+            .map(|name| node_json(shared, name))
+            .collect();
+        return Ok(wire::success(serde_json::Value::Array(items)));
+    }
+    let rest = path.trim_start_matches("/lab/nodes/");
+    let (name, online) = match rest.rsplit_once('/') {
+        Some((name, "down")) => (name, false),
+        Some((name, "up")) => (name, true),
+        _ => return Err(not_implemented()),
+    };
+    if method != http::Method::POST {
+        return Err(not_implemented());
+    }
+    shared
+        .node
+        .set_node_online(name, online)
+        .map_err(|error| Some(ApiError::new(404, error.to_string())))?;
+    Ok(wire::success(node_json(shared, name)))
 }
 
 /// The vmid of `/lab/vms/{vmid}/ssh`.

@@ -76,6 +76,30 @@ impl LabOptions {
     }
 }
 
+impl LabOptions {
+    /// The same options for a cluster of `names` (the first answers the API; see
+    /// [`NodeOptions::set_nodes`]). For tests in any crate:
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// let options = pve_lab::LabOptions::for_tests().with_nodes(["lloyd", "pve2", "pve3"])?;
+    /// let lab = pve_lab::Lab::start(options).await?;
+    /// lab.node().set_node_online("pve2", false)?; // pve2 loses power
+    /// lab.node().set_node_online("pve2", true)?; // and boots again
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// An empty list, an invalid node name or a name given twice.
+    pub fn with_nodes<Name: AsRef<str>>(
+        mut self,
+        names: impl IntoIterator<Item = Name>,
+    ) -> Result<Self, crate::node::NodeNameError> {
+        self.node.set_nodes(names)?;
+        Ok(self)
+    }
+}
+
 /// Why a lab could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -92,6 +116,8 @@ pub enum LabError {
     },
     #[error("cannot set up TLS")]
     Tls(#[from] TlsError),
+    #[error("fault 'node-down'")]
+    Cluster(#[source] crate::node::ClusterError),
     #[error("cannot use the state dir {path}")]
     StateDir {
         path: PathBuf,
@@ -153,7 +179,9 @@ impl Lab {
             address: options.listen,
             source,
         })?;
-        let faults = Arc::new(Faults::new(options.faults));
+        node.set_nodes_down(&options.faults.node_down)
+            .map_err(LabError::Cluster)?;
+        let faults = Arc::new(Faults::new(options.faults.clone()));
         let shared = Arc::new(Shared {
             node: node.clone(),
             auth: Auth::new(credentials.clone()),

@@ -43,7 +43,7 @@ fn hotpluggable(key: &str) -> bool {
 fn retire_drive(state: &mut State, vmid: u32, node: &str, value: &str) {
     let (file, options) = parse_drive(value);
     if file.contains("cloudinit") {
-        state.remove_volume(&file);
+        state.remove_volume(node, &file);
         return;
     }
     if drive_is_cdrom(&options) || !file.contains(&format!("-{vmid}-")) {
@@ -115,14 +115,14 @@ pub(crate) fn apply(state: &mut State, update: &Update) -> Result<Vec<String>, S
                 ));
             }
             vm.config.remove(key);
-            state.remove_volume(&parse_drive(&value).0);
+            state.remove_volume(&update.node, &parse_drive(&value).0);
         } else if vm.config.contains_key(key) {
             vm.pending_delete.insert(key.clone());
         }
     }
     for (key, value) in &update.set {
         let value = if is_drive_key(key) {
-            let (value, _) = allocate_drive(state, vmid, value)?;
+            let (value, _) = allocate_drive(state, &update.node, vmid, value)?;
             let (_, options) = parse_drive(&value);
             if drive_is_cdrom(&options) && !order.is_empty() && !order.contains(key) {
                 order.push(key.clone());

@@ -5,7 +5,10 @@
 //! rules follow qemu-server: `full` defaults to "source is not a template", linked clones
 //! only from templates and without `storage`/`format`, new MACs and SMBIOS UUID,
 //! `template` dropped, name defaulting to `Copy-of-VM-<name>`; the target exists with only
-//! `lock: clone` while the task runs; the UPID's id is the SOURCE vmid.
+//! `lock: clone` while the task runs; the UPID's id is the SOURCE vmid. With `target`
+//! (another cluster node), every volume of the source, CD-ROMs included, must be on
+//! shared storage, and so must `storage`; the source node's worker does the copy and the
+//! new VM then lives on the target.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -57,8 +60,11 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let format = param_str(request, "format").map(str::to_owned);
     let name = param_str(request, "name").map(str::to_owned);
     let description = param_str(request, "description").map(str::to_owned);
-    if let Some(target) = param_str(request, "target")
-        && target != shared.options.name
+    let target = param_str(request, "target")
+        .filter(|target| *target != node && *target != "localhost")
+        .map(str::to_owned);
+    if let Some(target) = &target
+        && !shared.options.is_member(target)
     {
         return Err(internal(format!("no such cluster node '{target}'")));
     }
@@ -87,15 +93,30 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             ));
         }
         if let Some(storage) = &storage {
-            let found = definition(storage).ok_or_else(|| internal(missing_storage(storage)))?;
+            let found =
+                definition(state, storage).ok_or_else(|| internal(missing_storage(storage)))?;
             if !found.content.split(',').any(|content| content == "images") {
+                return Err(ApiError::param(
+                    "storage",
+                    format!("storage '{storage}' does not support vm images"),
+                ));
+            }
+            if target.is_some() && !found.shared {
                 return Err(internal(format!(
-                    "storage '{storage}' does not support vm images"
+                    "can't clone to non-shared storage '{storage}'"
                 )));
             }
         }
+        if let Some(target) = &target
+            && !uses_only_shared_storage(&source)
+        {
+            return Err(internal(format!(
+                "can't clone VM to node '{target}' (VM uses local storage)"
+            )));
+        }
         let (mut new_config, disks) = plan(
             state,
+            &node,
             vmid,
             newid,
             &source,
@@ -121,9 +142,13 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
         }
         let host_key = generate_host_key(&mut state.random, &new_name);
         let source_running = source.run.is_some();
-        let mut placeholder = Vm::default();
+        let mut placeholder = Vm {
+            node: node.clone(),
+            ..Vm::default()
+        };
         placeholder.config.insert("lock".into(), "clone".into());
         state.vms.insert(newid, placeholder);
+        let home = target.unwrap_or_else(|| node.clone());
         let duration = if full {
             shared.options.durations.clone_full
         } else {
@@ -131,6 +156,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
         };
         let spec = TaskSpec {
             kind: "qmclone",
+            node: node.clone(),
             id: vmid.to_string(),
             user,
             duration,
@@ -142,7 +168,7 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             move |context: TaskContext| async move {
                 let mut result = run_clone(&context, vmid, newid, source_running, &disks).await;
                 if result.is_ok() {
-                    let copies = full_copies(&context.shared, &disks);
+                    let copies = full_copies(&context.shared, &node, &disks);
                     result = super::qemu_hooks::clone_disks(&context.shared, &copies).await;
                 }
                 context.shared.write(|state| match &result {
@@ -153,11 +179,17 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                             if disk.linked {
                                 volume.parent = Some(disk.source.clone());
                             }
-                            state.put_volume(&disk.target_storage, &disk.target_name, volume);
+                            state.put_volume(
+                                &node,
+                                &disk.target_storage,
+                                &disk.target_name,
+                                volume,
+                            );
                         }
                         state.vms.insert(
                             newid,
                             Vm {
+                                node: home,
                                 config: new_config,
                                 host_key,
                                 ..Vm::default()
@@ -176,14 +208,18 @@ pub(crate) fn clone(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
 }
 
 /// The disks a full clone copies (source, its parent, target), for real guests' files.
-fn full_copies(shared: &Shared, disks: &[DiskCopy]) -> Vec<(String, Option<String>, String)> {
+fn full_copies(
+    shared: &Shared,
+    node: &str,
+    disks: &[DiskCopy],
+) -> Vec<(String, Option<String>, String)> {
     shared.read(|state| {
         disks
             .iter()
             .filter(|disk| !disk.linked && !disk.source.contains("cloudinit"))
             .map(|disk| {
                 let parent = state
-                    .volume(&disk.source)
+                    .volume(node, &disk.source)
                     .and_then(|volume| volume.parent.clone());
                 let target = format!("{}:{}", disk.target_storage, disk.target_name);
                 (disk.source.clone(), parent, target)
@@ -254,8 +290,13 @@ async fn run_clone(
 }
 
 /// The target config and the disks to create, per qemu-server's clone rules.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "qemu-server's clone inputs, each a separate rule"
+)]
 fn plan(
     state: &mut State,
+    node: &str,
     vmid: u32,
     newid: u32,
     source: &Vm,
@@ -288,7 +329,7 @@ fn plan(
         let (source_storage, source_name) = file
             .split_once(':')
             .ok_or_else(|| format!("unable to parse volume ID '{file}'"))?;
-        let source_volume = state.volume(&file).cloned();
+        let source_volume = state.volume(node, &file).cloned();
         let linked = !full && !is_cloudinit;
         if linked && !source_name.starts_with(&format!("base-{vmid}-")) {
             return Err(format!(
@@ -303,7 +344,7 @@ fn plan(
         let target_name = if is_cloudinit {
             format!("vm-{newid}-cloudinit")
         } else {
-            let mut name = state.free_disk_name(&target_storage, newid);
+            let mut name = state.free_disk_name(node, &target_storage, newid);
             while used_names.contains(&name) {
                 let index = used_names.len();
                 name = format!("vm-{newid}-disk-{index}");
@@ -317,7 +358,7 @@ fn plan(
         };
         let size = source_volume.as_ref().map_or(0, |volume| volume.size);
         let default_format =
-            definition(&target_storage).map_or("raw", |found| found.default_format);
+            definition(state, &target_storage).map_or("raw", |found| found.default_format);
         let volume_format = if linked {
             "raw"
         } else {
@@ -347,6 +388,23 @@ fn plan(
         new_config.insert("vmgenid".into(), state.random.uuid());
     }
     Ok((new_config, disks))
+}
+
+/// qemu-server's `check_storage_access_clone` verdict: every volume the config refers to
+/// (disks and CD-ROM images alike; an empty drive or the host's `cdrom` does not count)
+/// is on shared storage.
+fn uses_only_shared_storage(source: &Vm) -> bool {
+    source
+        .config
+        .iter()
+        .filter(|(key, _)| is_drive_key(key))
+        .all(|(_, value)| {
+            let (file, _) = parse_drive(value);
+            match file.split_once(':') {
+                Some((storage, _)) => super::storage::is_shared(storage),
+                None => true,
+            }
+        })
 }
 
 /// A `netN` value with a new MAC.

@@ -2,12 +2,14 @@
 //!
 //! Why: every client starts here (version check, node discovery, picking a free VM id,
 //! checking the bridge exists); these answers must have exactly PVE's shapes and quirks,
-//! such as `nextid` returning a string.
+//! such as `nextid` returning a string. In a cluster the lists span every member: a node's
+//! memory counts the VMs running there, and a member that is down shows as PVE shows it
+//! (`offline`, its VMs and storages `unknown`).
 
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::storage::{self, STORAGES};
+use super::storage;
 use super::vm::{self, memory_bytes};
 use crate::api::{ApiError, ApiRequest, ApiResult};
 
@@ -24,13 +26,13 @@ pub(crate) fn version() -> Value {
     json!({"version": PVE_VERSION, "release": PVE_RELEASE, "repoid": PVE_REPOID})
 }
 
-fn node_memory_used(shared: &Shared) -> u64 {
+/// Memory used on `node`: the host's own 2 GiB plus the VMs running there.
+fn node_memory_used(shared: &Shared, node: &str) -> u64 {
     shared.read(|state| {
         let guests: u64 = state
-            .vms
-            .values()
-            .filter(|vm| vm.run.is_some())
-            .map(|vm| memory_bytes(&vm.config))
+            .vms_on(node)
+            .filter(|(_, vm)| vm.run.is_some())
+            .map(|(_, vm)| memory_bytes(&vm.config))
             .fold(0_u64, u64::saturating_add);
         guests
             .saturating_add(2 * 1024 * 1024 * 1024)
@@ -38,24 +40,42 @@ fn node_memory_used(shared: &Shared) -> u64 {
     })
 }
 
-fn uptime(shared: &Shared) -> u64 {
-    let boot = shared.read(|state| state.boot_time);
+fn uptime(shared: &Shared, node: &str) -> u64 {
+    let boot = shared
+        .membership
+        .up_since(node)
+        .unwrap_or_else(|| shared.read(|state| state.boot_time));
     super::unix_seconds().saturating_sub(boot)
 }
 
-/// `GET /nodes`.
+/// `GET /nodes`: every member; one that is down carries only its name and `offline`.
 pub(crate) fn nodes(shared: &Shared) -> Value {
-    let mut node = json!({
-        "node": shared.options.name, "status": "online", "type": "node",
-        "id": format!("node/{}", shared.options.name), "level": "",
-        "cpu": 0.021, "maxcpu": NODE_CPUS, "mem": node_memory_used(shared),
-        "maxmem": NODE_MEMORY, "uptime": uptime(shared),
-        "disk": NODE_ROOTFS / 8, "maxdisk": NODE_ROOTFS,
-    });
-    if let Some(fingerprint) = &shared.options.ssl_fingerprint {
-        node["ssl_fingerprint"] = json!(fingerprint);
-    }
-    json!([node])
+    let items = shared
+        .options
+        .cluster_nodes()
+        .into_iter()
+        .map(|name| {
+            let mut node = json!({
+                "node": name, "status": "offline", "type": "node",
+                "id": format!("node/{name}"), "level": "",
+            });
+            if shared.membership.is_online(&name) {
+                node["status"] = json!("online");
+                node["cpu"] = json!(0.021);
+                node["maxcpu"] = json!(NODE_CPUS);
+                node["mem"] = json!(node_memory_used(shared, &name));
+                node["maxmem"] = json!(NODE_MEMORY);
+                node["uptime"] = json!(uptime(shared, &name));
+                node["disk"] = json!(NODE_ROOTFS / 8);
+                node["maxdisk"] = json!(NODE_ROOTFS);
+            }
+            if let Some(fingerprint) = &shared.options.ssl_fingerprint {
+                node["ssl_fingerprint"] = json!(fingerprint);
+            }
+            node
+        })
+        .collect();
+    Value::Array(items)
 }
 
 /// `GET /nodes/{node}`: the node's index.
@@ -101,8 +121,9 @@ pub(crate) fn node_index() -> Value {
 }
 
 /// `GET /nodes/{node}/status`.
-pub(crate) fn node_status(shared: &Shared) -> Value {
-    let used = node_memory_used(shared);
+pub(crate) fn node_status(shared: &Shared, request: &ApiRequest) -> Value {
+    let node = request.path("node");
+    let used = node_memory_used(shared, node);
     json!({
         "cpu": 0.021, "wait": 0.0004, "idle": 0,
         "cpuinfo": {
@@ -114,7 +135,7 @@ pub(crate) fn node_status(shared: &Shared) -> Value {
         "rootfs": {"total": NODE_ROOTFS, "used": NODE_ROOTFS / 8, "free": NODE_ROOTFS - NODE_ROOTFS / 8, "avail": NODE_ROOTFS - NODE_ROOTFS / 8},
         "ksm": {"shared": 0},
         "loadavg": ["0.12", "0.09", "0.05"],
-        "uptime": uptime(shared),
+        "uptime": uptime(shared, node),
         "kversion": "Linux 6.14.11-4-pve #1 SMP PREEMPT_DYNAMIC PMX 6.14.11-4 (2025-10-10T08:04Z)",
         "current-kernel": {
             "sysname": "Linux", "release": "6.14.11-4-pve", "machine": "x86_64",
@@ -152,53 +173,85 @@ pub(crate) fn network(request: &ApiRequest) -> Value {
     Value::Array(items)
 }
 
-/// `GET /cluster/resources?type`.
+/// `GET /cluster/resources?type`: every member, each member's storages (the shared one
+/// once per node, as PVE lists it), every VM with its node, each member's SDN zone.
 pub(crate) fn resources(shared: &Shared, request: &ApiRequest) -> Value {
     let wanted = super::param_str(request, "type");
-    let name = shared.options.name.clone();
+    let wants = |kind: &str| wanted.is_none_or(|wanted| wanted == kind);
+    let members = shared.options.cluster_nodes();
     let mut items = Vec::new();
-    if wanted.is_none_or(|kind| kind == "node") {
-        items.push(json!({
-            "id": format!("node/{name}"), "type": "node", "node": name, "status": "online",
-            "cpu": 0.021, "maxcpu": NODE_CPUS, "mem": node_memory_used(shared), "maxmem": NODE_MEMORY,
-            "disk": NODE_ROOTFS / 8, "maxdisk": NODE_ROOTFS, "uptime": uptime(shared),
-            "level": "", "cgroup-mode": 2,
-        }));
+    if wants("node") {
+        for name in &members {
+            items.push(node_resource(shared, name));
+        }
     }
     shared.read(|state| {
-        if wanted.is_none_or(|kind| kind == "storage") {
-            for storage in STORAGES {
-                items.push(json!({
-                    "id": format!("storage/{name}/{}", storage.id), "type": "storage",
-                    "storage": storage.id, "node": name, "status": "available",
-                    "content": storage.content, "plugintype": storage.kind, "shared": 0,
-                    "disk": storage::used(state, storage.id), "maxdisk": storage.total,
-                }));
+        let storages = storage::definitions(state);
+        if wants("storage") {
+            for name in &members {
+                let online = shared.membership.is_online(name);
+                for storage in &storages {
+                    let mut item = json!({
+                        "id": format!("storage/{name}/{}", storage.id), "type": "storage",
+                        "storage": storage.id, "node": name,
+                        "status": if online { "available" } else { "unknown" },
+                        "content": storage.content, "plugintype": storage.kind,
+                        "shared": u8::from(storage.shared),
+                    });
+                    if online {
+                        item["disk"] = json!(storage::used(state, name, storage.id));
+                        item["maxdisk"] = json!(storage.total);
+                    }
+                    items.push(item);
+                }
             }
         }
-        if wanted.is_none_or(|kind| kind == "vm") {
+        if wants("vm") {
             for (vmid, guest) in &state.vms {
                 let mut item = vm::summary(*vmid, guest);
                 item["id"] = json!(format!("qemu/{vmid}"));
                 item["type"] = json!("qemu");
-                item["node"] = json!(name);
+                item["node"] = json!(guest.node);
                 item["maxcpu"] = item["cpus"].clone();
                 item["template"] = json!(u8::from(guest.is_template()));
                 if let Some(map) = item.as_object_mut() {
                     map.remove("cpus");
                     map.remove("pid");
                 }
+                if !shared.membership.is_online(&guest.node) {
+                    item["status"] = json!("unknown");
+                }
                 items.push(item);
             }
         }
     });
-    if wanted.is_none_or(|kind| kind == "sdn") {
-        items.push(json!({
-            "id": format!("sdn/{name}/localnetwork"), "type": "sdn", "sdn": "localnetwork",
-            "node": name, "status": "ok",
-        }));
+    if wants("sdn") {
+        for name in &members {
+            let online = shared.membership.is_online(name);
+            items.push(json!({
+                "id": format!("sdn/{name}/localnetwork"), "type": "sdn", "sdn": "localnetwork",
+                "node": name, "status": if online { "ok" } else { "unknown" },
+            }));
+        }
     }
     Value::Array(items)
+}
+
+/// One member in `/cluster/resources`; a node that is down keeps its static maxima.
+fn node_resource(shared: &Shared, name: &str) -> Value {
+    if !shared.membership.is_online(name) {
+        return json!({
+            "id": format!("node/{name}"), "type": "node", "node": name, "status": "offline",
+            "maxcpu": NODE_CPUS, "maxmem": NODE_MEMORY, "maxdisk": NODE_ROOTFS,
+            "level": "", "cgroup-mode": 2,
+        });
+    }
+    json!({
+        "id": format!("node/{name}"), "type": "node", "node": name, "status": "online",
+        "cpu": 0.021, "maxcpu": NODE_CPUS, "mem": node_memory_used(shared, name),
+        "maxmem": NODE_MEMORY, "disk": NODE_ROOTFS / 8, "maxdisk": NODE_ROOTFS,
+        "uptime": uptime(shared, name), "level": "", "cgroup-mode": 2,
+    })
 }
 
 /// `GET /cluster/nextid?vmid`: the next free id as a STRING, or 400 if `vmid` is taken.

@@ -67,24 +67,24 @@ pub(crate) fn normalize_net(value: &str, state: &mut State) -> String {
 }
 
 /// Checks a drive value before forking: storages exist and hold images, imports exist.
-pub(crate) fn check_drive(state: &State, value: &str) -> Result<(), String> {
+pub(crate) fn check_drive(state: &State, node: &str, value: &str) -> Result<(), String> {
     let (file, options) = parse_drive(value);
     if let Some((_, import)) = options.iter().find(|(key, _)| key == "import-from")
-        && state.volume(import).is_none()
+        && state.volume(node, import).is_none()
     {
         return Err(format!("volume '{import}' does not exist"));
     }
     let Some((storage, name)) = file.split_once(':') else {
         return Ok(());
     };
-    let found = definition(storage).ok_or_else(|| missing_storage(storage))?;
+    let found = definition(state, storage).ok_or_else(|| missing_storage(storage))?;
     let allocates = name == "cloudinit" || name.parse::<f64>().is_ok();
     if allocates && !found.content.split(',').any(|content| content == "images") {
         return Err(format!(
             "storage '{storage}' does not support content-type 'images'"
         ));
     }
-    if !allocates && state.volume(&file).is_none() {
+    if !allocates && state.volume(node, &file).is_none() {
         return Err(format!("volume '{file}' does not exist"));
     }
     Ok(())
@@ -93,10 +93,11 @@ pub(crate) fn check_drive(state: &State, value: &str) -> Result<(), String> {
 /// Turns PVE's allocation syntax into a volume: returns the final drive value and log lines.
 pub(crate) fn allocate_drive(
     state: &mut State,
+    node: &str,
     vmid: u32,
     value: &str,
 ) -> Result<(String, Vec<String>), String> {
-    check_drive(state, value)?;
+    check_drive(state, node, value)?;
     let (file, mut options) = parse_drive(value);
     let Some((storage, name)) = file.split_once(':') else {
         return Ok((value.to_owned(), Vec::new()));
@@ -105,7 +106,12 @@ pub(crate) fn allocate_drive(
     let now = super::unix_seconds();
     if name == "cloudinit" {
         let volume = format!("vm-{vmid}-cloudinit");
-        state.put_volume(&storage, &volume, image(4 * 1024 * 1024, "raw", vmid, now));
+        state.put_volume(
+            node,
+            &storage,
+            &volume,
+            image(4 * 1024 * 1024, "raw", vmid, now),
+        );
         config::set_option(&mut options, "media", "cdrom".to_owned());
         let line = format!("  Logical volume \"{volume}\" created.");
         return Ok((
@@ -129,11 +135,11 @@ pub(crate) fn allocate_drive(
     )]
     let mut size = (gigabytes * GIB as f64) as u64;
     if let Some(import) = &import {
-        let source = state.volume(import).map_or(0, |volume| volume.size);
+        let source = state.volume(node, import).map_or(0, |volume| volume.size);
         size = size.max(source);
         log.push(format!("importing disk '{import}' to VM {vmid} ..."));
     }
-    let default_format = definition(&storage).map_or("raw", |found| found.default_format);
+    let default_format = definition(state, &storage).map_or("raw", |found| found.default_format);
     let format = options
         .iter()
         .position(|(key, _)| key == "format")
@@ -141,8 +147,8 @@ pub(crate) fn allocate_drive(
             || default_format.to_owned(),
             |index| options.remove(index).1,
         );
-    let volume = state.free_disk_name(&storage, vmid);
-    state.put_volume(&storage, &volume, image(size, &format, vmid, now));
+    let volume = state.free_disk_name(node, &storage, vmid);
+    state.put_volume(node, &storage, &volume, image(size, &format, vmid, now));
     log.push(format!("  Logical volume \"{volume}\" created."));
     if import.is_some() {
         log.push(format!(
@@ -177,6 +183,7 @@ pub(crate) fn create(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     }
     let spec = TaskSpec {
         kind: "qmcreate",
+        node: node.clone(),
         id: vmid.to_string(),
         user: request.identity.upid_user(),
         duration: shared.options.durations.create,
@@ -188,9 +195,12 @@ pub(crate) fn create(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             )));
         }
         for (_, value) in settings.iter().filter(|(key, _)| is_drive_key(key)) {
-            check_drive(state, value).map_err(internal)?;
+            check_drive(state, &node, value).map_err(internal)?;
         }
-        let mut placeholder = Vm::default();
+        let mut placeholder = Vm {
+            node: node.clone(),
+            ..Vm::default()
+        };
         placeholder.config.insert("lock".into(), "create".into());
         state.vms.insert(vmid, placeholder);
         let upid = tasks::spawn(
@@ -223,7 +233,7 @@ async fn run_create(
         let mut config = BTreeMap::new();
         for (key, value) in settings {
             let value = if is_drive_key(&key) {
-                let (drive, lines) = allocate_drive(state, vmid, &value)?;
+                let (drive, lines) = allocate_drive(state, node, vmid, &value)?;
                 log.extend(lines);
                 drive
             } else if config::indexed(&key, "net").is_some() {
@@ -252,6 +262,7 @@ async fn run_create(
         state.vms.insert(
             vmid,
             Vm {
+                node: node.to_owned(),
                 config,
                 host_key,
                 ..Vm::default()

@@ -34,13 +34,16 @@ fn rules(content: &str) -> Option<(&'static [&'static str], u64)> {
 /// Starts a `download` task that registers `STORAGE:CONTENT/FILENAME` when it ends.
 pub(crate) fn download_url(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
     let storage = request.path("storage").to_owned();
+    let node = request.path("node").to_owned();
     let content = param_str(request, "content").unwrap_or_default().to_owned();
     let filename = param_str(request, "filename")
         .unwrap_or_default()
         .to_owned();
     let url = param_str(request, "url").unwrap_or_default().to_owned();
     let checksum = expected_checksum(request)?;
-    let found = definition(&storage).ok_or_else(|| internal(missing_storage(&storage)))?;
+    let found = shared
+        .read(|state| definition(state, &storage))
+        .ok_or_else(|| internal(missing_storage(&storage)))?;
     if !found.content.split(',').any(|kind| kind == content) {
         return Err(internal(format!(
             "storage '{storage}' is not configured for content-type '{content}'"
@@ -62,12 +65,13 @@ pub(crate) fn download_url(shared: &Arc<Shared>, request: &ApiRequest) -> ApiRes
     let path = format!("/var/lib/vz/{directory}/{filename}");
     let spec = TaskSpec {
         kind: "download",
+        node: node.clone(),
         id: filename.clone(),
         user: request.identity.upid_user(),
         duration: shared.options.durations.download,
     };
     shared.write(|state| {
-        if state.volume(&format!("{storage}:{name}")).is_some() {
+        if state.volume(&node, &format!("{storage}:{name}")).is_some() {
             return Err(internal(format!(
                 "refusing to override existing file '{path}'"
             )));
@@ -101,7 +105,7 @@ pub(crate) fn download_url(shared: &Arc<Shared>, request: &ApiRequest) -> ApiRes
                         parent: None,
                         ctime: super::unix_seconds(),
                     };
-                    state.put_volume(&storage, &name, volume);
+                    state.put_volume(&node, &storage, &name, volume);
                 });
                 Ok(())
             },

@@ -3,7 +3,8 @@
 //! Why: the README's demo and the tests need a node that looks like a freshly installed
 //! PVE host (storages `local` and `local-lvm`, a downloaded cloud image) and, on request,
 //! the golden template 1001 that stage 1 would have built, so stage 2 can run before
-//! stage 1 exists.
+//! stage 1 exists. In a cluster every member is such a host (each has the cloud image in
+//! its own `local`); the template lives on the first node, on `local-lvm` or `shared`.
 
 use std::collections::BTreeMap;
 
@@ -29,30 +30,50 @@ pub(crate) fn fresh(options: &NodeOptions) -> State {
         random: SplitMix::new(options.seed),
         ..State::default()
     };
-    state.put_volume(
-        "local",
-        BASE_IMAGE,
-        Volume {
-            size: 3 * GIB,
-            format: "qcow2".to_owned(),
-            content: "import".to_owned(),
-            vmid: None,
-            parent: None,
-            ctime: now.saturating_sub(86_400),
-        },
-    );
+    add_missing_nodes(&mut state, options);
     if options.with_template {
-        add_template(&mut state, now);
+        add_template(&mut state, options, now);
     }
     state
 }
 
-fn add_template(state: &mut State, now: u64) {
+/// Gives every member without one the cloud image a fresh PVE host has in `local` (a
+/// saved state reloaded with more `--nodes` than it was saved with).
+pub(crate) fn add_missing_nodes(state: &mut State, options: &NodeOptions) {
+    let now = super::unix_seconds();
+    for node in options.cluster_nodes() {
+        if state.storage_volumes(&node, "local").is_some() {
+            continue;
+        }
+        state.put_volume(
+            &node,
+            "local",
+            BASE_IMAGE,
+            Volume {
+                size: 3 * GIB,
+                format: "qcow2".to_owned(),
+                content: "import".to_owned(),
+                vmid: None,
+                parent: None,
+                ctime: now.saturating_sub(86_400),
+            },
+        );
+    }
+}
+
+fn add_template(state: &mut State, options: &NodeOptions, now: u64) {
     let vmid = TEMPLATE_ID;
+    let node = options.name.as_str();
+    let storage = options.template_storage();
     let disk = format!("base-{vmid}-disk-0");
     let cloudinit = format!("vm-{vmid}-cloudinit");
-    state.put_volume("local-lvm", &disk, image(3584 * MIB, "raw", vmid, now));
-    state.put_volume("local-lvm", &cloudinit, image(4 * MIB, "raw", vmid, now));
+    let format = if storage == "local-lvm" {
+        "raw"
+    } else {
+        "qcow2"
+    };
+    state.put_volume(node, storage, &disk, image(3584 * MIB, format, vmid, now));
+    state.put_volume(node, storage, &cloudinit, image(4 * MIB, "raw", vmid, now));
     let mac = state.random.mac();
     let uuid = state.random.uuid();
     let generation = state.random.uuid();
@@ -66,7 +87,7 @@ fn add_template(state: &mut State, now: u64) {
             "description",
             "Golden image built by sombrero build (Packer-compatible)".to_owned(),
         ),
-        ("ide2", format!("local-lvm:{cloudinit},media=cdrom")),
+        ("ide2", format!("{storage}:{cloudinit},media=cdrom")),
         ("memory", "2048".to_owned()),
         ("meta", format!("creation-qemu=9.2.0,ctime={now}")),
         ("name", name.to_owned()),
@@ -75,7 +96,7 @@ fn add_template(state: &mut State, now: u64) {
         ("ostype", "l26".to_owned()),
         (
             "scsi0",
-            format!("local-lvm:{disk},discard=on,iothread=1,size=3584M"),
+            format!("{storage}:{disk},discard=on,iothread=1,size=3584M"),
         ),
         ("scsihw", "virtio-scsi-single".to_owned()),
         ("serial0", "socket".to_owned()),
@@ -94,6 +115,7 @@ fn add_template(state: &mut State, now: u64) {
     state.vms.insert(
         vmid,
         Vm {
+            node: node.to_owned(),
             config,
             host_key,
             ..Vm::default()

@@ -2,6 +2,9 @@
 //!
 //! Why: the HTTP layer only speaks the wire format; everything a PVE node *does* lives
 //! here, as plain state behind one lock plus background tokio tasks for PVE's workers.
+//! The lab may be a cluster of several nodes (decision 110): one state holds every node's
+//! VMs (each VM records its node) and volumes (local storages per node, one shared
+//! storage); `membership` knows which nodes are up, and `migrate` moves VMs between them.
 //! Handlers are grouped by what they touch: `cluster` (version, nodes, resources, nextid),
 //! `vm` (list, config reads, status), `update` and `apply` (config writes),
 //! `power` (start, stop, reboot, destroy), `resize`, `clone`, `template`, `create`,
@@ -26,6 +29,8 @@ mod crypt;
 mod download;
 mod initial_state;
 mod locks;
+mod membership;
+mod migrate;
 mod options;
 mod params;
 mod persist;
@@ -49,7 +54,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
 
-pub use self::options::{NodeOptions, TaskDurations, TaskFaults};
+pub use self::membership::ClusterError;
+pub use self::options::{
+    NodeNameError, NodeOptions, TaskDurations, TaskFaults, validate_node_name,
+};
 pub(crate) use self::params::{param_bool, param_str, param_u64};
 use self::state::{SplitMix, State};
 use crate::api::{ApiError, ApiReply, ApiRequest, ApiResult, Method, Reply};
@@ -93,6 +101,8 @@ pub(crate) struct Shared {
     task_faults: Mutex<TaskFaults>,
     /// Lock files held by running tasks.
     locks: locks::LockTable,
+    /// Which cluster members are up.
+    membership: membership::Membership,
 }
 
 impl Shared {
@@ -183,6 +193,24 @@ impl Node {
         let state = match store.load()? {
             Some(mut state) => {
                 tasks::fail_interrupted(&mut state);
+                state.adopt_single_node(&options.name);
+                let strangers: Vec<String> = state
+                    .nodes_in_use()
+                    .into_iter()
+                    .filter(|node| !options.is_member(node))
+                    .collect();
+                if !strangers.is_empty() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "the saved lab state in {} has VMs or disks on node(s) {}, which are not members of this lab's cluster ({}); start it with all of them in --nodes",
+                            dir.display(),
+                            strangers.join(", "),
+                            options.cluster_nodes().join(","),
+                        ),
+                    ));
+                }
+                initial_state::add_missing_nodes(&mut state, &options);
                 state
             }
             None => initial_state::fresh(&options),
@@ -198,7 +226,8 @@ impl Node {
         Self::build(options, state, None)
     }
 
-    fn build(options: NodeOptions, state: State, store: Option<persist::Store>) -> Self {
+    fn build(options: NodeOptions, mut state: State, store: Option<persist::Store>) -> Self {
+        state.has_shared_storage = options.has_shared_storage();
         let fault_random = SplitMix::new(options.faults.seed);
         let task_faults = options.faults;
         Self {
@@ -210,6 +239,7 @@ impl Node {
                 version: AtomicU64::new(0),
                 fault_random: Mutex::new(fault_random),
                 locks: locks::LockTable::default(),
+                membership: membership::Membership::default(),
             }),
         }
     }
@@ -262,11 +292,16 @@ impl Node {
     /// PVE's error for the request (status, message, per-parameter errors).
     pub async fn handle(&self, request: ApiRequest) -> ApiReply {
         let shared = &self.shared;
-        if request.path_params.contains_key("node") && request.path("node") != shared.options.name {
+        if request.path_params.contains_key("node") {
             let node = request.path("node");
-            return Err(ApiError::internal(format!(
-                "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
-            )));
+            if !shared.options.is_member(node) {
+                return Err(ApiError::internal(format!(
+                    "hostname lookup '{node}' failed - failed to get address info for: {node}: Name or service not known"
+                )));
+            }
+            if !shared.membership.is_online(node) {
+                return Err(membership::unreachable());
+            }
         }
         if let Some(answer) = agent::qemu::intercept(shared, &request).await {
             return answer.map(Reply::data);
@@ -290,7 +325,8 @@ async fn data_endpoint(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
         }
         (Method::Get, "/nodes") => Ok(cluster::nodes(shared)),
         (Method::Get, "/nodes/{node}") => Ok(cluster::node_index()),
-        (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared)),
+        (Method::Get, "/nodes/{node}/status") => Ok(cluster::node_status(shared, request)),
+        (Method::Get, "/cluster/status") => Ok(membership::cluster_status(shared)),
         (Method::Get, "/nodes/{node}/network") => Ok(cluster::network(request)),
         (Method::Get, "/cluster/resources") => Ok(cluster::resources(shared, request)),
         (Method::Get, "/cluster/nextid") => cluster::next_id(shared, request),
@@ -308,6 +344,7 @@ async fn data_endpoint(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
         }
         (Method::Post, "/nodes/{node}/qemu/{vmid}/clone") => clone::clone(shared, request),
         (Method::Post, "/nodes/{node}/qemu/{vmid}/template") => template::template(shared, request),
+        (Method::Post, "/nodes/{node}/qemu/{vmid}/migrate") => migrate::migrate(shared, request),
         (Method::Put, "/nodes/{node}/qemu/{vmid}/resize") => resize::resize(shared, request),
         (Method::Get, "/nodes/{node}/qemu/{vmid}/status") => vm::status_index(shared, request),
         (Method::Get, "/nodes/{node}/qemu/{vmid}/status/current") => {

@@ -28,6 +28,7 @@ pub(crate) fn spec(
 ) -> TaskSpec {
     TaskSpec {
         kind,
+        node: request.path("node").to_owned(),
         id: vmid.to_string(),
         user: request.identity.upid_user(),
         duration,
@@ -281,12 +282,10 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             let volumes = read_checked(&context.shared, &node, vmid, checks, |state, vm| {
                 let mut volumes = referenced_volumes(vm);
                 if unreferenced {
-                    for (storage, names) in &state.volumes {
-                        for (name, volume) in names {
-                            let volid = format!("{storage}:{name}");
-                            if volume.vmid == Some(vmid) && !volumes.contains(&volid) {
-                                volumes.push(volid);
-                            }
+                    for (storage, name, volume) in state.visible_volumes(&node) {
+                        let volid = format!("{storage}:{name}");
+                        if volume.vmid == Some(vmid) && !volumes.contains(&volid) {
+                            volumes.push(volid);
                         }
                     }
                 }
@@ -311,7 +310,7 @@ pub(crate) fn destroy(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
             }
             context.shared.write(|state| {
                 for volid in &volumes {
-                    state.remove_volume(volid);
+                    state.remove_volume(&node, volid);
                 }
                 state.vms.remove(&vmid);
             });

@@ -38,8 +38,17 @@ impl Node {
     /// # Errors
     /// PVE's missing-config message when the VM does not exist.
     pub fn ssh_forward(&self, vmid: u32) -> Result<Option<SocketAddr>, String> {
-        let node = &self.shared.options.name;
-        self.shared.read(|state| state.vm(node, vmid).map(|_| ()))?;
+        // A VM is found on whichever node it lives: the forward belongs to its QEMU
+        // process, which a migration keeps (decision 112).
+        let node = self
+            .shared
+            .read(|state| state.vms.get(&vmid).map(|vm| vm.node.clone()));
+        if node.is_none() {
+            return Err(super::state::missing_config(
+                &self.shared.options.name,
+                vmid,
+            ));
+        }
         Ok(self
             .guests()
             .qemu()
@@ -140,7 +149,7 @@ pub(crate) async fn start(
         preview.apply_pending();
         let key = boot_disk(&preview.config).ok_or("no bootable disk")?;
         let volid = parse_drive(preview.config.get(&key).map_or("", String::as_str)).0;
-        let volume = state.volume(&volid);
+        let volume = state.volume(node, &volid);
         let size = volume.map_or(0, |volume| volume.size);
         let parent = volume.and_then(|volume| volume.parent.clone());
         Ok::<_, String>((preview.config, (volid, size, parent)))
@@ -174,13 +183,13 @@ pub(crate) async fn start(
         seed,
     };
     let weak: Weak<Shared> = Arc::downgrade(shared);
-    let node_name = node.to_owned();
     let on_exit = Box::new(move |notice: crate::qemu::ExitNotice| {
         let Some(shared) = weak.upgrade() else {
             return;
         };
+        // By vmid alone: the VM may have migrated to another node since it started.
         shared.write(|state| {
-            if let Ok(vm) = state.vm_mut(&node_name, notice.vmid)
+            if let Some(vm) = state.vms.get_mut(&notice.vmid)
                 && vm.run.as_ref().is_some_and(|run| run.pid == notice.pid)
             {
                 vm.run = None;

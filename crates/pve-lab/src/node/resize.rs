@@ -47,7 +47,7 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                     .find(|(key, _)| key == "size")
                     .and_then(|(_, size)| parse_size(size))
                     .map(|(_, bytes)| bytes)
-                    .or_else(|| state.volume(&file).map(|volume| volume.size))
+                    .or_else(|| state.volume(&node, &file).map(|volume| volume.size))
                     .unwrap_or(0);
                 let (relative, bytes) =
                     parse_size(&size).ok_or_else(|| format!("unable to parse size '{size}'"))?;
@@ -86,12 +86,7 @@ pub(crate) fn resize(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult {
                 config::set_option(&mut options, "size", format_size(wanted));
                 vm.config
                     .insert(disk.clone(), config::print_drive(&file, &options));
-                if let Some((storage, name)) = file.split_once(':')
-                    && let Some(volume) = state
-                        .volumes
-                        .get_mut(storage)
-                        .and_then(|map| map.get_mut(name))
-                {
+                if let Some(volume) = state.volume_mut(&node, &file) {
                     volume.size = wanted;
                 }
                 Ok::<_, String>(())

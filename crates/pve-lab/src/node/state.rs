@@ -15,7 +15,8 @@ use super::tasks::TaskRecord;
 pub(crate) struct State {
     /// VMs by id.
     pub vms: BTreeMap<u32, Vm>,
-    /// Volumes by storage id, then by volume name (the part after `storage:`).
+    /// Volumes by storage key ([`volume_key`]: `node/local-lvm`, or `shared`), then by
+    /// volume name (the part after `storage:`).
     pub volumes: BTreeMap<String, BTreeMap<String, Volume>>,
     /// Tasks, oldest first (running and finished).
     pub tasks: Vec<TaskRecord>,
@@ -25,6 +26,11 @@ pub(crate) struct State {
     pub boot_time: u64,
     /// Deterministic generator for MACs, UUIDs and host keys.
     pub random: SplitMix,
+    /// Whether the cluster has the shared storage: configuration
+    /// ([`super::NodeOptions::has_shared_storage`]), kept here so that every handler that
+    /// holds the state can resolve storages; never saved.
+    #[serde(skip)]
+    pub has_shared_storage: bool,
 }
 
 impl State {
@@ -35,43 +41,72 @@ impl State {
         pid
     }
 
-    /// The VM or PVE's error for a missing config file.
+    /// The VM on `node`, or PVE's error for a missing config file (also when the VM
+    /// exists but lives on another node: its config is under that node's directory).
     pub fn vm(&self, node: &str, vmid: u32) -> Result<&Vm, String> {
         self.vms
             .get(&vmid)
+            .filter(|vm| vm.node == node)
             .ok_or_else(|| missing_config(node, vmid))
     }
 
-    /// The VM (mutable) or PVE's error for a missing config file.
+    /// The VM on `node` (mutable), or PVE's error for a missing config file.
     pub fn vm_mut(&mut self, node: &str, vmid: u32) -> Result<&mut Vm, String> {
         self.vms
             .get_mut(&vmid)
+            .filter(|vm| vm.node == node)
             .ok_or_else(|| missing_config(node, vmid))
     }
 
-    /// A volume by its full id `storage:name`.
-    pub fn volume(&self, volid: &str) -> Option<&Volume> {
-        let (storage, name) = volid.split_once(':')?;
-        self.volumes.get(storage)?.get(name)
+    /// The VMs that live on `node`.
+    pub fn vms_on<'state>(
+        &'state self,
+        node: &'state str,
+    ) -> impl Iterator<Item = (u32, &'state Vm)> + 'state {
+        self.vms
+            .iter()
+            .filter(move |(_, vm)| vm.node == node)
+            .map(|(vmid, vm)| (*vmid, vm))
     }
 
-    /// Adds or replaces a volume.
-    pub fn put_volume(&mut self, storage: &str, name: &str, volume: Volume) {
+    /// The volumes of `storage` as `node` sees it (its own local storage, or the shared one).
+    pub fn storage_volumes(&self, node: &str, storage: &str) -> Option<&BTreeMap<String, Volume>> {
+        self.volumes.get(&volume_key(node, storage))
+    }
+
+    /// A volume by its full id `storage:name`, as `node` sees it.
+    pub fn volume(&self, node: &str, volid: &str) -> Option<&Volume> {
+        let (storage, name) = volid.split_once(':')?;
+        self.storage_volumes(node, storage)?.get(name)
+    }
+
+    /// A volume by its full id, as `node` sees it (mutable).
+    pub fn volume_mut(&mut self, node: &str, volid: &str) -> Option<&mut Volume> {
+        let (storage, name) = volid.split_once(':')?;
         self.volumes
-            .entry(storage.to_owned())
+            .get_mut(&volume_key(node, storage))?
+            .get_mut(name)
+    }
+
+    /// Adds or replaces a volume on `node`'s view of `storage`.
+    pub fn put_volume(&mut self, node: &str, storage: &str, name: &str, volume: Volume) {
+        self.volumes
+            .entry(volume_key(node, storage))
             .or_default()
             .insert(name.to_owned(), volume);
     }
 
     /// Removes a volume by its full id; a missing volume is not an error (PVE warns).
-    pub fn remove_volume(&mut self, volid: &str) -> Option<Volume> {
+    pub fn remove_volume(&mut self, node: &str, volid: &str) -> Option<Volume> {
         let (storage, name) = volid.split_once(':')?;
-        self.volumes.get_mut(storage)?.remove(name)
+        self.volumes
+            .get_mut(&volume_key(node, storage))?
+            .remove(name)
     }
 
-    /// The lowest free disk index `n` for `vm-{vmid}-disk-{n}` on a storage.
-    pub fn free_disk_name(&self, storage: &str, vmid: u32) -> String {
-        let taken = self.volumes.get(storage);
+    /// The lowest free disk index `n` for `vm-{vmid}-disk-{n}` on `node`'s `storage`.
+    pub fn free_disk_name(&self, node: &str, storage: &str, vmid: u32) -> String {
+        let taken = self.storage_volumes(node, storage);
         (0..u32::MAX)
             .map(|index| format!("vm-{vmid}-disk-{index}"))
             .find(|name| {
@@ -81,6 +116,71 @@ impl State {
                 })
             })
             .unwrap_or_else(|| format!("vm-{vmid}-disk-0"))
+    }
+
+    /// Every volume `node` sees, as `(storage id, name, volume)`: its local storages and
+    /// the shared one.
+    pub fn visible_volumes<'state>(
+        &'state self,
+        node: &'state str,
+    ) -> impl Iterator<Item = (&'state str, &'state String, &'state Volume)> + 'state {
+        self.volumes.iter().flat_map(move |(key, volumes)| {
+            let storage = match key.split_once('/') {
+                Some((owner, storage)) if owner == node => Some(storage),
+                Some(_) => None,
+                None => Some(key.as_str()),
+            };
+            storage.into_iter().flat_map(move |storage| {
+                volumes
+                    .iter()
+                    .map(move |(name, volume)| (storage, name, volume))
+            })
+        })
+    }
+
+    /// Brings a state saved by a single-node lab (before clusters existed) into the
+    /// cluster layout: VMs without a node live on `first`, and the bare `local`/`local-lvm`
+    /// volume maps become `first`'s.
+    pub fn adopt_single_node(&mut self, first: &str) {
+        for vm in self.vms.values_mut().filter(|vm| vm.node.is_empty()) {
+            first.clone_into(&mut vm.node);
+        }
+        let legacy: Vec<String> = self
+            .volumes
+            .keys()
+            .filter(|key| !key.contains('/') && !super::storage::is_shared(key))
+            .cloned()
+            .collect();
+        for key in legacy {
+            if let Some(volumes) = self.volumes.remove(&key) {
+                self.volumes
+                    .entry(format!("{first}/{key}"))
+                    .or_default()
+                    .extend(volumes);
+            }
+        }
+    }
+
+    /// The nodes this state has VMs or local volumes on.
+    pub fn nodes_in_use(&self) -> BTreeSet<String> {
+        let mut nodes: BTreeSet<String> = self.vms.values().map(|vm| vm.node.clone()).collect();
+        nodes.extend(
+            self.volumes
+                .keys()
+                .filter_map(|key| key.split_once('/').map(|(node, _)| node.to_owned())),
+        );
+        nodes
+    }
+}
+
+/// Where a storage's volumes are kept: a node's local storage under `node/storage` (each
+/// node has its own `local` and `local-lvm`), a shared storage under its id (one copy that
+/// every node sees). Storage ids cannot contain `/`, so the two never clash.
+pub(crate) fn volume_key(node: &str, storage: &str) -> String {
+    if super::storage::is_shared(storage) {
+        storage.to_owned()
+    } else {
+        format!("{node}/{storage}")
     }
 }
 
@@ -92,6 +192,10 @@ pub(crate) fn missing_config(node: &str, vmid: u32) -> String {
 /// One VM: its config file content and its simulated runtime.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Vm {
+    /// The cluster node the VM lives on (its config is `nodes/NODE/qemu-server/ID.conf`).
+    /// Empty only in a state saved before clusters; [`State::adopt_single_node`] fills it.
+    #[serde(default)]
+    pub node: String,
     /// The current config (`key: value` lines of `/etc/pve/qemu-server/ID.conf`).
     pub config: BTreeMap<String, String>,
     /// The `[PENDING]` section: values that apply at the next restart.

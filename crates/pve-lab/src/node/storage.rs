@@ -2,7 +2,10 @@
 //!
 //! Why: clients list storages to pick where disks go (`local-lvm` for images, `local` for
 //! ISOs, imports and snippets) and read storage content to find the cloud image to import.
-//! The two storages of a default PVE install are fixed; their volumes live in the state.
+//! The two storages of a default PVE install are fixed and every node has its own; a
+//! cluster also has one shared storage (`shared`, type `nfs`, PVE's `shared: 1`) whose
+//! volumes every node sees, which is what cross-node clones and migrations without disk
+//! copies need (decision 110). The volumes live in the state ([`State::volume`]).
 
 use serde_json::{Value, json};
 
@@ -18,6 +21,8 @@ pub(crate) struct StorageDefinition {
     pub content: &'static str,
     pub total: u64,
     pub default_format: &'static str,
+    /// PVE's `shared` flag: one storage that every node sees.
+    pub shared: bool,
 }
 
 const GIB: u64 = 1024 * 1024 * 1024;
@@ -30,6 +35,7 @@ pub(crate) const STORAGES: [StorageDefinition; 2] = [
         content: "backup,import,iso,snippets,vztmpl",
         total: 100 * GIB,
         default_format: "qcow2",
+        shared: false,
     },
     StorageDefinition {
         id: "local-lvm",
@@ -37,12 +43,43 @@ pub(crate) const STORAGES: [StorageDefinition; 2] = [
         content: "images,rootdir",
         total: 350 * GIB,
         default_format: "raw",
+        shared: false,
     },
 ];
 
-/// A storage by id.
-pub(crate) fn definition(id: &str) -> Option<StorageDefinition> {
-    STORAGES.iter().copied().find(|storage| storage.id == id)
+/// The id of the cluster's shared storage.
+pub(crate) const SHARED_STORAGE_ID: &str = "shared";
+
+/// The cluster's shared storage (an NFS export in PVE terms), present per
+/// [`super::NodeOptions::has_shared_storage`].
+pub(crate) const SHARED_STORAGE: StorageDefinition = StorageDefinition {
+    id: SHARED_STORAGE_ID,
+    kind: "nfs",
+    content: "images,iso,snippets",
+    total: 1024 * GIB,
+    default_format: "qcow2",
+    shared: true,
+};
+
+/// Whether `id` names the shared storage (its volumes are the same on every node).
+pub(crate) fn is_shared(id: &str) -> bool {
+    id == SHARED_STORAGE_ID
+}
+
+/// The storages configured in this lab's cluster (the same list on every node).
+pub(crate) fn definitions(state: &State) -> Vec<StorageDefinition> {
+    let mut storages = STORAGES.to_vec();
+    if state.has_shared_storage {
+        storages.push(SHARED_STORAGE);
+    }
+    storages
+}
+
+/// A configured storage by id.
+pub(crate) fn definition(state: &State, id: &str) -> Option<StorageDefinition> {
+    definitions(state)
+        .into_iter()
+        .find(|storage| storage.id == id)
 }
 
 /// PVE's error for an unknown storage.
@@ -50,9 +87,10 @@ pub(crate) fn missing_storage(id: &str) -> String {
     format!("storage '{id}' does not exist")
 }
 
-/// Bytes used on a storage (sum of volume sizes; lvmthin would be thin, this is enough).
-pub(crate) fn used(state: &State, id: &str) -> u64 {
-    state.volumes.get(id).map_or(0, |volumes| {
+/// Bytes used on `node`'s view of a storage (sum of volume sizes; lvmthin would be thin,
+/// this is enough).
+pub(crate) fn used(state: &State, node: &str, id: &str) -> u64 {
+    state.storage_volumes(node, id).map_or(0, |volumes| {
         volumes.values().map(|volume| volume.size).sum()
     })
 }
@@ -63,8 +101,9 @@ pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
         super::param_str(request, "content").map(|text| text.split(',').collect());
     let storage_filter = super::param_str(request, "storage");
     let with_format = super::param_bool(request, "format").unwrap_or(false);
+    let node = request.path("node");
     shared.read(|state| {
-        let items: Vec<Value> = STORAGES
+        let items: Vec<Value> = definitions(state)
             .iter()
             .filter(|storage| storage_filter.is_none_or(|id| id == storage.id))
             .filter(|storage| {
@@ -75,17 +114,17 @@ pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
                 })
             })
             .map(|storage| {
-                let used = used(state, storage.id).min(storage.total);
+                let used = used(state, node, storage.id).min(storage.total);
                 #[expect(clippy::cast_precision_loss, reason = "a fraction for display")]
                 let fraction = used as f64 / storage.total as f64;
                 let mut item = json!({
                     "storage": storage.id, "type": storage.kind, "content": storage.content,
-                    "active": 1, "enabled": 1, "shared": 0,
+                    "active": 1, "enabled": 1, "shared": u8::from(storage.shared),
                     "total": storage.total, "used": used, "avail": storage.total - used,
                     "used_fraction": fraction,
                 });
                 if with_format {
-                    let supported = if storage.kind == "dir" {
+                    let supported = if storage.kind == "dir" || storage.kind == "nfs" {
                         json!(["raw", "qcow2", "vmdk", "subvol"])
                     } else {
                         json!(["raw"])
@@ -102,9 +141,11 @@ pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
 }
 
 /// `GET /nodes/{node}/storage/{storage}`: the storage's index.
-pub(crate) fn index(_shared: &Shared, request: &ApiRequest) -> ApiResult {
+pub(crate) fn index(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let id = request.path("storage");
-    definition(id).ok_or_else(|| ApiError::internal(missing_storage(id)))?;
+    shared
+        .read(|state| definition(state, id))
+        .ok_or_else(|| ApiError::internal(missing_storage(id)))?;
     Ok(json!([
         {"subdir": "content"}, {"subdir": "download-url"}, {"subdir": "file-restore"},
         {"subdir": "import-metadata"}, {"subdir": "prunebackups"}, {"subdir": "rrd"},
@@ -130,13 +171,15 @@ fn volume_json(storage: &str, name: &str, volume: &Volume) -> Value {
 /// `GET /nodes/{node}/storage/{storage}/content?content&vmid`.
 pub(crate) fn content(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let id = request.path("storage");
-    definition(id).ok_or_else(|| ApiError::internal(missing_storage(id)))?;
+    shared
+        .read(|state| definition(state, id))
+        .ok_or_else(|| ApiError::internal(missing_storage(id)))?;
+    let node = request.path("node");
     let content = super::param_str(request, "content");
     let vmid = super::param_u64(request, "vmid");
     shared.read(|state| {
         let items: Vec<Value> = state
-            .volumes
-            .get(id)
+            .storage_volumes(node, id)
             .into_iter()
             .flatten()
             .filter(|(_, volume)| content.is_none_or(|kind| volume.content == kind))
@@ -150,15 +193,17 @@ pub(crate) fn content(shared: &Shared, request: &ApiRequest) -> ApiResult {
 /// `GET /nodes/{node}/storage/{storage}/content/{volume}`: one volume's attributes.
 pub(crate) fn volume(shared: &Shared, request: &ApiRequest) -> ApiResult {
     let id = request.path("storage");
-    definition(id).ok_or_else(|| ApiError::internal(missing_storage(id)))?;
+    shared
+        .read(|state| definition(state, id))
+        .ok_or_else(|| ApiError::internal(missing_storage(id)))?;
+    let node = request.path("node");
     let requested = request.path("volume");
     let name = requested
         .strip_prefix(&format!("{id}:"))
         .unwrap_or(requested);
     shared.read(|state| {
         let volume = state
-            .volumes
-            .get(id)
+            .storage_volumes(node, id)
             .and_then(|volumes| volumes.get(name))
             .ok_or_else(|| ApiError::internal(format!("volume '{id}:{name}' does not exist")))?;
         let mut item = json!({

@@ -113,6 +113,8 @@ pub(crate) fn format_upid(
 #[derive(Debug, Clone)]
 pub(crate) struct TaskSpec {
     pub kind: &'static str,
+    /// The node whose worker runs the task (the UPID's node).
+    pub node: String,
     pub id: String,
     pub user: String,
     /// The unscaled duration of the task's work.
@@ -275,11 +277,12 @@ where
     let pid = state.allocate_pid();
     let now = super::unix_seconds();
     let pstart = now.saturating_sub(state.boot_time) * 100 + 1_000;
-    let node = shared.options.name.clone();
-    let upid = format_upid(&node, pid, pstart, now, spec.kind, &spec.id, &spec.user);
+    let upid = format_upid(
+        &spec.node, pid, pstart, now, spec.kind, &spec.id, &spec.user,
+    );
     state.tasks.push(TaskRecord {
         upid: upid.clone(),
-        node,
+        node: spec.node,
         pid,
         pstart,
         starttime: now,

@@ -19,6 +19,7 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
     let node = request.path("node").to_owned();
     let spec = TaskSpec {
         kind: "qmtemplate",
+        node: node.clone(),
         id: vmid.to_string(),
         user: request.identity.upid_user(),
         duration: shared.options.durations.template,
@@ -68,12 +69,8 @@ pub(crate) fn template(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResult 
                 }
                 vm.config.insert("template".into(), "1".into());
                 for (storage, old, new) in &renames {
-                    if let Some(volume) = state
-                        .volumes
-                        .get_mut(storage)
-                        .and_then(|names| names.remove(old))
-                    {
-                        state.put_volume(storage, new, volume);
+                    if let Some(volume) = state.remove_volume(&node, &format!("{storage}:{old}")) {
+                        state.put_volume(&node, storage, new, volume);
                     }
                 }
                 Ok::<_, String>(renames)

@@ -227,7 +227,7 @@ fn precheck(
         }
     }
     for (_, value) in update.set.iter().filter(|(key, _)| is_drive_key(key)) {
-        check_drive(state, value).map_err(internal)?;
+        check_drive(state, &update.node, value).map_err(internal)?;
     }
     Ok(())
 }
@@ -255,6 +255,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, request: &ApiRequest) -> ApiResul
     let skiplock = super::params::skiplock(request)?;
     let spec = TaskSpec {
         kind: "qmconfig",
+        node: update.node.clone(),
         id: update.vmid.to_string(),
         user: request.identity.upid_user(),
         duration: shared.options.durations.config,

@@ -105,13 +105,13 @@ pub(crate) fn summary(vmid: u32, vm: &Vm) -> Value {
     item
 }
 
-/// `GET /nodes/{node}/qemu`.
-pub(crate) fn list(shared: &Shared, _request: &ApiRequest) -> ApiResult {
+/// `GET /nodes/{node}/qemu`: the VMs that live on that node.
+pub(crate) fn list(shared: &Shared, request: &ApiRequest) -> ApiResult {
+    let node = request.path("node");
     shared.read(|state| {
         let items: Vec<Value> = state
-            .vms
-            .iter()
-            .map(|(vmid, vm)| summary(*vmid, vm))
+            .vms_on(node)
+            .map(|(vmid, vm)| summary(vmid, vm))
             .collect();
         Ok(Value::Array(items))
     })

@@ -382,6 +382,14 @@ impl QemuGuests {
 }
 
 impl QemuGuests {
+    /// Kills one machine without waiting, like a host losing power (its exit notice
+    /// follows when the process is gone).
+    pub fn power_off(&self, vmid: u32) {
+        if let Some(machine) = self.machine(vmid) {
+            Self::kill(&machine);
+        }
+    }
+
     /// Kills every machine without waiting (for `Drop` paths).
     pub fn kill_all(&self) {
         for machine in self.machines.lock().values() {

@@ -6,6 +6,7 @@
 mod common;
 
 mod auth;
+mod cluster;
 mod faults;
 mod fuzz;
 mod guests;

@@ -5,6 +5,7 @@
 //! sizes, `sshkeys`, 0/1 booleans) so nothing else has to.
 
 pub mod agent;
+pub mod cluster;
 pub mod config;
 pub mod devices;
 pub mod ipconfig;
@@ -18,6 +19,7 @@ pub mod vm;
 pub use agent::{
     ExecStarted, ExecStatus, FileRead, GuestInterface, GuestInterfaces, select_address,
 };
+pub use cluster::ClusterStatusEntry;
 pub use config::{ConfigUpdate, VmConfig};
 pub use devices::{AgentConfig, Disk, Memory, NetDevice};
 pub use ipconfig::{IpConfig, Ipv4Setting, Ipv6Setting};

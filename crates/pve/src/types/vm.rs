@@ -87,6 +87,12 @@ pub struct ClusterResource {
     pub status: Option<String>,
     #[serde(default)]
     pub storage: Option<String>,
+    /// [storage] Whether every node sees the same storage (PVE's `shared`).
+    #[serde(default, deserialize_with = "lenient::bool")]
+    pub shared: bool,
+    /// [storage] The content types it holds (`images,rootdir`).
+    #[serde(default)]
+    pub content: Option<String>,
     #[serde(default, deserialize_with = "lenient::bool")]
     pub template: bool,
     #[serde(default)]
@@ -102,12 +108,6 @@ pub struct ClusterResource {
     /// Memory in use (bytes): a node's used memory, a VM's current memory.
     #[serde(default, deserialize_with = "lenient::option_u64")]
     pub mem: Option<u64>,
-    /// Storages: whether every node sees the same storage (`1` for NFS, Ceph, ...).
-    #[serde(default, deserialize_with = "lenient::bool")]
-    pub shared: bool,
-    /// Storages: what they hold, comma-separated (`images,rootdir`).
-    #[serde(default)]
-    pub content: Option<String>,
 }
 
 /// The `type` filter of `GET /cluster/resources`.

@@ -77,6 +77,30 @@ fn options(args: &LabServeArgs) -> anyhow::Result<LabOptions> {
         ..LabOptions::default()
     };
     options.node.with_template = args.with_template;
+    if let Some(nodes) = &args.nodes {
+        options
+            .node
+            .set_nodes(nodes.split(','))
+            .map_err(|error| BadInput {
+                message: format!("invalid --nodes '{nodes}': {error}"),
+                hint: Some("example: --nodes lloyd,pve2,pve3".into()),
+            })?;
+    }
+    if let Some(stranger) = options
+        .faults
+        .node_down
+        .iter()
+        .find(|name| !options.node.is_member(name))
+    {
+        return Err(BadInput {
+            message: format!(
+                "invalid --faults: node-down={stranger} names no node of the lab ({})",
+                options.node.cluster_nodes().join(",")
+            ),
+            hint: Some("name a node given in --nodes".into()),
+        }
+        .into());
+    }
     Ok(options)
 }
 
@@ -123,6 +147,14 @@ fn serve(args: &LabServeArgs, printer: &Printer) -> anyhow::Result<ExitStatus> {
             printer.data(&format!(
                 "readonly:    {} (PVEAuditor)",
                 lab.readonly_token()
+            ));
+        }
+        let nodes = lab.node().cluster_nodes();
+        if nodes.len() > 1 {
+            printer.info(&format!(
+                "cluster of {} nodes: {} (shared storage: shared)",
+                nodes.len(),
+                nodes.join(", ")
             ));
         }
         printer.info("lab ready; stop it with Ctrl-C or SIGTERM");

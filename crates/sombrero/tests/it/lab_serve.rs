@@ -258,7 +258,7 @@ fn bad_flags_are_exit_2_with_a_reason() {
     ----- stdout -----
 
     ----- stderr -----
-    error: invalid --faults: unknown fault 'bogus' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, seed)
+    error: invalid --faults: unknown fault 'bogus' (known: http5xx, reset, lost, lock-timeout, task-fail, slow, agent-never, node-down, seed)
 
     hint: example: --faults http5xx=0.2,reset=0.05,lock-timeout=0.1,task-fail=0.05,slow=2.0,agent-never=0.1,seed=42
     ");
@@ -274,6 +274,77 @@ fn bad_flags_are_exit_2_with_a_reason() {
     ");
     // Refused before the guest backend is probed (which can boot QEMU).
     assert!(!refused.stderr.contains("guests:"), "{}", refused.stderr);
+    sombrero_snapshot!(sandbox, &["lab", "serve", "--nodes", "lloyd,pve_2"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid --nodes 'lloyd,pve_2': 'pve_2' is not a valid node name (PVE's rule: letters, digits and '-', starting and ending with a letter or digit, at most 63 characters)
+
+    hint: example: --nodes lloyd,pve2,pve3
+    ");
+    sombrero_snapshot!(sandbox, &["lab", "serve", "--nodes", "lloyd,lloyd"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid --nodes 'lloyd,lloyd': node 'lloyd' is named twice
+
+    hint: example: --nodes lloyd,pve2,pve3
+    ");
+    sombrero_snapshot!(sandbox, &["lab", "serve", "--nodes", "lloyd,pve2", "--faults", "node-down=pve3"], @r"
+    success: false
+    exit_code: 2
+    ----- stdout -----
+
+    ----- stderr -----
+    error: invalid --faults: node-down=pve3 names no node of the lab (lloyd,pve2)
+
+    hint: name a node given in --nodes
+    ");
+}
+
+/// `--nodes`: a three-node cluster whose members all answer, one taken down by the fault.
+#[test]
+fn serves_a_cluster_with_one_node_down() {
+    let (child, ready) = serve(&[
+        "--plain-http",
+        "--guests",
+        "state",
+        "--with-template",
+        "--nodes",
+        "lloyd,pve2,pve3",
+        "--faults",
+        "node-down=pve3",
+    ]);
+    let url = ready["url"].as_str().expect("url");
+    let token = ready["token"].as_str().expect("token");
+    let status = data(&get(url, "/cluster/status", token));
+    let online: Vec<(&str, u64)> = status
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|item| item["type"] == "node")
+        .map(|item| {
+            (
+                item["name"].as_str().unwrap(),
+                item["online"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(online, [("lloyd", 1), ("pve2", 1), ("pve3", 0)]);
+    let template = get(url, "/nodes/lloyd/qemu/1001/config", token);
+    assert!(template.contains("shared:base-1001-disk-0"), "{template}");
+    let down = get(url, "/nodes/pve3/status", token);
+    assert!(down.starts_with("HTTP/1.1 595 No route to host"), "{down}");
+    let (code, stderr) = terminate(child);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stderr.contains("cluster of 3 nodes: lloyd, pve2, pve3"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -108,6 +108,7 @@ pub(super) async fn clone_template(node: &Node, newid: u32) -> Value {
 }
 
 mod clone_config;
+mod cluster;
 mod guests;
 mod persistence;
 mod power_agent;

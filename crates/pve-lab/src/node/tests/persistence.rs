@@ -104,3 +104,86 @@ async fn torn_or_corrupt_files_never_load_silently() {
     let error = Node::new(persistent(dir.path())).expect_err("a corrupt state file is an error");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
 }
+
+fn persistent_cluster(dir: &std::path::Path, names: &[&str]) -> NodeOptions {
+    let mut options = persistent(dir);
+    options.set_nodes(names).expect("valid names");
+    options.template_storage = Some("shared".into());
+    options
+}
+
+#[tokio::test]
+async fn a_cluster_survives_a_restart_and_needs_its_members_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let node = Node::new(persistent_cluster(dir.path(), &["lloyd", "pve2"])).expect("first start");
+    let upid = ok(
+        &node,
+        Method::Post,
+        CLONE,
+        json!({"vmid": 1001, "newid": 150, "target": "pve2"}),
+    )
+    .await;
+    assert_eq!(wait(&node, &upid).await["exitstatus"], "OK");
+    drop(node);
+    let node = Node::new(persistent_cluster(dir.path(), &["lloyd", "pve2"])).expect("restart");
+    assert_eq!(node.vm_node(150).as_deref(), Some("pve2"));
+    let config = ok(
+        &node,
+        Method::Get,
+        CONFIG,
+        json!({"node": "pve2", "vmid": 150}),
+    )
+    .await;
+    assert!(config["scsi0"].as_str().unwrap().starts_with("shared:"));
+    drop(node);
+    let error = Node::new(persistent_cluster(dir.path(), &["lloyd"])).expect_err("pve2 is missing");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
+    assert!(error.to_string().contains("on node(s) pve2"), "{error}");
+}
+
+#[tokio::test]
+async fn a_state_saved_before_clusters_loads_on_the_first_node() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    drop(Node::new(persistent(dir.path())).expect("first start"));
+    // Rewrite the file as a single-node lab wrote it: no `node` on VMs, storage keys bare.
+    let path = dir.path().join(STATE_FILE);
+    let mut saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for vm in saved["vms"].as_object_mut().unwrap().values_mut() {
+        vm.as_object_mut().unwrap().remove("node");
+    }
+    let volumes = saved["volumes"].as_object_mut().unwrap();
+    let keys: Vec<String> = volumes.keys().cloned().collect();
+    for key in keys {
+        let value = volumes.remove(&key).unwrap();
+        volumes.insert(key.trim_start_matches("lloyd/").to_owned(), value);
+    }
+    assert!(saved["volumes"].get("local-lvm").is_some());
+    std::fs::write(&path, serde_json::to_vec(&saved).unwrap()).unwrap();
+
+    let mut options = persistent(dir.path());
+    options.set_nodes(["lloyd", "pve2"]).unwrap();
+    let node = Node::new(options).expect("the old state loads");
+    assert_eq!(node.vm_node(1001).as_deref(), Some("lloyd"));
+    let content = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/storage/{storage}/content",
+        json!({"storage": "local-lvm", "vmid": 1001}),
+    )
+    .await;
+    assert_eq!(content.as_array().unwrap().len(), 2, "{content}");
+    let imported = ok(
+        &node,
+        Method::Get,
+        "/nodes/{node}/storage/{storage}/content",
+        json!({"node": "pve2", "storage": "local"}),
+    )
+    .await;
+    assert_eq!(
+        imported.as_array().unwrap().len(),
+        1,
+        "a new member gets its cloud image"
+    );
+    clone_template(&node, 150).await;
+}

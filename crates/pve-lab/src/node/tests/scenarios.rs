@@ -334,6 +334,7 @@ async fn a_panicking_task_ends_with_unexpected_status_and_releases_its_locks() {
     let shared = std::sync::Arc::clone(&node.shared);
     let spec = TaskSpec {
         kind: "qmstart",
+        node: "lloyd".into(),
         id: "150".into(),
         user: "root@pam".into(),
         duration: Duration::ZERO,
