@@ -9,6 +9,7 @@ mod api;
 mod bad_input;
 mod build_cli;
 mod build_real_guest;
+mod cluster;
 mod config;
 mod config_docs;
 mod configure_cli;

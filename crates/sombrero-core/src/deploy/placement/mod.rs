@@ -138,12 +138,34 @@ impl Cluster {
         Ok(())
     }
 
-    /// Whether `node` has `storage` for a full clone's disks.
-    fn has_disk_storage(&self, node: &str, storage: &str) -> Result<(), String> {
+    /// Whether `node` has `storage` for a full clone's disks; a clone sent to another node
+    /// than the template's needs it shared (PVE: "can't clone to non-shared storage").
+    fn has_disk_storage(&self, node: &str, storage: &str, remote: bool) -> Result<(), String> {
         match self.storage(node, storage) {
-            Some(found) if found.images && found.available => Ok(()),
-            Some(_) => Err(format!("storage {storage} cannot take disk images there")),
+            Some(found) if !found.images || !found.available => {
+                Err(format!("storage {storage} cannot take disk images there"))
+            }
+            Some(found) if remote && !found.shared => Err(format!(
+                "a full clone to another node than the template's needs shared storage, and \
+                 disk_storage {storage} is local"
+            )),
+            Some(_) => Ok(()),
             None => Err(format!("no storage {storage}")),
+        }
+    }
+
+    /// Whether `node` can host the VM's clone: it can use the template, and has the disk
+    /// storage (shared when the template is elsewhere).
+    fn can_host(&self, node: &str, request: &Request<'_>) -> Result<(), String> {
+        if let Some(site) = request.template {
+            self.can_use_template(node, site)?;
+        }
+        match request.disk_storage {
+            Some(storage) => {
+                let remote = request.template.is_some_and(|site| site.node != node);
+                self.has_disk_storage(node, storage, remote)
+            }
+            None => Ok(()),
         }
     }
 }
@@ -230,9 +252,7 @@ pub fn choose(cluster: &Cluster, request: &Request<'_>) -> DeployResult<Placemen
                     status: "offline".to_owned(),
                 });
             }
-            if let Some(site) = request.template
-                && let Err(reason) = cluster.can_use_template(name, site)
-            {
+            if let Err(reason) = cluster.can_host(name, request) {
                 return Err(DeployError::NoNodeFits {
                     choice: format!("{name:?}"),
                     reasons: vec![format!("{name}: {reason}")],
@@ -263,14 +283,7 @@ pub fn choose(cluster: &Cluster, request: &Request<'_>) -> DeployResult<Placemen
         } else {
             Err("offline".to_owned())
         }
-        .and_then(|()| match request.template {
-            Some(site) => cluster.can_use_template(&node.name, site),
-            None => Ok(()),
-        })
-        .and_then(|()| match request.disk_storage {
-            Some(storage) => cluster.has_disk_storage(&node.name, storage),
-            None => Ok(()),
-        })
+        .and_then(|()| cluster.can_host(&node.name, request))
         .and_then(|()| {
             let free = node.maxmem.saturating_sub(node.mem);
             free.checked_sub(need).ok_or_else(|| {

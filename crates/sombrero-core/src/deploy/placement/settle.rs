@@ -118,7 +118,7 @@ pub async fn settle_in(
                     choice: &desired.placement,
                     memory_mib: desired.memory_mib,
                     template: site.as_ref(),
-                    disk_storage: None,
+                    disk_storage: (!desired.linked_clone).then_some(desired.disk_storage.as_str()),
                 },
             )?
         }

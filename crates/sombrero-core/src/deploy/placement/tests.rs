@@ -46,12 +46,22 @@ fn site(node: &str, storage: &str) -> TemplateSite {
     }
 }
 
+/// A full clone onto `shared` (the VMs of a cluster with shared storage).
 fn place(cluster: &Cluster, choice: &NodeChoice, site: &TemplateSite) -> Result<String, String> {
+    place_on(cluster, choice, site, "shared")
+}
+
+fn place_on(
+    cluster: &Cluster,
+    choice: &NodeChoice,
+    site: &TemplateSite,
+    disk_storage: &str,
+) -> Result<String, String> {
     let request = Request {
         choice,
         memory_mib: 4096,
         template: Some(site),
-        disk_storage: Some("local-lvm"),
+        disk_storage: Some(disk_storage),
     };
     choose(cluster, &request)
         .map(|placement| placement.node)
@@ -81,7 +91,7 @@ fn offline_nodes_and_local_templates_are_set_aside_with_their_reason() {
             choice: &NodeChoice::Auto,
             memory_mib: 4096,
             template: Some(&local),
-            disk_storage: Some("local-lvm"),
+            disk_storage: Some("shared"),
         },
     )
     .unwrap();
@@ -139,9 +149,25 @@ fn a_full_clone_needs_its_disk_storage_on_the_node() {
     let mut cluster = cluster([(true, 10), (true, 30), (true, 20)]);
     cluster
         .storages
-        .retain(|s| !(s.node == "pve2" && s.storage == "local-lvm"));
+        .retain(|s| !(s.node == "pve2" && s.storage == "shared"));
     let shared = site("lloyd", "shared");
+    // pve2 does not see the shared storage at all: neither template nor disks.
     assert_eq!(place(&cluster, &NodeChoice::Auto, &shared).unwrap(), "pve3");
+}
+
+#[test]
+fn a_full_clone_onto_local_storage_stays_on_the_templates_node() {
+    // PVE refuses a clone to another node onto non-shared storage, so with local-lvm only
+    // the template's own node qualifies, however much memory the others have.
+    let cluster = cluster([(true, 10), (true, 30), (true, 20)]);
+    let shared = site("lloyd", "shared");
+    assert_eq!(
+        place_on(&cluster, &NodeChoice::Auto, &shared, "local-lvm").unwrap(),
+        "lloyd"
+    );
+    let named = NodeChoice::Named("pve2".into());
+    let error = place_on(&cluster, &named, &shared, "local-lvm").unwrap_err();
+    assert!(error.contains("disk_storage local-lvm is local"), "{error}");
 }
 
 #[test]
