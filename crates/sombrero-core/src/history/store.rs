@@ -242,7 +242,7 @@ impl Store {
     ) -> Result<Vec<RunRecord>, HistoryError> {
         let limit = limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR environment = ?1) \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR environment = ?1) \
              ORDER BY started_ms DESC, seq DESC LIMIT ?2"
         );
         self.db
@@ -256,7 +256,7 @@ impl Store {
     /// [`HistoryError::UnknownRun`] / [`HistoryError::NoRuns`], or an `SQLite` failure.
     pub fn run(&self, id: Option<&str>) -> Result<RunRecord, HistoryError> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR id = ?1) \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR id = ?1) \
              ORDER BY started_ms DESC, seq DESC LIMIT 1"
         );
         let found = self
