@@ -450,13 +450,13 @@ pub struct HistoryArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum HistoryAction {
-    /// Copy the runs of a local SQLite history into this history (typically a team's
-    /// PostgreSQL one); runs already there are skipped, so importing twice imports once.
+    /// Copy the runs of a local history file into this history (typically the team's
+    /// database); runs already there are skipped, so importing twice imports once.
     #[command(
         after_help = "Examples:\n  SOMBRERO_HISTORY=postgres://alice@db.internal/sombrero sombrero history import deployments/sombrero.db"
     )]
     Import {
-        /// The SQLite history file to copy from (it is only read).
+        /// The history file to copy from (it is only read).
         file: PathBuf,
     },
 }

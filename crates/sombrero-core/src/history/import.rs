@@ -12,12 +12,13 @@
 //! (docs/decisions/103-history-import-identity.md).
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::Path;
 
 use rusqlite::OpenFlags;
 use serde::Serialize;
 
-use super::backend::{Db, DbError, Value, values};
+use super::backend::{Db, DbError, Value};
 use super::schema::{APPLICATION_ID, current_version};
 use super::{HistoryError, Store};
 
@@ -213,14 +214,14 @@ fn insert_rows(
                 if column_index > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("?{}", parameters.len() + column_index + 1));
+                let _ = write!(sql, "?{}", parameters.len() + column_index + 1);
             }
             sql.push(')');
             parameters.extend(row.iter().cloned());
         }
         // Not every engine promises RETURNING in VALUES order, so the rows say who they
         // are (the first column: a run's id, unique) and are put back in order.
-        sql.push_str(&format!(" RETURNING seq, {}", columns[0]));
+        let _ = write!(sql, " RETURNING seq, {}", columns[0]);
         let found: HashMap<String, i64> = db
             .query(&sql, &parameters, |row| Ok((row.string(1)?, row.i64(0)?)))?
             .into_iter()
@@ -309,7 +310,7 @@ fn copy(db: &Db, data: &Source) -> Result<(u64, u64, u64), DbError> {
         let mut children: Vec<Vec<Value>> = Vec::new();
         for (source_seq, target_seq) in source_seqs.iter().zip(&target_seqs) {
             for row in rows.get(source_seq).into_iter().flatten() {
-                let mut with_run = values![*target_seq];
+                let mut with_run = vec![Value::from(*target_seq)];
                 with_run.extend(row.iter().cloned());
                 children.push(with_run);
             }

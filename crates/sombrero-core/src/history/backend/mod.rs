@@ -75,10 +75,10 @@ impl rusqlite::ToSql for Value {
     }
 }
 
-/// `vec![Value, ...]` from anything that converts.
+/// `[Value, ...]` from anything that converts.
 macro_rules! values {
     ($($value:expr),* $(,)?) => {
-        vec![$($crate::history::backend::Value::from($value)),*]
+        [$($crate::history::backend::Value::from($value)),*]
     };
 }
 pub(crate) use values;
