@@ -211,7 +211,7 @@ mod tests {
         let location = HistoryLocation::parse("h.db", |raw| format!("/p/{raw}").into()).unwrap();
         assert_eq!(location.file(), Some(std::path::Path::new("/p/h.db")));
         let error = PostgresUrl::parse("postgres://alice:s3cr3t-pw@/history").unwrap_err();
-        assert!(error.contains("no host"), "{error}");
+        assert!(error.contains("empty host"), "{error}");
         let error = PostgresUrl::parse("postgres://alice:s3cr3t-pw@db:notaport/h").unwrap_err();
         assert!(!error.contains("s3cr3t-pw"), "{error}");
     }

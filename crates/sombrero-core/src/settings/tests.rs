@@ -217,7 +217,7 @@ fn precedence_flag_env_mise_file_default() {
         errors.contains("environment variable SOMBRERO_HISTORY"),
         "{errors}"
     );
-    assert!(errors.contains("names no host"), "{errors}");
+    assert!(errors.contains("empty host"), "{errors}");
     assert!(!errors.contains("pw-x1"), "{errors}");
 
     // environment: flag > ENV.
