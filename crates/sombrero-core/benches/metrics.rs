@@ -25,7 +25,7 @@
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, params};
-use sombrero_core::history::{CommandScope, MetricsFilter, Store};
+use sombrero_core::history::{CommandScope, HistoryLocation, MetricsFilter, PostgresUrl, Store};
 
 const RUNS: i64 = 100_000;
 /// One run of another command after every fourth pipeline run.
@@ -261,7 +261,75 @@ fn main() {
         "OVER"
     };
     println!("budget {} ms: {verdict}", BUDGET.as_millis());
-    if metrics_median > BUDGET {
+    let postgres_over = postgres(&path, &store, metrics_median);
+    if metrics_median > BUDGET || postgres_over {
         std::process::exit(1);
     }
+}
+
+/// The same data in `PostgreSQL` (issue 16): the file is copied with `history import`
+/// into a fresh database of the cluster `SOMBRERO_TEST_POSTGRES` names, and the default
+/// metrics are timed there, in the same run as on the file. Returns whether `PostgreSQL`
+/// is over the budget; skipped (saying so) without a cluster.
+fn postgres(file: &std::path::Path, sqlite: &Store, sqlite_median: Duration) -> bool {
+    let Some(server) = std::env::var("SOMBRERO_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        println!("PostgreSQL: skipped (set SOMBRERO_TEST_POSTGRES; scripts/pg-throwaway)");
+        return false;
+    };
+    let database = format!("sombrero_bench_{}", std::process::id());
+    let admin = |sql: &str| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            let driver = tokio::spawn(connection);
+            client.batch_execute(sql).await.unwrap();
+            drop(client);
+            let _ = driver.await;
+        });
+    };
+    admin(&format!("CREATE DATABASE {database}"));
+    let (base, _) = server.rsplit_once('/').unwrap();
+    let url = PostgresUrl::parse(&format!("{base}/{database}")).unwrap();
+    let store = Store::open_location(&HistoryLocation::Postgres(url)).unwrap();
+    let importing = Instant::now();
+    let summary = store.import(file).unwrap();
+    println!(
+        "PostgreSQL: imported {} runs ({} phases) in {:.1} s",
+        summary.imported,
+        summary.phases_imported,
+        importing.elapsed().as_secs_f64()
+    );
+    let pipeline = MetricsFilter::default();
+    let on_postgres = store.metrics(&pipeline).unwrap();
+    let on_file = sqlite.metrics(&pipeline).unwrap();
+    assert_eq!(
+        serde_json::to_value(&on_postgres).unwrap(),
+        serde_json::to_value(&on_file).unwrap(),
+        "the same data gives the same metrics"
+    );
+    let (best, median) = time(|| {
+        store.metrics(&pipeline).unwrap();
+    });
+    println!(
+        "PostgreSQL metrics, {RUNS} pipeline runs:   best {:7.1} ms, median {:7.1} ms",
+        milliseconds(best),
+        milliseconds(median)
+    );
+    println!(
+        "ratio PostgreSQL / SQLite (medians, same run): {:.2}",
+        median.as_secs_f64() / sqlite_median.as_secs_f64()
+    );
+    let verdict = if median <= BUDGET { "within" } else { "OVER" };
+    println!("PostgreSQL budget {} ms: {verdict}", BUDGET.as_millis());
+    drop(store);
+    admin(&format!("DROP DATABASE {database}"));
+    median > BUDGET
 }

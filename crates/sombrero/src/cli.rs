@@ -75,7 +75,9 @@ pub enum Command {
     Validate,
     /// Recorded runs, newest first (all environments unless --env is given).
     #[command(
-        after_help = "Examples:\n  sombrero history\n  sombrero history --env staging --limit 5 --json"
+        after_help = "Examples:\n  sombrero history\n  sombrero history --env staging --limit 5 --json\n  \
+            SOMBRERO_HISTORY=postgres://alice@db.internal/sombrero sombrero history import deployments/sombrero.db",
+        args_conflicts_with_subcommands = true
     )]
     History(HistoryArgs),
     /// Deployment metrics: the runbook's analytics dashboard, or a Prometheus textfile.
@@ -463,6 +465,21 @@ pub struct HistoryArgs {
     /// Show at most this many runs.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: usize,
+    #[command(subcommand)]
+    pub action: Option<HistoryAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HistoryAction {
+    /// Copy the runs of a local history file into this history (typically the team's
+    /// database); runs already there are skipped, so importing twice imports once.
+    #[command(
+        after_help = "Examples:\n  SOMBRERO_HISTORY=postgres://alice@db.internal/sombrero sombrero history import deployments/sombrero.db"
+    )]
+    Import {
+        /// The history file to copy from (it is only read).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -16,8 +16,10 @@ use std::sync::OnceLock;
 use anyhow::Context as _;
 use pve::Client;
 use pve_lab::LabHandle;
-use sombrero_core::history::{self, CommandScope, MetricsFilter, Run, RunStart, Store, clock};
-use sombrero_core::lock::{FileLocks, HeldLock, Holder, LockBackend, LockScope};
+use sombrero_core::history::{
+    self, CommandScope, HistoryLocation, MetricsFilter, Run, RunStart, Store, clock,
+};
+use sombrero_core::lock::{FileLocks, HeldLock, Holder, LockBackend, LockScope, PostgresLocks};
 use sombrero_core::settings::{Settings, SettingsErrors, env_vars};
 
 use crate::cli::GlobalArgs;
@@ -213,13 +215,17 @@ impl Context {
     pub fn history(&self) -> Option<&Store> {
         self.history
             .get_or_init(|| {
-                let path = &self.settings.paths.history.value;
+                let location = &self.settings.paths.history.value;
                 let project = self.settings.config_file.parent().unwrap_or(Path::new(""));
-                Store::open_in_project(path, project)
+                let opened = match location {
+                    HistoryLocation::File(path) => Store::open_in_project(path, project),
+                    HistoryLocation::Postgres(_) => Store::open_location(location),
+                };
+                opened
                     .inspect_err(|error| {
                         self.printer.warn(&format!(
-                            "the run is not recorded: cannot open the history at {}: {error}",
-                            path.display()
+                            "the run is not recorded: cannot open the history at {location}: \
+                             {error}"
                         ));
                     })
                     .ok()
@@ -300,8 +306,15 @@ fn take_lock(
         endpoint,
         environment: settings.environment.value.clone(),
     };
-    let acquired =
-        FileLocks::new(lock_directory(env)).acquire(&scope, &Holder::this_process(command))?;
+    // With a team history in PostgreSQL the lock is the team's (every machine sharing
+    // the database contends); otherwise it is this machine's.
+    let holder = Holder::this_process(command);
+    let acquired = match &settings.paths.history.value {
+        HistoryLocation::Postgres(url) => {
+            PostgresLocks::new(url.clone()).acquire(&scope, &holder)?
+        }
+        HistoryLocation::File(_) => FileLocks::new(lock_directory(env)).acquire(&scope, &holder)?,
+    };
     if let Some(previous) = acquired.took_over {
         printer.warn(&format!(
             "took over the lock of environment {} from {previous}, whose process is gone",
@@ -336,9 +349,9 @@ fn client_from_settings(settings: &Settings) -> anyhow::Result<Client> {
 pub struct HistoryContext {
     pub printer: Printer,
     pub global: GlobalArgs,
-    /// The history database: the resolved `paths.history` when a configuration file
-    /// exists, else `SOMBRERO_HISTORY`, else the default.
-    pub path: PathBuf,
+    /// The history: the resolved `paths.history` when a configuration file exists, else
+    /// `SOMBRERO_HISTORY`, else the default.
+    pub location: HistoryLocation,
 }
 
 impl HistoryContext {
@@ -348,21 +361,39 @@ impl HistoryContext {
     /// Configuration problems in an existing configuration file (exit 2).
     pub fn build(global: &GlobalArgs, printer: &Printer) -> anyhow::Result<Self> {
         let env = resolution::process_env();
-        let path = if resolution::config_path(global, &env).exists() {
+        let location = if resolution::config_path(global, &env).exists() {
             let settings = resolution::resolve(global, Overrides::default(), &env)?;
             for warning in &settings.warnings {
                 printer.warn(warning);
             }
             settings.paths.history.value
         } else {
-            env.get(env_vars::SOMBRERO_HISTORY)
+            match env
+                .get(env_vars::SOMBRERO_HISTORY)
                 .filter(|value| !value.is_empty())
-                .map_or_else(history::default_path, PathBuf::from)
+            {
+                // The message never repeats the value: it may carry a password.
+                Some(raw) => {
+                    HistoryLocation::parse(raw, |raw| PathBuf::from(raw)).map_err(|message| {
+                        anyhow::Error::new(crate::exit::BadInput {
+                        message: format!(
+                            "environment variable {}: {message}",
+                            env_vars::SOMBRERO_HISTORY
+                        ),
+                        hint: Some(
+                            "docs/configuration.md, \"History in PostgreSQL\", shows the URL's form"
+                                .to_owned(),
+                        ),
+                    })
+                    })?
+                }
+                None => HistoryLocation::File(history::default_path()),
+            }
         };
         Ok(Self {
             printer: printer.clone(),
             global: global.clone(),
-            path,
+            location,
         })
     }
 
@@ -371,7 +402,18 @@ impl HistoryContext {
     /// # Errors
     /// A [`history::HistoryError`] naming the path.
     pub fn open_for_reading(&self) -> anyhow::Result<Store> {
-        Ok(Store::open_existing(&self.path)?)
+        Ok(match &self.location {
+            HistoryLocation::File(path) => Store::open_existing(path)?,
+            HistoryLocation::Postgres(_) => Store::open_location(&self.location)?,
+        })
+    }
+
+    /// Opens the history for writing (`history import`): a file is created if missing.
+    ///
+    /// # Errors
+    /// A [`history::HistoryError`] naming the location.
+    pub fn open_for_writing(&self) -> anyhow::Result<Store> {
+        Ok(Store::open_location(&self.location)?)
     }
 
     /// The metrics filter from `--env`, `--since` and `--command` (none: the pipeline's

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use super::backend::DbError;
+
 /// Why a history operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -53,6 +55,22 @@ pub enum HistoryError {
         #[source]
         source: rusqlite::Error,
     },
+    /// The `PostgreSQL` history could not be reached, refused the login, or failed a
+    /// statement. `location` is the URL without its password.
+    #[error("PostgreSQL history {location}")]
+    Postgres {
+        location: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A `PostgreSQL` database whose tables have our names but are not sombrero's.
+    #[error(
+        "the PostgreSQL database {location} has tables of another program ({tables}), not a sombrero history"
+    )]
+    ForeignPostgres { location: String, tables: String },
+    /// A file to read (a history to import) that does not exist.
+    #[error("there is no file {}", path.display())]
+    NotFound { path: PathBuf },
     /// A run id that is not in the database.
     #[error("no run {id} in the history {}", path.display())]
     UnknownRun { id: String, path: PathBuf },
@@ -88,8 +106,10 @@ impl HistoryError {
                 | Self::MissingDirectory { .. }
                 | Self::NotADatabase { .. }
                 | Self::Foreign { .. }
+                | Self::ForeignPostgres { .. }
                 | Self::NewerSchema { .. }
                 | Self::Unwritable { .. }
+                | Self::NotFound { .. }
                 | Self::UnknownRun { .. }
                 | Self::NoRuns { .. }
                 | Self::Write { .. }
@@ -106,6 +126,14 @@ impl HistoryError {
                 "sombrero left the file untouched; move it away or point SOMBRERO_HISTORY at another path",
             ),
             Self::NewerSchema { .. } => Some("upgrade sombrero to read this history"),
+            Self::ForeignPostgres { .. } => Some(
+                "sombrero changed nothing; give it a database (or a schema, with \
+                 ?options=-csearch_path%3DNAME) of its own",
+            ),
+            Self::Postgres { .. } => Some(
+                "check that the server is running and reachable, and the user, database and \
+                 password (from the URL, PGPASSWORD or ~/.pgpass)",
+            ),
             Self::Unwritable { .. } | Self::CreateDirectory { .. } | Self::Write { .. } => {
                 Some("check the path and its permissions, or choose another path")
             }
@@ -118,6 +146,21 @@ impl HistoryError {
             Self::NoRuns { .. } => Some("runs are recorded by commands that change a cluster"),
             Self::Exists { .. } => Some("remove the file or choose another name"),
             _ => None,
+        }
+    }
+
+    /// Attaches the history's location to a database error, classifying it.
+    pub(crate) fn database(location: &std::path::Path, source: DbError) -> Self {
+        match source {
+            DbError::Sqlite(source) => Self::sqlite(location, source),
+            DbError::Postgres(source) => Self::Postgres {
+                location: location.display().to_string(),
+                source: Box::new(source),
+            },
+            DbError::Io(source) => Self::Postgres {
+                location: location.display().to_string(),
+                source: Box::new(source),
+            },
         }
     }
 

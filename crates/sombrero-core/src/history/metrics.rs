@@ -19,9 +19,9 @@
 //! counts deployments and not every `verify` or `destroy`; [`CommandScope`] selects one
 //! command or every recorded command instead.
 
-use rusqlite::{ToSql, params_from_iter};
 use serde::Serialize;
 
+use super::backend::{DbError, Value};
 use super::statistics::{Groups, RunScan, RunSet, count, median, percentile, ratio};
 use super::{HistoryError, Store, clock};
 
@@ -161,21 +161,21 @@ pub struct GroupStats {
 pub const TREND_LENGTH: usize = 10;
 
 /// The `WHERE` clause (on `runs r`) and its parameters for a filter.
-pub(crate) fn filter_sql(filter: &MetricsFilter) -> (String, Vec<Box<dyn ToSql>>) {
+pub(crate) fn filter_sql(filter: &MetricsFilter) -> (String, Vec<Value>) {
     let mut clauses = vec!["1 = 1".to_owned()];
-    let mut values: Vec<Box<dyn ToSql>> = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
     if let Some(environment) = &filter.environment {
-        values.push(Box::new(environment.clone()));
+        values.push(Value::from(environment));
         clauses.push(format!("r.environment = ?{}", values.len()));
     }
     if let Some(since) = filter.since_ms {
-        values.push(Box::new(since));
+        values.push(Value::from(since));
         clauses.push(format!("r.started_ms >= ?{}", values.len()));
     }
     if let Some(commands) = filter.commands.commands() {
         let mut placeholders = Vec::new();
         for command in commands {
-            values.push(Box::new(command));
+            values.push(Value::from(command));
             placeholders.push(format!("?{}", values.len()));
         }
         clauses.push(format!("r.command IN ({})", placeholders.join(", ")));
@@ -194,15 +194,14 @@ impl Store {
     /// Computes the metrics for the runs `filter` selects.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn metrics(&self, filter: &MetricsFilter) -> Result<Metrics, HistoryError> {
-        self.compute_metrics(filter).map_err(|e| self.sqlite(e))
+        self.compute_metrics(filter).map_err(|e| self.fail(e))
     }
 
-    fn compute_metrics(&self, filter: &MetricsFilter) -> rusqlite::Result<Metrics> {
-        let connection = self.connection();
+    fn compute_metrics(&self, filter: &MetricsFilter) -> Result<Metrics, DbError> {
+        let db = self.db();
         let (where_sql, values) = filter_sql(filter);
-        let arguments = || params_from_iter(values.iter());
 
         let unfiltered = is_unfiltered(filter);
         let mut scan = self.scan_runs(&where_sql, &values, !unfiltered)?;
@@ -215,9 +214,12 @@ impl Store {
             let total: i64 = durations.iter().sum();
             let average_ms = total / i64::try_from(durations.len()).unwrap_or(i64::MAX);
             let id_of = |seq: i64| {
-                connection.query_row("SELECT id FROM runs WHERE seq = ?1", [seq], |row| {
-                    row.get::<_, String>(0)
-                })
+                db.query_opt(
+                    "SELECT id FROM runs WHERE seq = ?1",
+                    &[Value::from(seq)],
+                    |row| row.string(0),
+                )
+                .map(Option::unwrap_or_default)
             };
             Some(DurationStats {
                 average_ms,
@@ -235,35 +237,29 @@ impl Store {
             "SELECT i.phase, count(*) FROM issues i JOIN runs r ON r.seq = i.run_seq \
              WHERE {where_sql} GROUP BY i.phase ORDER BY count(*) DESC, i.phase"
         );
-        let issues_by_phase: Vec<IssueCount> = connection
-            .prepare(&sql)?
-            .query_map(arguments(), |row| {
-                Ok(IssueCount {
-                    phase: row.get(0)?,
-                    count: count(row.get(1)?),
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let issues_by_phase: Vec<IssueCount> = db.query(&sql, &values, |row| {
+            Ok(IssueCount {
+                phase: row.string(0)?,
+                count: count(row.i64(1)?),
+            })
+        })?;
 
         let sql = format!(
             "SELECT id, command, environment, started_ms, ended_ms, status FROM runs r \
              WHERE {where_sql} ORDER BY started_ms DESC, seq DESC LIMIT {TREND_LENGTH}"
         );
-        let mut trend: Vec<TrendPoint> = connection
-            .prepare(&sql)?
-            .query_map(arguments(), |row| {
-                let started_ms: i64 = row.get(3)?;
-                let ended_ms: Option<i64> = row.get(4)?;
-                Ok(TrendPoint {
-                    id: row.get(0)?,
-                    command: row.get(1)?,
-                    environment: row.get(2)?,
-                    started_at: clock::rfc3339(started_ms),
-                    status: row.get(5)?,
-                    duration_ms: ended_ms.map(|ended| ended - started_ms),
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
+        let mut trend: Vec<TrendPoint> = db.query(&sql, &values, |row| {
+            let started_ms = row.i64(3)?;
+            let ended_ms = row.opt_i64(4)?;
+            Ok(TrendPoint {
+                id: row.string(0)?,
+                command: row.string(1)?,
+                environment: row.string(2)?,
+                started_at: clock::rfc3339(started_ms),
+                status: row.string(5)?,
+                duration_ms: ended_ms.map(|ended| ended - started_ms),
+            })
+        })?;
         trend.reverse();
 
         Ok(Metrics {
@@ -294,9 +290,9 @@ impl Store {
     fn scan_runs(
         &self,
         where_sql: &str,
-        values: &[Box<dyn ToSql>],
+        values: &[Value],
         keep_seqs: bool,
-    ) -> rusqlite::Result<RunScan> {
+    ) -> Result<RunScan, DbError> {
         let sql = format!(
             "SELECT seq, status, environment, operator, started_ms, ended_ms FROM runs r \
              WHERE {where_sql}"
@@ -310,10 +306,8 @@ impl Store {
             by_operator: Groups::default(),
             seqs: Vec::new(),
         };
-        let mut statement = self.connection().prepare(&sql)?;
-        let mut rows = statement.query(params_from_iter(values.iter()))?;
-        while let Some(row) = rows.next()? {
-            let status = row.get_ref(1)?.as_str()?;
+        self.db().for_each(&sql, values, |row| {
+            let status = row.str(1)?;
             let slot = match status {
                 "success" => 0,
                 "failed" => 1,
@@ -322,14 +316,14 @@ impl Store {
             };
             scan.by_status[slot] += 1;
             if keep_seqs {
-                scan.seqs.push(row.get(0)?);
+                scan.seqs.push(row.i64(0)?);
             }
-            let duration = match (slot, row.get::<_, Option<i64>>(5)?) {
-                (0, Some(ended)) => Some(ended - row.get::<_, i64>(4)?),
+            let duration = match (slot, row.opt_i64(5)?) {
+                (0, Some(ended)) => Some(ended - row.i64(4)?),
                 _ => None,
             };
             if let Some(duration) = duration {
-                let seq: i64 = row.get(0)?;
+                let seq = row.i64(0)?;
                 if duration < scan.fastest.0 {
                     scan.fastest = (duration, seq);
                 }
@@ -340,10 +334,11 @@ impl Store {
             }
             let finished = slot < 3;
             scan.by_environment
-                .add(row.get_ref(2)?.as_str()?, finished, slot == 0, duration);
+                .add(row.str(2)?, finished, slot == 0, duration);
             scan.by_operator
-                .add(row.get_ref(3)?.as_str()?, finished, slot == 0, duration);
-        }
+                .add(row.str(3)?, finished, slot == 0, duration);
+            Ok(())
+        })?;
         Ok(scan)
     }
 
@@ -352,19 +347,17 @@ impl Store {
     /// phases to the runs saves a lookup in the runs table per phase row: the default
     /// filter (the pipeline's runs) selects most runs, so the join would visit nearly all
     /// of them again (docs/performance.md, "History metrics").
-    fn phase_stats(&self, mut selected: Option<&mut RunSet>) -> rusqlite::Result<Vec<PhaseStats>> {
+    fn phase_stats(&self, mut selected: Option<&mut RunSet>) -> Result<Vec<PhaseStats>, DbError> {
         let sql = "SELECT p.run_seq, p.name, p.duration_ms, p.status FROM phases p ORDER BY p.seq";
         // (name, successful durations, failures) in order of first appearance.
         let mut collected: Vec<(String, Vec<i64>, u64)> = Vec::new();
-        let mut statement = self.connection().prepare(sql)?;
-        let mut rows = statement.query([])?;
-        while let Some(row) = rows.next()? {
+        self.db().for_each(sql, &[], |row| {
             if let Some(selected) = selected.as_deref_mut()
-                && !selected.contains(row.get(0)?)
+                && !selected.contains(row.i64(0)?)
             {
-                continue;
+                return Ok(());
             }
-            let name = row.get_ref(1)?.as_str()?;
+            let name = row.str(1)?;
             let index = if let Some(index) = collected.iter().position(|(known, ..)| known == name)
             {
                 index
@@ -373,12 +366,13 @@ impl Store {
                 collected.len() - 1
             };
             let entry = &mut collected[index];
-            match (row.get_ref(3)?.as_str()?, row.get::<_, Option<i64>>(2)?) {
+            match (row.str(3)?, row.opt_i64(2)?) {
                 ("success", Some(duration)) => entry.1.push(duration),
                 ("failed" | "interrupted", _) => entry.2 += 1,
                 _ => {}
             }
-        }
+            Ok(())
+        })?;
         Ok(collected
             .into_iter()
             .map(|(name, mut durations, failed)| {

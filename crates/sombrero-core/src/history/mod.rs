@@ -13,12 +13,16 @@
 //! [`recorder`] is the API commands use while they run, [`metrics`] aggregates,
 //! [`checklist`], [`prometheus`] and [`report`] render.
 
+pub(crate) mod backend;
 pub mod checklist;
 pub mod clock;
 mod error;
+mod import;
+pub mod location;
 pub mod metrics;
 #[cfg(test)]
 mod metrics_tests;
+mod pgpass;
 pub mod process;
 pub mod prometheus;
 pub mod recorder;
@@ -26,12 +30,15 @@ mod records;
 pub mod redact;
 pub mod report;
 mod schema;
+mod schema_postgres;
 mod statistics;
 pub mod store;
 #[cfg(test)]
 mod tests;
 
 pub use error::HistoryError;
+pub use import::ImportSummary;
+pub use location::{HistoryLocation, PostgresUrl};
 pub use metrics::{CommandScope, Metrics, MetricsFilter};
 pub use prometheus::write_atomically;
 pub use recorder::{PhaseGuard, Run, RunStart};

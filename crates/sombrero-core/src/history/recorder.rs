@@ -19,8 +19,7 @@ use std::fmt::Display;
 use std::path::PathBuf;
 use std::sync::LazyLock;
 
-use rusqlite::{OptionalExtension, params};
-
+use super::backend::{Db, DbError, values};
 use super::{HistoryError, Store, clock, process, redact::redact};
 
 /// Where a run's timestamps come from: the system clock, or a manual one for fixtures.
@@ -109,7 +108,7 @@ impl Store {
     /// `-2`, `-3`, ... suffix when another run started in the same second.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn start_run(&self, start: &RunStart) -> Result<Run<'_>, HistoryError> {
         self.start_run_with_clock(start, &SYSTEM_CLOCK)
     }
@@ -117,7 +116,7 @@ impl Store {
     /// [`Store::start_run`] with timestamps from `clock` (fixtures, benchmarks).
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn start_run_with_clock<'store>(
         &'store self,
         start: &RunStart,
@@ -131,39 +130,43 @@ impl Store {
         let operator = start.operator.clone().unwrap_or_else(process::operator);
         let now = clock.now_ms();
         let base = format!("DEP-{}", clock::id_stamp(now));
-        let (seq, id) = self.write(|connection| {
+        let (seq, id) = self.write(|db| {
             let mut id = base.clone();
             let mut suffix = 1;
-            while connection
-                .query_row("SELECT 1 FROM runs WHERE id = ?1", [&id], |_| Ok(()))
-                .optional()?
+            while db
+                .query_opt(
+                    "SELECT 1 FROM runs WHERE id = ?1",
+                    &values![&id],
+                    |_| Ok(()),
+                )?
                 .is_some()
             {
                 suffix += 1;
                 id = format!("{base}-{suffix}");
             }
-            connection.execute(
+            let seq = db.query_opt(
                 "INSERT INTO runs (id, command, environment, operator, git_branch, git_commit, \
                  sombrero_version, template_id, vm_id, started_ms, status, host, pid, \
                  process_token) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 'running', \
-                 ?11, ?12, ?13)",
-                params![
-                    id,
-                    start.command,
-                    start.environment,
+                 ?11, ?12, ?13) RETURNING seq",
+                &values![
+                    &id,
+                    &start.command,
+                    &start.environment,
                     operator,
                     branch,
                     commit,
-                    start.sombrero_version,
+                    &start.sombrero_version,
                     start.template_id,
                     start.vm_id,
                     now,
                     process::host_name(),
                     std::process::id(),
-                    *PROCESS_TOKEN,
+                    &*PROCESS_TOKEN,
                 ],
+                |row| row.i64(0),
             )?;
-            Ok((connection.last_insert_rowid(), id))
+            Ok((seq.unwrap_or_default(), id))
         })?;
         Ok(Run {
             store: self,
@@ -217,14 +220,16 @@ impl Run<'_> {
     /// records the phase as failed).
     pub fn begin_phase(&self, name: &str) -> PhaseGuard<'_, '_> {
         let started_ms = self.clock.now_ms();
-        let seq = self.best_effort(|connection| {
-            connection.execute(
-                "INSERT INTO phases (run_seq, name, started_ms, status) \
-                 VALUES (?1, ?2, ?3, 'running')",
-                params![self.seq, name, started_ms],
-            )?;
-            Ok(connection.last_insert_rowid())
-        });
+        let seq = self
+            .best_effort(|db| {
+                db.query_opt(
+                    "INSERT INTO phases (run_seq, name, started_ms, status) \
+                     VALUES (?1, ?2, ?3, 'running') RETURNING seq",
+                    &values![self.seq, name, started_ms],
+                    |row| row.i64(0),
+                )
+            })
+            .flatten();
         PhaseGuard {
             run: self,
             seq,
@@ -235,20 +240,20 @@ impl Run<'_> {
 
     /// Records the template the run uses, once known.
     pub fn set_template_id(&self, template_id: i64) {
-        self.best_effort(|connection| {
-            connection.execute(
+        self.best_effort(|db| {
+            db.execute(
                 "UPDATE runs SET template_id = ?2 WHERE seq = ?1",
-                params![self.seq, template_id],
+                &values![self.seq, template_id],
             )
         });
     }
 
     /// Records the VM the run creates or changes, once known.
     pub fn set_vm_id(&self, vm_id: i64) {
-        self.best_effort(|connection| {
-            connection.execute(
+        self.best_effort(|db| {
+            db.execute(
                 "UPDATE runs SET vm_id = ?2 WHERE seq = ?1",
-                params![self.seq, vm_id],
+                &values![self.seq, vm_id],
             )
         });
     }
@@ -261,7 +266,7 @@ impl Run<'_> {
     /// Finishes the run as success or failed, from the command's result.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn finish<T, E: Display>(mut self, result: &Result<T, E>) -> Result<(), HistoryError> {
         self.finished = true;
         match result {
@@ -273,7 +278,7 @@ impl Run<'_> {
     /// Finishes the run as interrupted (the user pressed Ctrl-C).
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn interrupt(mut self) -> Result<(), HistoryError> {
         self.finished = true;
         self.record_end("interrupted", Some("interrupted by the user"))
@@ -282,23 +287,20 @@ impl Run<'_> {
     fn record_end(&self, status: &str, error: Option<&str>) -> Result<(), HistoryError> {
         let ended_ms = self.clock.now_ms();
         let error = error.map(redact);
-        self.store.write(|connection| {
-            connection.execute(
+        self.store.write(|db| {
+            db.execute(
                 "UPDATE runs SET status = ?2, ended_ms = ?3, error = ?4 WHERE seq = ?1",
-                params![self.seq, status, ended_ms, error],
+                &values![self.seq, status, ended_ms, error],
             )?;
-            connection.execute(
+            db.execute(
                 "UPDATE phases SET status = 'interrupted' WHERE run_seq = ?1 AND status = 'running'",
-                params![self.seq],
+                &values![self.seq],
             )
         })?;
         Ok(())
     }
 
-    fn best_effort<T>(
-        &self,
-        work: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
-    ) -> Option<T> {
+    fn best_effort<T>(&self, work: impl FnOnce(&Db) -> Result<T, DbError>) -> Option<T> {
         match self.store.write(work) {
             Ok(value) => Some(value),
             Err(problem) => {
@@ -354,10 +356,10 @@ impl PhaseGuard<'_, '_> {
         let Some(seq) = self.seq else { return };
         let duration_ms = self.run.clock.now_ms() - self.started_ms;
         let detail = detail.map(redact);
-        self.run.best_effort(|connection| {
-            connection.execute(
+        self.run.best_effort(|db| {
+            db.execute(
                 "UPDATE phases SET duration_ms = ?2, status = ?3, detail = ?4 WHERE seq = ?1",
-                params![seq, duration_ms, status, detail],
+                &values![seq, duration_ms, status, detail],
             )
         });
     }

@@ -4,9 +4,9 @@
 //! the checklist, the report) sees; the store is how they are kept. Times are carried both
 //! as RFC 3339 text for JSON and as milliseconds (skipped in JSON) for computing.
 
-use rusqlite::Row;
 use serde::Serialize;
 
+use super::backend::{DbError, Row};
 use super::clock;
 
 /// A run's or phase's state.
@@ -105,42 +105,42 @@ pub struct RunDetail {
     pub issues: Vec<IssueRecord>,
 }
 
-pub(crate) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
-    let started_ms: i64 = row.get(10)?;
-    let ended_ms: Option<i64> = row.get(11)?;
+pub(crate) fn run_from_row(row: &dyn Row) -> Result<RunRecord, DbError> {
+    let started_ms = row.i64(10)?;
+    let ended_ms = row.opt_i64(11)?;
     Ok(RunRecord {
-        seq: row.get(0)?,
-        id: row.get(1)?,
-        command: row.get(2)?,
-        environment: row.get(3)?,
-        operator: row.get(4)?,
-        git_branch: row.get(5)?,
-        git_commit: row.get(6)?,
-        sombrero_version: row.get(7)?,
-        template_id: row.get(8)?,
-        vm_id: row.get(9)?,
+        seq: row.i64(0)?,
+        id: row.string(1)?,
+        command: row.string(2)?,
+        environment: row.string(3)?,
+        operator: row.string(4)?,
+        git_branch: row.opt_string(5)?,
+        git_commit: row.opt_string(6)?,
+        sombrero_version: row.string(7)?,
+        template_id: row.opt_i64(8)?,
+        vm_id: row.opt_i64(9)?,
         started_at: clock::rfc3339(started_ms),
         ended_at: ended_ms.map(clock::rfc3339),
         duration_ms: ended_ms.map(|ended| ended - started_ms),
-        status: RunStatus::parse(&row.get::<_, String>(12)?),
-        error: row.get(13)?,
+        status: RunStatus::parse(row.str(12)?),
+        error: row.opt_string(13)?,
         started_ms,
     })
 }
 
-pub(crate) fn issue_from_row(run: &str, row: &Row<'_>) -> rusqlite::Result<IssueRecord> {
+pub(crate) fn issue_from_row(run: &str, row: &dyn Row) -> Result<IssueRecord, DbError> {
     Ok(IssueRecord {
         run: run.to_owned(),
-        recorded_at: clock::rfc3339(row.get(1)?),
+        recorded_at: clock::rfc3339(row.i64(1)?),
         issue: NewIssue {
-            phase: row.get(0)?,
-            description: row.get(2)?,
-            symptoms: row.get(3)?,
-            root_cause: row.get(4)?,
-            resolution: row.get(5)?,
-            time_to_resolve_ms: row.get(6)?,
-            impact: row.get(7)?,
-            prevention: row.get(8)?,
+            phase: row.string(0)?,
+            description: row.string(2)?,
+            symptoms: row.opt_string(3)?,
+            root_cause: row.opt_string(4)?,
+            resolution: row.opt_string(5)?,
+            time_to_resolve_ms: row.opt_i64(6)?,
+            impact: row.opt_string(7)?,
+            prevention: row.opt_string(8)?,
         },
     })
 }

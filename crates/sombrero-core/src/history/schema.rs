@@ -22,7 +22,7 @@ pub(crate) const APPLICATION_ID: i64 = 0x534F_4D42;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The migrations, in order; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[r"
+pub(crate) const MIGRATIONS: &[&str] = &[r"
 CREATE TABLE runs (
     seq              INTEGER PRIMARY KEY,
     id               TEXT NOT NULL UNIQUE,

@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-
+use super::backend::{Db, DbError, PgClient, values};
+use super::location::HistoryLocation;
 pub use super::records::{IssueRecord, NewIssue, PhaseRecord, RunDetail, RunRecord, RunStatus};
 use super::records::{issue_from_row, run_from_row};
 use super::{HistoryError, clock, process, redact::redact};
@@ -20,11 +20,13 @@ use super::{HistoryError, clock, process, redact::redact};
 /// an image build takes minutes, nothing takes a day.
 pub const STALE_AFTER_MS: i64 = 24 * 3_600_000;
 
-/// An open history database.
+/// An open history database: a local `SQLite` file or a team's `PostgreSQL` database.
 #[derive(Debug)]
 pub struct Store {
+    /// What errors and views name: the file, or the URL without its password.
     path: PathBuf,
-    connection: Connection,
+    location: HistoryLocation,
+    db: Db,
 }
 
 const RUN_COLUMNS: &str = "seq, id, command, environment, operator, git_branch, git_commit, \
@@ -41,9 +43,41 @@ impl Store {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, HistoryError> {
         let path = path.as_ref().to_path_buf();
         let connection = super::schema::open(&path)?;
-        let store = Self { path, connection };
+        let store = Self {
+            location: HistoryLocation::File(path.clone()),
+            path,
+            db: Db::Sqlite(connection),
+        };
         store.mark_interrupted(clock::now_ms())?;
         Ok(store)
+    }
+
+    /// Opens the history at `location`: [`Store::open`] for a file; for `PostgreSQL`,
+    /// connects, checks the database is a sombrero history (or empty) and applies the
+    /// migrations it lacks, then marks runs whose process died as interrupted.
+    ///
+    /// # Errors
+    /// As [`Store::open`]; for `PostgreSQL`, [`HistoryError::Postgres`] (unreachable,
+    /// login refused), [`HistoryError::ForeignPostgres`] or [`HistoryError::NewerSchema`].
+    pub fn open_location(location: &HistoryLocation) -> Result<Self, HistoryError> {
+        match location {
+            HistoryLocation::File(path) => Self::open(path),
+            HistoryLocation::Postgres(url) => {
+                let shown = url.to_string();
+                let path = PathBuf::from(&shown);
+                let client =
+                    PgClient::connect(url).map_err(|e| HistoryError::database(&path, e))?;
+                let db = Db::Postgres(client);
+                super::schema_postgres::migrate(&db, &shown)?;
+                let store = Self {
+                    path,
+                    location: location.clone(),
+                    db,
+                };
+                store.mark_interrupted(clock::now_ms())?;
+                Ok(store)
+            }
+        }
     }
 
     /// [`Store::open`] for a recording command of the project in `project`: a missing
@@ -104,62 +138,61 @@ impl Store {
             })?;
         Ok(Self {
             path: path.to_path_buf(),
-            connection,
+            location: HistoryLocation::File(path.to_path_buf()),
+            db: Db::Sqlite(connection),
         })
     }
 
-    /// The file this store reads and writes.
+    /// What this store reads and writes, as shown to people: the file, or the
+    /// `PostgreSQL` URL without its password.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub(crate) fn connection(&self) -> &Connection {
-        &self.connection
+    /// Where this store is.
+    pub fn location(&self) -> &HistoryLocation {
+        &self.location
     }
 
-    pub(crate) fn sqlite(&self, source: rusqlite::Error) -> HistoryError {
-        HistoryError::sqlite(&self.path, source)
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
     }
 
-    /// Runs this function inside one `BEGIN IMMEDIATE` transaction.
+    pub(crate) fn fail(&self, source: DbError) -> HistoryError {
+        HistoryError::database(&self.path, source)
+    }
+
+    /// Runs this function inside one write transaction ([`Db::write`]).
     pub(crate) fn write<T>(
         &self,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&Db) -> Result<T, DbError>,
     ) -> Result<T, HistoryError> {
-        let transaction =
-            rusqlite::Transaction::new_unchecked(&self.connection, TransactionBehavior::Immediate)
-                .map_err(|e| self.sqlite(e))?;
-        let value = work(&transaction).map_err(|e| self.sqlite(e))?;
-        transaction.commit().map_err(|e| self.sqlite(e))?;
-        Ok(value)
+        self.db.write(work).map_err(|e| self.fail(e))
     }
 
     /// Marks `running` runs whose process is gone (or that are older than
     /// [`STALE_AFTER_MS`] and cannot be checked) as interrupted; returns how many.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn mark_interrupted(&self, now_ms: i64) -> Result<usize, HistoryError> {
         let candidates: Vec<(i64, String, i64, Option<String>, i64)> = self
-            .connection
-            .prepare(
+            .db
+            .query(
                 "SELECT seq, host, pid, process_token, started_ms FROM runs \
                  WHERE status = 'running'",
+                &[],
+                |row| {
+                    Ok((
+                        row.i64(0)?,
+                        row.string(1)?,
+                        row.i64(2)?,
+                        row.opt_string(3)?,
+                        row.i64(4)?,
+                    ))
+                },
             )
-            .and_then(|mut statement| {
-                statement
-                    .query_map([], |row| {
-                        Ok((
-                            row.get(0)?,
-                            row.get(1)?,
-                            row.get(2)?,
-                            row.get(3)?,
-                            row.get(4)?,
-                        ))
-                    })?
-                    .collect()
-            })
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.fail(e))?;
         let dead: Vec<(i64, String)> = candidates
             .into_iter()
             .filter_map(|(seq, host, pid, token, started_ms)| {
@@ -180,18 +213,18 @@ impl Store {
         if dead.is_empty() {
             return Ok(0);
         }
-        self.write(|connection| {
+        self.write(|db| {
             for (seq, reason) in &dead {
-                connection.execute(
+                db.execute(
                     "UPDATE runs SET status = 'interrupted', error = ?2, ended_ms = \
                      (SELECT max(started_ms + coalesce(duration_ms, 0)) FROM phases \
                       WHERE run_seq = ?1) WHERE seq = ?1 AND status = 'running'",
-                    params![seq, reason],
+                    &values![*seq, reason],
                 )?;
-                connection.execute(
+                db.execute(
                     "UPDATE phases SET status = 'interrupted' \
                      WHERE run_seq = ?1 AND status = 'running'",
-                    params![seq],
+                    &values![*seq],
                 )?;
             }
             Ok(dead.len())
@@ -201,25 +234,20 @@ impl Store {
     /// Recorded runs, newest first, optionally of one environment, at most `limit`.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn runs(
         &self,
         environment: Option<&str>,
         limit: Option<usize>,
     ) -> Result<Vec<RunRecord>, HistoryError> {
-        let limit = limit.map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let limit = limit.map_or(i64::MAX, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR environment = ?1) \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR environment = ?1) \
              ORDER BY started_ms DESC, seq DESC LIMIT ?2"
         );
-        self.connection
-            .prepare(&sql)
-            .and_then(|mut statement| {
-                statement
-                    .query_map(params![environment, limit], run_from_row)?
-                    .collect()
-            })
-            .map_err(|e| self.sqlite(e))
+        self.db
+            .query(&sql, &values![environment, limit], run_from_row)
+            .map_err(|e| self.fail(e))
     }
 
     /// The run with this id, or the latest run when `id` is `None`.
@@ -228,14 +256,13 @@ impl Store {
     /// [`HistoryError::UnknownRun`] / [`HistoryError::NoRuns`], or an `SQLite` failure.
     pub fn run(&self, id: Option<&str>) -> Result<RunRecord, HistoryError> {
         let sql = format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR id = ?1) \
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (CAST(?1 AS TEXT) IS NULL OR id = ?1) \
              ORDER BY started_ms DESC, seq DESC LIMIT 1"
         );
         let found = self
-            .connection
-            .query_row(&sql, params![id], run_from_row)
-            .optional()
-            .map_err(|e| self.sqlite(e))?;
+            .db
+            .query_opt(&sql, &values![id], run_from_row)
+            .map_err(|e| self.fail(e))?;
         found.ok_or_else(|| match id {
             Some(id) => HistoryError::UnknownRun {
                 id: id.to_owned(),
@@ -254,40 +281,34 @@ impl Store {
     pub fn run_detail(&self, id: Option<&str>) -> Result<RunDetail, HistoryError> {
         let run = self.run(id)?;
         let phases = self
-            .connection
-            .prepare(
+            .db
+            .query(
                 "SELECT name, started_ms, duration_ms, status, detail FROM phases \
                  WHERE run_seq = ?1 ORDER BY started_ms, seq",
+                &values![run.seq],
+                |row| {
+                    let started_ms = row.i64(1)?;
+                    Ok(PhaseRecord {
+                        name: row.string(0)?,
+                        started_at: clock::rfc3339(started_ms),
+                        duration_ms: row.opt_i64(2)?,
+                        status: RunStatus::parse(row.str(3)?),
+                        detail: row.opt_string(4)?,
+                        started_ms,
+                    })
+                },
             )
-            .and_then(|mut statement| {
-                statement
-                    .query_map([run.seq], |row| {
-                        let started_ms: i64 = row.get(1)?;
-                        Ok(PhaseRecord {
-                            name: row.get(0)?,
-                            started_at: clock::rfc3339(started_ms),
-                            duration_ms: row.get(2)?,
-                            status: RunStatus::parse(&row.get::<_, String>(3)?),
-                            detail: row.get(4)?,
-                            started_ms,
-                        })
-                    })?
-                    .collect()
-            })
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.fail(e))?;
         let issues = self
-            .connection
-            .prepare(
+            .db
+            .query(
                 "SELECT phase, recorded_ms, description, symptoms, root_cause, resolution, \
                  time_to_resolve_ms, impact, prevention FROM issues WHERE run_seq = ?1 \
                  ORDER BY recorded_ms, seq",
+                &values![run.seq],
+                |row| issue_from_row(&run.id, row),
             )
-            .and_then(|mut statement| {
-                statement
-                    .query_map([run.seq], |row| issue_from_row(&run.id, row))?
-                    .collect()
-            })
-            .map_err(|e| self.sqlite(e))?;
+            .map_err(|e| self.fail(e))?;
         Ok(RunDetail {
             run,
             phases,
@@ -318,22 +339,22 @@ impl Store {
             prevention: clean(&issue.prevention),
         };
         let now = clock::now_ms();
-        self.write(|connection| {
-            connection.execute(
+        self.write(|db| {
+            db.execute(
                 "INSERT INTO issues (run_seq, phase, recorded_ms, description, symptoms, \
                  root_cause, resolution, time_to_resolve_ms, impact, prevention) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
+                &values![
                     record.seq,
-                    issue.phase,
+                    &issue.phase,
                     now,
-                    issue.description,
-                    issue.symptoms,
-                    issue.root_cause,
-                    issue.resolution,
+                    &issue.description,
+                    &issue.symptoms,
+                    &issue.root_cause,
+                    &issue.resolution,
                     issue.time_to_resolve_ms,
-                    issue.impact,
-                    issue.prevention
+                    &issue.impact,
+                    &issue.prevention
                 ],
             )
         })?;

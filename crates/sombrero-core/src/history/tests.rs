@@ -116,12 +116,10 @@ fn concurrent_processes_lose_nothing() {
     // The writes really overlapped: in insertion order, this process's runs (`destroy`)
     // and the children's (`deploy`) alternate many times.
     let commands: Vec<String> = store
-        .connection()
-        .prepare("SELECT command FROM runs ORDER BY seq")
-        .unwrap()
-        .query_map([], |row| row.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
+        .db()
+        .query("SELECT command FROM runs ORDER BY seq", &[], |row| {
+            row.string(0)
+        })
         .unwrap();
     let switches = commands
         .windows(2)
@@ -137,12 +135,13 @@ fn concurrent_processes_lose_nothing() {
     ids.dedup();
     assert_eq!(ids.len(), 3 * runs_each, "run ids must be unique");
     let phases: i64 = store
-        .connection()
-        .query_row(
+        .db()
+        .query_opt(
             "SELECT count(*) FROM phases WHERE status = 'success'",
-            [],
-            |row| row.get(0),
+            &[],
+            |row| row.i64(0),
         )
+        .unwrap()
         .unwrap();
     assert_eq!(
         phases,

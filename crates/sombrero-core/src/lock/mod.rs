@@ -13,12 +13,14 @@
 //! replace the file locks of one machine ([`FileLocks`]) without touching the commands.
 
 mod file;
+mod postgres;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
 pub use file::FileLocks;
+pub use postgres::PostgresLocks;
 
 /// What is locked: one environment of one cluster (or of one lab).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +128,15 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+    /// The team's `PostgreSQL` database (where team-wide locks live) failed or cannot be
+    /// reached; `location` is its URL without the password.
+    #[error("cannot take the lock of environment {environment} in {location}")]
+    Database {
+        environment: String,
+        location: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// A holder as the refusal names it (or "another sombrero run" if it is unknown).
@@ -149,6 +160,11 @@ impl LockError {
                 "wait until that run ends (readers such as `sombrero status` and `sombrero \
                  plan` do not wait), or stop it; a lock whose process is gone is taken over \
                  by the next run"
+                    .to_owned(),
+            ),
+            Self::Database { .. } => Some(
+                "the environment locks live in the PostgreSQL history (paths.history); check \
+                 that the server is reachable and the login works"
                     .to_owned(),
             ),
             Self::Io { .. } => Some(

@@ -37,7 +37,8 @@ pub const SOMBRERO_CONFIG: &str = "SOMBRERO_CONFIG";
 pub const SOMBRERO_PVE_FINGERPRINT: &str = "SOMBRERO_PVE_FINGERPRINT";
 /// PEM file with the CA that signed the API's certificate.
 pub const SOMBRERO_PVE_CA_FILE: &str = "SOMBRERO_PVE_CA_FILE";
-/// Deployment history database (default `deployments/sombrero.db`).
+/// Deployment history: a database path (default `deployments/sombrero.db`) or a
+/// `postgres://USER@HOST/DATABASE` URL.
 pub const SOMBRERO_HISTORY: &str = "SOMBRERO_HISTORY";
 /// Directory for stage outputs (default `deployments/outputs`).
 pub const SOMBRERO_OUTPUTS_DIR: &str = "SOMBRERO_OUTPUTS_DIR";
@@ -188,7 +189,7 @@ pub const ALL: &[EnvVar] = &[
         SOMBRERO_HISTORY,
         Origin::Sombrero,
         false,
-        "history database path",
+        "history database: a path, or a postgres:// URL for a team history",
     ),
     var(
         SOMBRERO_OUTPUTS_DIR,

@@ -83,8 +83,9 @@ pub struct ApiSettings {
 /// Where sombrero keeps its own files.
 #[derive(Debug, Clone, Serialize)]
 pub struct PathSettings {
-    /// The deployment history database.
-    pub history: Resolved<PathBuf>,
+    /// The deployment history: a local `SQLite` file or a `PostgreSQL` URL (shown and
+    /// serialized without its password).
+    pub history: Resolved<crate::history::HistoryLocation>,
     /// Where stage outputs (`packer-outputs.json`, ...) are written.
     pub outputs_dir: Resolved<PathBuf>,
     /// The Ansible tree `configure` runs, when set; `None`: `configure` takes the

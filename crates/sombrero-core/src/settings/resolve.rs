@@ -17,6 +17,7 @@ use super::source::{Origin, Resolved, Source};
 use super::values;
 use super::vm::{self, BuiltVm};
 use super::{ApiSettings, PathSettings, Settings};
+use crate::history::HistoryLocation;
 
 /// The environment used when neither `--env` nor `ENV` chooses one.
 pub const DEFAULT_ENVIRONMENT: &str = "production";
@@ -153,7 +154,7 @@ pub fn resolve(inputs: Inputs<'_>) -> Result<Settings, SettingsErrors> {
         Some(lab) => Some(lab_api(lab)),
         None => resolve_api(&layers, &mut errors),
     };
-    let paths = resolve_paths(&layers);
+    let paths = resolve_paths(&layers, &mut errors);
     let build_settings = super::build::resolve_build(&layers, &mut errors);
     let verify_settings = super::verify::resolve_verify(&layers, &mut errors);
 
@@ -438,7 +439,7 @@ fn resolve_api(layers: &Layers<'_>, errors: &mut Vec<SettingsError>) -> Option<A
     })
 }
 
-fn resolve_paths(layers: &Layers<'_>) -> PathSettings {
+fn resolve_paths(layers: &Layers<'_>, errors: &mut Vec<SettingsError>) -> PathSettings {
     let table = &layers.file.document().paths;
     let path =
         |name: &str, key: &str, file_value: Option<&toml::Spanned<String>>, default: &str| {
@@ -448,13 +449,31 @@ fn resolve_paths(layers: &Layers<'_>) -> PathSettings {
             );
             Resolved::new(layers.path(&raw, &source), source)
         };
-    PathSettings {
-        history: path(
-            env_vars::SOMBRERO_HISTORY,
-            "paths.history",
-            table.history.as_ref(),
-            DEFAULT_HISTORY,
+    // A path, or a `postgres://` URL (the team's history); a bad URL is reported without
+    // repeating it, since it may carry a password.
+    let history = match variable_or_file(
+        layers,
+        &[env_vars::SOMBRERO_HISTORY],
+        "paths.history",
+        table.history.as_ref(),
+    ) {
+        Some((raw, at)) => match HistoryLocation::parse(&raw, |raw| layers.path(raw, &at.source)) {
+            Ok(location) => Resolved::new(location, at.source),
+            Err(message) => {
+                errors.push(SettingsError::InvalidValue { at, message });
+                Resolved::new(
+                    HistoryLocation::File(layers.path(DEFAULT_HISTORY, &Source::Default)),
+                    Source::Default,
+                )
+            }
+        },
+        None => Resolved::new(
+            HistoryLocation::File(layers.path(DEFAULT_HISTORY, &Source::Default)),
+            Source::Default,
         ),
+    };
+    PathSettings {
+        history,
         outputs_dir: path(
             env_vars::SOMBRERO_OUTPUTS_DIR,
             "paths.outputs_dir",

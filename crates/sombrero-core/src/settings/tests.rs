@@ -96,8 +96,8 @@ fn defaults_to_production_from_the_shipped_file() {
     assert!(vm.ssh_public_key.is_none());
     assert!(settings.api.url.is_none() && settings.api.token.is_none());
     assert_eq!(
-        settings.paths.history.value,
-        std::path::Path::new("conf/deployments/sombrero.db")
+        settings.paths.history.value.file(),
+        Some(std::path::Path::new("conf/deployments/sombrero.db"))
     );
 }
 
@@ -189,19 +189,36 @@ fn precedence_flag_env_mise_file_default() {
     assert_eq!(case.ok().paths.history.source, file_source("paths.history"));
     let case = case.mise("SOMBRERO_HISTORY = \"m.db\"");
     assert_eq!(
-        case.ok().paths.history.value,
-        std::path::Path::new("conf/m.db")
+        case.ok().paths.history.value.file(),
+        Some(std::path::Path::new("conf/m.db"))
     );
     let case = case.env("SOMBRERO_HISTORY", "/var/e.db");
     let settings = case.ok();
     assert_eq!(
-        settings.paths.history.value,
-        std::path::Path::new("/var/e.db")
+        settings.paths.history.value.file(),
+        Some(std::path::Path::new("/var/e.db"))
     );
     assert_eq!(
         settings.paths.history.source,
         Source::Env("SOMBRERO_HISTORY".into())
     );
+    // A postgres:// URL is a team history; a broken one is an error naming the variable
+    // that does not repeat the URL (it may hold a password).
+    let team = case.env("SOMBRERO_HISTORY", "postgres://alice:pw-x1@db.invalid/h");
+    let settings = team.ok();
+    assert!(settings.paths.history.value.is_postgres());
+    assert_eq!(
+        settings.paths.history.value.to_string(),
+        "postgres://alice@db.invalid/h"
+    );
+    let broken = team.env("SOMBRERO_HISTORY", "postgres://alice:pw-x1@/h");
+    let errors = broken.error();
+    assert!(
+        errors.contains("environment variable SOMBRERO_HISTORY"),
+        "{errors}"
+    );
+    assert!(errors.contains("empty host"), "{errors}");
+    assert!(!errors.contains("pw-x1"), "{errors}");
 
     // environment: flag > ENV.
     let mut case = Case::new().env("ENV", "staging");

@@ -4,11 +4,12 @@
 //!
 //! Why next to the history file: the runbook keeps checklists under `deployments/`, and
 //! the history database lives there too by default; a history moved elsewhere
-//! (`SOMBRERO_HISTORY`) takes its checklists with it unless `--dir` says otherwise.
+//! (`SOMBRERO_HISTORY`) takes its checklists with it unless `--dir` says otherwise; a
+//! `PostgreSQL` history writes them to `deployments/checklists` of the working directory.
 
 use std::path::PathBuf;
 
-use sombrero_core::history::{Store, checklist};
+use sombrero_core::history::{self, checklist};
 
 use crate::cli::ChecklistArgs;
 use crate::context::HistoryContext;
@@ -16,13 +17,19 @@ use crate::exit::ExitStatus;
 
 pub fn run(args: &ChecklistArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let path = context.path.clone();
-    let store = Store::open_existing(&path)?;
+    let store = context.open_for_reading()?;
     let detail = store.run_detail(args.run.as_deref())?;
+    // A PostgreSQL history has no directory: its checklists go where the default
+    // history's would (`deployments/checklists`).
     let directory = args.dir.clone().unwrap_or_else(|| {
-        path.parent().map_or_else(
-            || PathBuf::from("checklists"),
-            |parent| parent.join("checklists"),
+        context.location.file().map_or_else(
+            || history::default_path().with_file_name("checklists"),
+            |file| {
+                file.parent().map_or_else(
+                    || PathBuf::from("checklists"),
+                    |parent| parent.join("checklists"),
+                )
+            },
         )
     });
     let written = checklist::write(&detail, &directory)?;

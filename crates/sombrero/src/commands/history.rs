@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use sombrero_core::history::{self, RunRecord, clock};
 
-use crate::cli::HistoryArgs;
+use crate::cli::{HistoryAction, HistoryArgs};
 use crate::context::HistoryContext;
 use crate::exit::ExitStatus;
 
@@ -22,24 +22,47 @@ struct HistoryView<'runs> {
 }
 
 pub fn run(args: &HistoryArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    if let Some(HistoryAction::Import { file }) = &args.action {
+        return import(file, context);
+    }
     let (global, printer) = (&context.global, &context.printer);
     let store = context.open_for_reading()?;
     let runs = store.runs(global.env.as_deref(), Some(args.limit))?;
     if printer.json_mode() {
         printer.json(&HistoryView {
-            database: store.path().display().to_string(),
+            database: store.location().to_string(),
             runs: &runs,
         })?;
         return Ok(ExitStatus::Success);
     }
     if runs.is_empty() {
-        printer.info(&format!(
-            "No runs recorded yet in {}.",
-            store.path().display()
-        ));
+        printer.info(&format!("No runs recorded yet in {}.", store.location()));
         return Ok(ExitStatus::Success);
     }
     printer.data(&table(&runs));
+    Ok(ExitStatus::Success)
+}
+
+/// `history import FILE`: copies a local history into this one, once.
+fn import(file: &std::path::Path, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
+    let printer = &context.printer;
+    let store = context.open_for_writing()?;
+    let summary = store.import(file)?;
+    if printer.json_mode() {
+        printer.json(&summary)?;
+    } else {
+        printer.info(&format!(
+            "Imported {} of {} runs from {} into {} ({} phases, {} issues); {} were already \
+             there.",
+            summary.imported,
+            summary.runs_found,
+            summary.source,
+            store.location(),
+            summary.phases_imported,
+            summary.issues_imported,
+            summary.already_present
+        ));
+    }
     Ok(ExitStatus::Success)
 }
 

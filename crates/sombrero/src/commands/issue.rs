@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, IsTerminal as _, Write};
 
-use sombrero_core::history::{NewIssue, Store, clock};
+use sombrero_core::history::{NewIssue, clock};
 
 use crate::cli::IssueAddArgs;
 use crate::context::HistoryContext;
@@ -96,8 +96,7 @@ pub fn fill(
 
 pub fn run(args: &IssueAddArgs, context: &HistoryContext) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
-    let path = context.path.clone();
-    let store = Store::open_existing(&path)?;
+    let store = context.open_for_reading()?;
     // Check the run first, so nobody types a whole issue for a run that does not exist.
     let run = store.run(args.run.as_deref())?;
     let mut values = values(args);

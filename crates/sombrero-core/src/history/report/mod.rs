@@ -13,13 +13,12 @@ pub mod svg;
 
 use std::fmt::Write as _;
 
-use rusqlite::params_from_iter;
-
 use self::charts::{
     BarRow, bar_rows, duration_chart, float, float_count, phase_colour, seconds_label,
     success_chart,
 };
 use self::svg::{FAILURE_COLOUR, PALETTE, escape, legend};
+use super::backend::DbError;
 use super::metrics::filter_sql;
 use super::{HistoryError, Metrics, MetricsFilter, Store, clock};
 
@@ -59,12 +58,12 @@ impl Store {
     /// Collects the report's data for the runs `filter` selects.
     ///
     /// # Errors
-    /// An `SQLite` failure.
+    /// A database failure.
     pub fn report_data(&self, filter: &MetricsFilter) -> Result<ReportData, HistoryError> {
         let metrics = self.metrics(filter)?;
         let (where_sql, values) = filter_sql(filter);
-        let connection = self.connection();
-        let query = || -> rusqlite::Result<(Vec<RunBar>, Vec<DayRate>)> {
+        let db = self.db();
+        let query = || -> Result<(Vec<RunBar>, Vec<DayRate>), DbError> {
             let sql = format!(
                 "SELECT r.seq, r.id, r.status, r.started_ms, p.name, p.duration_ms FROM \
                  (SELECT * FROM runs r WHERE {where_sql} AND status != 'running' \
@@ -73,48 +72,43 @@ impl Store {
                  ORDER BY r.started_ms, r.seq, p.started_ms, p.seq"
             );
             let mut runs: Vec<(i64, RunBar)> = Vec::new();
-            let mut statement = connection.prepare(&sql)?;
-            let mut rows = statement.query(params_from_iter(values.iter()))?;
-            while let Some(row) = rows.next()? {
-                let seq: i64 = row.get(0)?;
+            db.for_each(&sql, &values, |row| {
+                let seq = row.i64(0)?;
                 if runs.last().is_none_or(|(last, _)| *last != seq) {
                     runs.push((
                         seq,
                         RunBar {
-                            id: row.get(1)?,
-                            status: row.get(2)?,
-                            started_ms: row.get(3)?,
+                            id: row.string(1)?,
+                            status: row.string(2)?,
+                            started_ms: row.i64(3)?,
                             phases: Vec::new(),
                         },
                     ));
                 }
-                if let (Some(name), Some(duration)) = (
-                    row.get::<_, Option<String>>(4)?,
-                    row.get::<_, Option<i64>>(5)?,
-                ) && let Some((_, bar)) = runs.last_mut()
+                if let (Some(name), Some(duration)) = (row.opt_string(4)?, row.opt_i64(5)?)
+                    && let Some((_, bar)) = runs.last_mut()
                 {
                     bar.phases.push((name, duration));
                 }
-            }
+                Ok(())
+            })?;
             let sql = format!(
-                "SELECT r.started_ms / 86400000 AS day, count(*), sum(r.status = 'success') \
+                "SELECT r.started_ms / 86400000 AS day, count(*), \
+                 count(*) FILTER (WHERE r.status = 'success') \
                  FROM runs r WHERE {where_sql} AND r.status != 'running' \
                  GROUP BY day ORDER BY day DESC LIMIT {DAYS_CHARTED}"
             );
-            let mut days: Vec<DayRate> = connection
-                .prepare(&sql)?
-                .query_map(params_from_iter(values.iter()), |row| {
-                    Ok(DayRate {
-                        day: clock::day(row.get::<_, i64>(0)? * 86_400_000),
-                        finished: u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
-                        succeeded: u64::try_from(row.get::<_, i64>(2)?).unwrap_or(0),
-                    })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+            let mut days: Vec<DayRate> = db.query(&sql, &values, |row| {
+                Ok(DayRate {
+                    day: clock::day(row.i64(0)? * 86_400_000),
+                    finished: u64::try_from(row.i64(1)?).unwrap_or(0),
+                    succeeded: u64::try_from(row.i64(2)?).unwrap_or(0),
+                })
+            })?;
             days.reverse();
             Ok((runs.into_iter().map(|(_, bar)| bar).collect(), days))
         };
-        let (runs, days) = query().map_err(|e| self.sqlite(e))?;
+        let (runs, days) = query().map_err(|e| self.fail(e))?;
         Ok(ReportData {
             metrics,
             runs,

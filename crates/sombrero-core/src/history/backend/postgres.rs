@@ -1,0 +1,183 @@
+//! A blocking `PostgreSQL` client that works inside and outside a tokio runtime.
+//!
+//! Why not the `postgres` crate: it blocks on its own runtime and panics when called
+//! from a task of the CLI's runtime ("Cannot start a runtime from within a runtime"),
+//! and the history is a synchronous API called from async commands. Here the
+//! connection's I/O runs on a dedicated thread with its own current-thread runtime, and
+//! callers wait on the client's futures with [`futures_executor::block_on`]: those
+//! futures only exchange messages with the connection thread over channels, so waiting
+//! on them needs no runtime and never starves the caller's. When the client is dropped
+//! the connection ends and its thread exits (and the server releases the session's
+//! advisory locks: what makes the team-wide environment locks crash-safe).
+
+use bytes::BytesMut;
+use futures_executor::block_on;
+use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+use super::{DbError, Row, Value};
+use crate::history::location::PostgresUrl;
+
+/// A connected client; its connection thread lives as long as it does.
+#[derive(Debug)]
+pub(crate) struct PgClient {
+    client: tokio_postgres::Client,
+}
+
+impl PgClient {
+    /// Connects (password from the URL, `PGPASSWORD` or the password file).
+    ///
+    /// # Errors
+    /// The server cannot be reached or refuses the login.
+    pub(crate) fn connect(url: &PostgresUrl) -> Result<Self, DbError> {
+        let config = url.config();
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let spawned = std::thread::Builder::new()
+            .name("sombrero-postgres".to_owned())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        let _ = sender.send(Err(DbError::Io(error)));
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match config.connect(tokio_postgres::NoTls).await {
+                        Ok((client, connection)) => {
+                            let _ = sender.send(Ok(client));
+                            // Runs until the client is dropped or the server goes away.
+                            let _ = connection.await;
+                        }
+                        Err(error) => {
+                            let _ = sender.send(Err(DbError::Postgres(error)));
+                        }
+                    }
+                });
+            });
+        spawned.map_err(DbError::Io)?;
+        let client = receiver.recv().map_err(|_| {
+            DbError::Io(std::io::Error::other(
+                "the PostgreSQL connection thread ended",
+            ))
+        })??;
+        Ok(Self { client })
+    }
+
+    pub(crate) fn for_each(
+        &self,
+        sql: &str,
+        params: &[Value],
+        mut each: impl FnMut(&dyn Row) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let references: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|value| value as &(dyn ToSql + Sync))
+            .collect();
+        let rows = block_on(self.client.query(sql, &references))?;
+        for row in &rows {
+            each(row)?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
+        let references: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|value| value as &(dyn ToSql + Sync))
+            .collect();
+        Ok(block_on(self.client.execute(sql, &references))?)
+    }
+
+    pub(crate) fn batch(&self, sql: &str) -> Result<(), DbError> {
+        Ok(block_on(self.client.batch_execute(sql))?)
+    }
+}
+
+/// `?N` placeholders (`SQLite`) as `$N` (`PostgreSQL`). The history's SQL has no `?` in
+/// string literals.
+pub(crate) fn placeholders(sql: &str) -> String {
+    let mut translated = String::with_capacity(sql.len());
+    let mut characters = sql.chars().peekable();
+    while let Some(character) = characters.next() {
+        if character == '?' && characters.peek().is_some_and(char::is_ascii_digit) {
+            translated.push('$');
+        } else {
+            translated.push(character);
+        }
+    }
+    translated
+}
+
+impl Row for tokio_postgres::Row {
+    fn i64(&self, index: usize) -> Result<i64, DbError> {
+        if is_int4(self, index) {
+            Ok(i64::from(self.try_get::<_, i32>(index)?))
+        } else {
+            Ok(self.try_get::<_, i64>(index)?)
+        }
+    }
+
+    fn opt_i64(&self, index: usize) -> Result<Option<i64>, DbError> {
+        if is_int4(self, index) {
+            Ok(self.try_get::<_, Option<i32>>(index)?.map(i64::from))
+        } else {
+            Ok(self.try_get::<_, Option<i64>>(index)?)
+        }
+    }
+
+    fn str(&self, index: usize) -> Result<&str, DbError> {
+        Ok(self.try_get::<_, &str>(index)?)
+    }
+
+    fn opt_string(&self, index: usize) -> Result<Option<String>, DbError> {
+        Ok(self.try_get::<_, Option<String>>(index)?)
+    }
+}
+
+fn is_int4(row: &tokio_postgres::Row, index: usize) -> bool {
+    row.columns()
+        .get(index)
+        .is_some_and(|column| *column.type_() == Type::INT4)
+}
+
+impl ToSql for Value {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Self::Null => Ok(IsNull::Yes),
+            Self::Integer(value) => match *ty {
+                Type::INT2 => i16::try_from(*value)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*value)?.to_sql(ty, out),
+                _ => value.to_sql(ty, out),
+            },
+            Self::Text(text) => text.as_str().to_sql(ty, out),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(
+            *ty,
+            Type::INT2 | Type::INT4 | Type::INT8 | Type::TEXT | Type::VARCHAR | Type::BPCHAR
+        )
+    }
+
+    to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            super::placeholders("SELECT 1 WHERE a = ?1 AND (?2 IS NULL OR b = ?2) AND c <> '?'"),
+            "SELECT 1 WHERE a = $1 AND (?2 IS NULL OR b = $2) AND c <> '?'"
+                .replace("?2 IS", "$2 IS")
+        );
+    }
+}
