@@ -127,6 +127,8 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
     let serve_log = std::fs::File::create(sandbox.path().join("serve.log")).expect("log");
     let serve = Command::new(assert_cmd::cargo::cargo_bin!("sombrero"))
         .args(["lab", "serve", "--json", "--listen", "127.0.0.1:0"])
+        // Two nodes: the guest migrates live to pve2 and back (issue 16).
+        .args(["--nodes", "lloyd,pve2"])
         .args(["--guests", "qemu", "--state"])
         // Where `--lab` keeps its state in this project: `up --lab` reopens it at the end.
         .arg(sandbox.path().join("deployments/lab"))
@@ -247,6 +249,14 @@ fn a_deploy_against_qemu_guests_answers_ssh_through_the_inventory() {
         .stderr_has("SSH-2.0-OpenSSH")
         .stderr_has("action: no changes")
         .stderr_has(" 0 writes");
+
+    // Live migration to the other node and back keeps SSH with the pinned key (issue 16).
+    let migrated = crate::migrate_real_guest::live_migration_keeps_ssh(
+        &sandbox,
+        &outputs_dir,
+        &|inventory, command| ssh_as_the_inventory_says(inventory, "jump-man", command),
+    );
+    eprintln!("live migration lloyd -> pve2 -> lloyd: {migrated:.1} s");
 
     // Stage 3 on the same guest (issue 12): configure, check the VM, configure again.
     let configure_started = Instant::now();

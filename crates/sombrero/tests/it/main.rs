@@ -32,6 +32,7 @@ mod lab_serve;
 mod lock;
 mod lock_postgres;
 mod logging;
+mod migrate_real_guest;
 mod mise_tasks;
 mod outputs_cli;
 mod postgres;
