@@ -17,43 +17,16 @@
     reason = "a benchmark that cannot set up should stop loudly"
 )]
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pve_lab::{Lab, LabOptions};
-use sombrero_core::deploy::{self, DeployEvent, Desired, Timeouts};
-use sombrero_core::settings::{self, CliOverrides, ConfigFile, Inputs};
+use sombrero_core::deploy::{self, DeployEvent, Timeouts};
 
-const CONFIG: &str = include_str!("../../../sombrero.toml");
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINcNWuGhU1/xEN3OkvtFt4lRJ8WrNAFW3w4LZ4K5ibj+ bench@sombrero";
 const ROUNDS: usize = 3;
 
-fn desired(outputs: &std::path::Path) -> Desired {
-    let file = ConfigFile::parse("sombrero.toml", CONFIG).unwrap();
-    let env: HashMap<String, String> = [
-        ("TF_VAR_ci_ssh_key".to_owned(), KEY.to_owned()),
-        (
-            "SOMBRERO_OUTPUTS_DIR".to_owned(),
-            outputs.display().to_string(),
-        ),
-    ]
-    .into_iter()
-    .collect();
-    let cli = CliOverrides {
-        environment: Some("staging".into()),
-        template_id: None,
-        lab: None,
-    };
-    let settings = settings::resolve(Inputs {
-        cli: &cli,
-        env: &env,
-        mise: None,
-        file: &file,
-    })
-    .unwrap();
-    let key = settings.ssh_public_key(|_| Ok(String::new())).unwrap();
-    Desired::from_settings(&settings, Some(&key), false)
-}
+#[path = "support/desired.rs"]
+mod support;
+use support::desired;
 
 /// When a fixed-interval poller notices work that ends `done` after dispatch.
 fn fixed_poll(done: Duration, interval: Duration) -> Duration {

@@ -197,14 +197,18 @@ async fn real_guests_when_possible(
     Ok((guests, fallback))
 }
 
-/// Where the lab keeps its state: `lab/` next to the history database.
+/// Where the lab keeps its state: `lab/` next to the history file; with a `PostgreSQL`
+/// history (no file), `lab/` next to the outputs directory (`deployments/lab`).
 pub fn state_dir(located: &Settings) -> PathBuf {
-    located
-        .paths
-        .history
-        .value
-        .parent()
-        .map_or_else(|| PathBuf::from("lab"), |dir| dir.join("lab"))
+    located.paths.history.value.parent().map_or_else(
+        || {
+            let outputs = &located.paths.outputs_dir.value;
+            outputs
+                .parent()
+                .map_or_else(|| PathBuf::from("lab"), |dir| dir.join("lab"))
+        },
+        |dir| dir.join("lab"),
+    )
 }
 
 /// Starts the lab for the node and state directory `located` names (settings resolved
