@@ -262,6 +262,9 @@ pub async fn start(
     // `up --lab` builds the golden template as stage 1 does on a cluster.
     options.node.with_template = !real;
     options.node.set_guests(guests);
+    // The project's lab reopens as it was saved, with every node it had (`lab serve
+    // --nodes` on the same state directory, as the journey test does).
+    options.node.join_saved_nodes = true;
     if let Some(node) = located.vm.node.value.preferred() {
         node.clone_into(&mut options.node.name);
     }

@@ -185,7 +185,7 @@ impl Node {
     ///
     /// # Errors
     /// The state dir cannot be created, read or written, or its state file is corrupt.
-    pub fn new(options: NodeOptions) -> std::io::Result<Self> {
+    pub fn new(mut options: NodeOptions) -> std::io::Result<Self> {
         let Some(dir) = options.state_dir.clone() else {
             return Ok(Self::in_memory(options));
         };
@@ -199,7 +199,9 @@ impl Node {
                     .into_iter()
                     .filter(|node| !options.is_member(node))
                     .collect();
-                if !strangers.is_empty() {
+                if options.join_saved_nodes {
+                    options.peers.extend(strangers);
+                } else if !strangers.is_empty() {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
                         format!(

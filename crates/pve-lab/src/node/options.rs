@@ -17,6 +17,10 @@ pub struct NodeOptions {
     /// The other members of the cluster (`pve2`, `pve3`); empty: a single node, as a
     /// fresh PVE install is. Set both with [`NodeOptions::set_nodes`].
     pub peers: Vec<String>,
+    /// Reopening a saved state whose VMs or disks are on nodes not in `peers`: add those
+    /// nodes as members (`true`: `--lab`, which reopens whatever the project's lab was)
+    /// instead of refusing (`false`: `lab serve`, whose `--nodes` is explicit).
+    pub join_saved_nodes: bool,
     /// Whether the cluster has the shared storage `shared` (type `nfs`): `None` means
     /// "when there is more than one node" (decision 110).
     pub shared_storage: Option<bool>,
@@ -49,6 +53,7 @@ impl Default for NodeOptions {
         Self {
             name: "lloyd".to_owned(),
             peers: Vec::new(),
+            join_saved_nodes: false,
             shared_storage: None,
             template_storage: None,
             durations: TaskDurations::default(),

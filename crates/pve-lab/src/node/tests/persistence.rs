@@ -139,6 +139,12 @@ async fn a_cluster_survives_a_restart_and_needs_its_members_back() {
     let error = Node::new(persistent_cluster(dir.path(), &["lloyd"])).expect_err("pve2 is missing");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidData);
     assert!(error.to_string().contains("on node(s) pve2"), "{error}");
+    // `--lab` reopens the project's lab as it was: the missing member joins.
+    let mut joining = persistent_cluster(dir.path(), &["lloyd"]);
+    joining.join_saved_nodes = true;
+    let node = Node::new(joining).expect("pve2 joins");
+    assert_eq!(node.vm_node(150).as_deref(), Some("pve2"));
+    assert_eq!(node.node_online("pve2"), Some(true));
 }
 
 #[tokio::test]
