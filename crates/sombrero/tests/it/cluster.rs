@@ -123,7 +123,10 @@ async fn a_deploy_after_a_migration_changes_nothing_and_keeps_the_vm_where_it_is
         assert_eq!(outputs["node"], "pve3");
         let inventory =
             std::fs::read_to_string(outputs_dir.join("production/inventory.yml")).expect("inv");
-        assert!(inventory.contains("\"proxmox_node\": \"pve3\""), "{inventory}");
+        assert!(
+            inventory.contains("\"proxmox_node\": \"pve3\""),
+            "{inventory}"
+        );
         let again = sandbox
             .run(&["deploy", "--env", "production", "--yes"])
             .expect_code(0)
