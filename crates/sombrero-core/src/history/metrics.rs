@@ -22,7 +22,7 @@
 use serde::Serialize;
 
 use super::backend::{DbError, Value};
-use super::statistics::{Groups, RunScan, RunSet, count, median, percentile, ratio};
+use super::statistics::{Groups, RunScan, RunSet, median, percentile, ratio};
 use super::{HistoryError, Store, clock};
 
 /// The commands whose runs are deployments: `up` (the whole pipeline) and `deploy` run on
@@ -233,16 +233,7 @@ impl Store {
 
         let phases = self.phase_stats(selected.as_mut())?;
 
-        let sql = format!(
-            "SELECT i.phase, count(*) FROM issues i JOIN runs r ON r.seq = i.run_seq \
-             WHERE {where_sql} GROUP BY i.phase ORDER BY count(*) DESC, i.phase"
-        );
-        let issues_by_phase: Vec<IssueCount> = db.query(&sql, &values, |row| {
-            Ok(IssueCount {
-                phase: row.string(0)?,
-                count: count(row.i64(1)?),
-            })
-        })?;
+        let issues_by_phase = self.issue_counts(selected.as_mut())?;
 
         let sql = format!(
             "SELECT id, command, environment, started_ms, ended_ms, status FROM runs r \
@@ -340,6 +331,40 @@ impl Store {
             Ok(())
         })?;
         Ok(scan)
+    }
+
+    /// Issues per phase, most first (ties by name, byte order), of the `selected` runs
+    /// (`None`: every run). Filtered with the run set like the phases rather than joined
+    /// to the runs: on `PostgreSQL` the join scanned every run again (~20 ms of the
+    /// metrics' budget for ~2,000 issues), and sorting here gives both engines the same
+    /// order whatever the database's collation.
+    fn issue_counts(&self, mut selected: Option<&mut RunSet>) -> Result<Vec<IssueCount>, DbError> {
+        let mut counts: Vec<IssueCount> = Vec::new();
+        self.db()
+            .for_each("SELECT i.run_seq, i.phase FROM issues i", &[], |row| {
+                if let Some(selected) = selected.as_deref_mut()
+                    && !selected.contains(row.i64(0)?)
+                {
+                    return Ok(());
+                }
+                let phase = row.str(1)?;
+                if let Some(known) = counts.iter_mut().find(|known| known.phase == phase) {
+                    known.count += 1;
+                } else {
+                    counts.push(IssueCount {
+                        phase: phase.to_owned(),
+                        count: 1,
+                    });
+                }
+                Ok(())
+            })?;
+        counts.sort_by(|left, right| {
+            right
+                .count
+                .cmp(&left.count)
+                .then_with(|| left.phase.cmp(&right.phase))
+        });
+        Ok(counts)
     }
 
     /// Per-phase counts, average and p95, from one scan of the phases, keeping those of

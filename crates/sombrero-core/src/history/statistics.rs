@@ -133,10 +133,6 @@ pub(crate) fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| part as f64 / whole as f64)
 }
 
-pub(crate) fn count(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::{RunSet, median, percentile};

@@ -66,19 +66,20 @@ impl PgClient {
         Ok(Self { client })
     }
 
+    /// Runs `sql` and hands each row to `each` as it arrives (`query_raw`), so a scan
+    /// of 500,000 phases is decoded while the server still sends it and is never
+    /// collected. `each` must not run a statement on this client: the connection is busy
+    /// with the stream until it ends.
     pub(crate) fn for_each(
         &self,
         sql: &str,
         params: &[Value],
         mut each: impl FnMut(&dyn Row) -> Result<(), DbError>,
     ) -> Result<(), DbError> {
-        let references: Vec<&(dyn ToSql + Sync)> = params
-            .iter()
-            .map(|value| value as &(dyn ToSql + Sync))
-            .collect();
-        let rows = block_on(self.client.query(sql, &references))?;
-        for row in &rows {
-            each(row)?;
+        let references = params.iter().map(|value| value as &(dyn ToSql + Sync));
+        let rows = block_on(self.client.query_raw(sql, references))?;
+        for row in futures_executor::block_on_stream(Box::pin(rows)) {
+            each(&row?)?;
         }
         Ok(())
     }
