@@ -252,7 +252,11 @@ pub fn choose(cluster: &Cluster, request: &Request<'_>) -> DeployResult<Placemen
                     status: "offline".to_owned(),
                 });
             }
-            if let Err(reason) = cluster.can_host(name, request) {
+            // A template on the named node itself: `plan`'s preflight names a missing
+            // storage or bridge with its own hint. Elsewhere, only the rule knows why the
+            // clone cannot come here.
+            let remote = request.template.is_some_and(|site| site.node != *name);
+            if let (true, Err(reason)) = (remote, cluster.can_host(name, request)) {
                 return Err(DeployError::NoNodeFits {
                     choice: format!("{name:?}"),
                     reasons: vec![format!("{name}: {reason}")],

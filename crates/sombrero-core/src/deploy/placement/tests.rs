@@ -189,3 +189,19 @@ fn node_choices_parse_from_text_and_refuse_bad_names() {
     );
     assert!(NodeChoice::parse("").is_err());
 }
+
+#[test]
+fn a_named_node_holding_the_template_leaves_storage_errors_to_the_preflight() {
+    // `plan` names a missing storage with the storages that exist; placement must not
+    // replace that error with its own when the clone stays on the template's node.
+    let cluster = cluster([(true, 10), (true, 30), (true, 20)]);
+    let here = site("lloyd", "local-lvm");
+    let named = NodeChoice::Named("lloyd".into());
+    assert_eq!(
+        place_on(&cluster, &named, &here, "ceph-pool").unwrap(),
+        "lloyd"
+    );
+    let elsewhere = NodeChoice::Named("pve2".into());
+    let error = place_on(&cluster, &elsewhere, &here, "ceph-pool").unwrap_err();
+    assert!(error.contains("local to lloyd"), "{error}");
+}
