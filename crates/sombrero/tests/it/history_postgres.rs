@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::history_fixture::Workspace;
-use crate::postgres::{fresh_database, query, server};
+use crate::postgres::{execute, fresh_database, query, server, with_database};
 use crate::sandbox::Sandbox;
 
 const PASSWORD: &str = "Pa55-s3cret-do-not-show";
@@ -100,6 +100,56 @@ fn every_reading_command_answers_on_postgres_as_on_sqlite() {
         .success();
     let metrics = on(Some(&url), &["metrics"]);
     assert_eq!(metrics["total_issues"], 4, "{metrics}");
+}
+
+/// `metrics` reads the phases on a second session while its first reads the runs; an
+/// operator whose role may hold one connection (`CONNECTION LIMIT 1`) must get the same
+/// answer, read on the one session.
+#[test]
+fn metrics_on_a_role_limited_to_one_connection_read_on_one_session() {
+    let Some(server) = server("metrics_on_a_role_limited_to_one_connection_read_on_one_session")
+    else {
+        return;
+    };
+    execute(
+        &server,
+        "DO $$ BEGIN CREATE ROLE sombrero_one_session LOGIN CONNECTION LIMIT 1; \
+         EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+    );
+    let limit = query(
+        &server,
+        "SELECT rolconnlimit FROM pg_roles WHERE rolname = 'sombrero_one_session'",
+    );
+    assert_eq!(limit, [[Some("1".to_owned())]]);
+    let database = format!("one_session_{}", std::process::id());
+    execute(
+        &server,
+        &format!("CREATE DATABASE {database} OWNER sombrero_one_session"),
+    );
+    let url = with_database(&server, &database).replacen(
+        "postgres://postgres@",
+        "postgres://sombrero_one_session@",
+        1,
+    );
+    assert!(url.contains("sombrero_one_session@"), "{url}");
+    let workspace = Workspace::new();
+    import(&workspace, &url);
+    for arguments in [&["metrics"][..], &["metrics", "--command", "all"]] {
+        let mut from_file = json_from(&workspace, None, arguments);
+        let mut from_postgres = json_from(&workspace, Some(&url), arguments);
+        for value in [&mut from_file, &mut from_postgres] {
+            value
+                .as_object_mut()
+                .map(|object| object.remove("database"));
+        }
+        assert!(
+            from_file["phases"]
+                .as_array()
+                .is_some_and(|phases| phases.len() > 1),
+            "{from_file}"
+        );
+        assert_eq!(from_postgres, from_file, "{arguments:?}");
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@
 //! (docs/decisions/100-postgres-history-backend.md). Rows are streamed to a callback,
 //! so the metrics' scans never collect rows they do not keep.
 
+mod copy;
 mod postgres;
 
 pub(crate) use postgres::PgClient;
@@ -165,6 +166,18 @@ impl Db {
         }
     }
 
+    /// Starts a scan of many rows (`sql` without parameters); [`Scan::for_each`] reads
+    /// it. On `SQLite` the query runs when read. On `PostgreSQL` it is a binary `COPY`,
+    /// parsed in place, started now: there, decoding rows one `Row` at a time was what
+    /// the metrics waited for (docs/performance.md, "On `PostgreSQL`"). With `beside` it
+    /// runs on a second session, so this one can run other statements meanwhile.
+    pub(crate) fn scan<'a>(&'a self, sql: &'a str, beside: bool) -> Scan<'a> {
+        match self {
+            Self::Sqlite(_) => Scan::Later(self, sql),
+            Self::Postgres(client) => Scan::Copy(client.copy(sql, beside)),
+        }
+    }
+
     /// Every row of `sql`, mapped.
     pub(crate) fn query<T>(
         &self,
@@ -242,6 +255,25 @@ impl Db {
         match self {
             Self::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
             Self::Postgres(client) => client.batch(sql),
+        }
+    }
+}
+
+/// A scan started by [`Db::scan`].
+pub(crate) enum Scan<'a> {
+    Later(&'a Db, &'a str),
+    Copy(postgres::Copy),
+}
+
+impl Scan<'_> {
+    /// Calls `each` for every row, in order.
+    pub(crate) fn for_each(
+        self,
+        each: impl FnMut(&dyn Row) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        match self {
+            Self::Later(db, sql) => db.for_each(sql, &[], each),
+            Self::Copy(copy) => copy.for_each(each),
         }
     }
 }

@@ -10,18 +10,34 @@
 //! the connection ends and its thread exits (and the server releases the session's
 //! advisory locks: what makes the team-wide environment locks crash-safe).
 
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, OnceLock};
+
 use bytes::BytesMut;
 use futures_executor::block_on;
+use futures_util::StreamExt;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
+use super::copy::CopyParser;
 use super::{DbError, Row, Value};
 use crate::history::location::PostgresUrl;
 
 /// A connected client; its connection thread lives as long as it does.
 #[derive(Debug)]
 pub(crate) struct PgClient {
-    client: tokio_postgres::Client,
+    client: Arc<tokio_postgres::Client>,
+    /// The connection thread's runtime, for work that is cheaper done next to the
+    /// connection than across threads ([`Self::copy`]).
+    runtime: tokio::runtime::Handle,
+    url: PostgresUrl,
+    /// A second session, opened on first use, so a big scan can be read while this one
+    /// runs another query ([`Self::copy`]).
+    side: OnceLock<Result<Box<PgClient>, ()>>,
 }
+
+/// How many bytes of a copy the connection thread gathers before handing them over: a
+/// wake-up of the caller per 256 KiB instead of per row.
+const COPY_BATCH: usize = 256 * 1024;
 
 impl PgClient {
     /// Connects (password from the URL, `PGPASSWORD` or the password file).
@@ -47,7 +63,8 @@ impl PgClient {
                 runtime.block_on(async move {
                     match config.connect(tokio_postgres::NoTls).await {
                         Ok((client, connection)) => {
-                            let _ = sender.send(Ok(client));
+                            let handle = tokio::runtime::Handle::current();
+                            let _ = sender.send(Ok((client, handle)));
                             // Runs until the client is dropped or the server goes away.
                             let _ = connection.await;
                         }
@@ -58,12 +75,13 @@ impl PgClient {
                 });
             });
         spawned.map_err(DbError::Io)?;
-        let client = receiver.recv().map_err(|_| {
-            DbError::Io(std::io::Error::other(
-                "the PostgreSQL connection thread ended",
-            ))
-        })??;
-        Ok(Self { client })
+        let (client, runtime) = receiver.recv().map_err(|_| connection_ended())??;
+        Ok(Self {
+            client: Arc::new(client),
+            runtime,
+            url: url.clone(),
+            side: OnceLock::new(),
+        })
     }
 
     /// Runs `sql` and hands each row to `each` as it arrives (`query_raw`), so a scan
@@ -84,6 +102,35 @@ impl PgClient {
         Ok(())
     }
 
+    /// Starts `COPY (sql) TO STDOUT (FORMAT binary)` (`sql` without parameters: `COPY`
+    /// takes none) and returns at once; [`Copy::for_each`] then hands out the rows.
+    ///
+    /// With `beside`, the copy runs on a second session (opened the first time, kept
+    /// after), so this session can run other queries while the server produces it: the
+    /// metrics read the runs while the phases arrive, on two server processes. If the
+    /// second session cannot be opened the copy runs here, after the caller's queries.
+    ///
+    /// The copy is read by a task on its connection's thread, which passes it on in
+    /// batches of [`COPY_BATCH`] bytes: one hand-over per row (what `tokio-postgres`'
+    /// stream does) cost more thread wake-ups than the rows cost to parse.
+    pub(crate) fn copy(&self, sql: &str, beside: bool) -> Copy {
+        let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
+        let session = if beside {
+            let side = self
+                .side
+                .get_or_init(|| PgClient::connect(&self.url).map(Box::new).map_err(|_| ()));
+            match side {
+                Ok(side) => side,
+                Err(()) => {
+                    return Copy::Deferred(Arc::clone(&self.client), self.runtime.clone(), copy);
+                }
+            }
+        } else {
+            self
+        };
+        Copy::Started(start_copy(&session.client, &session.runtime, copy))
+    }
+
     pub(crate) fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, DbError> {
         let references: Vec<&(dyn ToSql + Sync)> = params
             .iter()
@@ -95,6 +142,73 @@ impl PgClient {
     pub(crate) fn batch(&self, sql: &str) -> Result<(), DbError> {
         Ok(block_on(self.client.batch_execute(sql))?)
     }
+}
+
+/// A copy under way ([`PgClient::copy`]).
+pub(crate) enum Copy {
+    /// Batches of the copy's bytes as they arrive; the sender's end closes after the
+    /// last (or after an error, which comes as a batch).
+    Started(Receiver<Result<Vec<u8>, tokio_postgres::Error>>),
+    /// To be started when read, on the caller's own session.
+    Deferred(Arc<tokio_postgres::Client>, tokio::runtime::Handle, String),
+}
+
+impl Copy {
+    /// Hands every row to `each`, in order, parsed in place (see [`super::copy`]).
+    pub(crate) fn for_each(
+        self,
+        mut each: impl FnMut(&dyn Row) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        let batches = match self {
+            Self::Started(batches) => batches,
+            Self::Deferred(client, runtime, copy) => start_copy(&client, &runtime, copy),
+        };
+        let mut parser = CopyParser::default();
+        for batch in batches {
+            parser.feed(&batch?, &mut each)?;
+        }
+        parser.finish()
+    }
+}
+
+/// Spawns the task that reads `copy` on the connection's thread and sends its bytes in
+/// batches. The channel is unbounded, so the server never waits for the caller.
+fn start_copy(
+    client: &Arc<tokio_postgres::Client>,
+    runtime: &tokio::runtime::Handle,
+    copy: String,
+) -> Receiver<Result<Vec<u8>, tokio_postgres::Error>> {
+    let (sender, batches) = std::sync::mpsc::channel();
+    let client = Arc::clone(client);
+    runtime.spawn(async move {
+        let read = async {
+            let stream = client.copy_out(copy.as_str()).await?;
+            let mut stream = std::pin::pin!(stream);
+            let mut batch = Vec::with_capacity(COPY_BATCH);
+            while let Some(chunk) = stream.next().await {
+                batch.extend_from_slice(&chunk?);
+                if batch.len() >= COPY_BATCH {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(COPY_BATCH));
+                    if sender.send(Ok(full)).is_err() {
+                        // The reader stopped (its callback failed): drop the stream.
+                        return Ok(());
+                    }
+                }
+            }
+            let _ = sender.send(Ok(batch));
+            Ok(())
+        };
+        if let Err(error) = read.await {
+            let _ = sender.send(Err(error));
+        }
+    });
+    batches
+}
+
+fn connection_ended() -> DbError {
+    DbError::Io(std::io::Error::other(
+        "the PostgreSQL connection thread ended",
+    ))
 }
 
 /// `?N` placeholders (`SQLite`) as `$N` (`PostgreSQL`). The history's SQL has no `?` in
