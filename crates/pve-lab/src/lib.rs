@@ -12,6 +12,7 @@ mod http_layer;
 pub mod node;
 pub mod permissions;
 pub mod qemu;
+pub mod requests;
 pub mod schema;
 pub mod testing;
 pub mod tls;

@@ -133,9 +133,11 @@ fn rule_alone() -> (Duration, Duration, Duration) {
             });
         }
         for v in 0..100 {
-            cluster
-                .vms
-                .push((10_000 + n * 100 + v, name.clone(), false));
+            cluster.vms.push(placement::VmFacts::new(
+                10_000 + n * 100 + v,
+                name.clone(),
+                false,
+            ));
         }
     }
     let site = TemplateSite {

@@ -1,6 +1,7 @@
 //! The lab's extension endpoints, outside `/api2`: `GET`/`PUT /lab/faults`,
 //! `GET /lab/vms/{vmid}/ssh`, `GET /lab/guests`, and the cluster's power switches
-//! `GET /lab/nodes` and `POST /lab/nodes/{node}/down` / `.../up`.
+//! `GET /lab/nodes` and `POST /lab/nodes/{node}/down` / `.../up`, and the request
+//! counts `GET`/`DELETE /lab/requests` ([`crate::requests`]).
 //!
 //! `GET /lab/nodes` answers `[{"node","online"}]` in cluster order; `POST
 //! /lab/nodes/{node}/down` takes a member down (it loses power: its VMs stop, real QEMU
@@ -100,6 +101,9 @@ async fn answer(
     if path == "/lab/nodes" || path.starts_with("/lab/nodes/") {
         return nodes(shared, &request, &path);
     }
+    if path == "/lab/requests" {
+        return requests(shared, &request);
+    }
     if path != "/lab/faults" {
         return Err(Some(ApiError::new(
             501,
@@ -154,6 +158,28 @@ async fn answer(
         other => Err(Some(ApiError::new(
             501,
             format!("Method '{other} {path}' not implemented"),
+        ))),
+    }
+}
+
+/// `GET /lab/requests`: the API requests answered so far, `{"GET /cluster/resources":
+/// N, ...}`; `DELETE` forgets them. Any valid credential may read; clearing needs root.
+fn requests(shared: &Shared, request: &Request<Incoming>) -> Result<LabResponse, Option<ApiError>> {
+    let reading = request.method() == http::Method::GET;
+    let authenticated = shared
+        .auth
+        .authenticate(request.headers(), reading)
+        .map_err(Some)?;
+    match *request.method() {
+        http::Method::GET => Ok(wire::success(json!(shared.requests.snapshot()))),
+        http::Method::DELETE => {
+            require_root(&authenticated.identity)?;
+            shared.requests.clear();
+            Ok(wire::success(serde_json::Value::Null))
+        }
+        ref other => Err(Some(ApiError::new(
+            501,
+            format!("Method '{other} /lab/requests' not implemented"),
         ))),
     }
 }

@@ -53,6 +53,7 @@ pub(crate) async fn handle(
     if path.starts_with("/lab/") {
         return control::handle(shared, request).await;
     }
+    shared.requests.record(request.method(), &path);
     let mut lose_answer = false;
     match shared.faults.next_request() {
         Some(HttpFault::Reset) => return Err(ResetConnection),

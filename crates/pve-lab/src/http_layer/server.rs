@@ -24,6 +24,7 @@ use super::shared::Shared;
 use crate::auth::{Auth, Credentials, FULL_TOKEN_ID, READONLY_TOKEN_ID, ROOT_USER};
 use crate::faults::{FaultSpec, Faults};
 use crate::node::{Node, NodeOptions};
+use crate::requests::RequestLog;
 use crate::tls::{TlsError, TlsMaterial};
 
 /// How to start a lab.
@@ -182,10 +183,12 @@ impl Lab {
         node.set_nodes_down(&options.faults.node_down)
             .map_err(LabError::Cluster)?;
         let faults = Arc::new(Faults::new(options.faults.clone()));
+        let requests = Arc::new(RequestLog::default());
         let shared = Arc::new(Shared {
             node: node.clone(),
             auth: Auth::new(credentials.clone()),
             faults: Arc::clone(&faults),
+            requests: Arc::clone(&requests),
             auth_failure_delay: options.auth_failure_delay,
             body_limit: options.body_limit,
         });
@@ -199,6 +202,7 @@ impl Lab {
             credentials,
             fingerprint: material.map(|m| m.fingerprint),
             faults,
+            requests,
             node,
             shutdown: shutdown_sender,
             task: Some(task),
@@ -215,6 +219,7 @@ pub struct LabHandle {
     credentials: Credentials,
     fingerprint: Option<String>,
     faults: Arc<Faults>,
+    requests: Arc<RequestLog>,
     node: Node,
     shutdown: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -265,6 +270,12 @@ impl LabHandle {
     /// The live fault configuration (also reachable at `/lab/faults`).
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// How many API requests the lab answered, per method and path (also at
+    /// `GET /lab/requests`).
+    pub fn requests(&self) -> Arc<RequestLog> {
+        Arc::clone(&self.requests)
     }
 
     /// The simulated node, for tests that inspect state directly.

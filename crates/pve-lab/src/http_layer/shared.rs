@@ -16,6 +16,7 @@ use crate::api::ApiError;
 use crate::auth::Auth;
 use crate::faults::Faults;
 use crate::node::Node;
+use crate::requests::RequestLog;
 
 /// Everything a request handler needs.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub(crate) struct Shared {
     pub node: Node,
     pub auth: Auth,
     pub faults: Arc<Faults>,
+    pub requests: Arc<RequestLog>,
     pub auth_failure_delay: Duration,
     pub body_limit: usize,
 }

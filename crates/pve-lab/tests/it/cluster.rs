@@ -197,3 +197,27 @@ async fn a_fault_naming_a_stranger_stops_the_lab_from_starting() {
     assert!(format!("{error:?}").contains("pve2"), "{error:?}");
     assert!("node-down=-x".parse::<pve_lab::FaultSpec>().is_err());
 }
+
+#[tokio::test]
+async fn the_api_requests_are_counted_per_path_at_lab_requests() {
+    let lab = cluster("").await;
+    let api = Api::token(&lab);
+    for _ in 0..3 {
+        assert_eq!(api.get("/cluster/resources").await.status, 200);
+    }
+    assert_eq!(api.get("/nodes").await.status, 200);
+    let (status, body) = control(&lab, reqwest::Method::GET, "/lab/requests").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["GET /cluster/resources"], 3, "{body}");
+    assert_eq!(body["data"]["GET /nodes"], 1, "{body}");
+    // The lab's own endpoints are not API requests and are not counted.
+    assert!(
+        body["data"]
+            .as_object()
+            .is_some_and(|counts| counts.len() == 2),
+        "{body}"
+    );
+    let (status, _) = control(&lab, reqwest::Method::DELETE, "/lab/requests").await;
+    assert_eq!(status, 200);
+    assert_eq!(lab.requests().count("GET", "/cluster/resources"), 0);
+}

@@ -72,6 +72,16 @@ pub enum DeployError {
     /// The node is in the cluster but not online.
     #[error("node {node} is {status}")]
     NodeOffline { node: String, status: String },
+    /// The template's node is down: PVE clones a template on the node that holds it, even
+    /// when its disks are on shared storage.
+    #[error(
+        "template {id} is on node {node}, which is {status}: a template is cloned on its own node"
+    )]
+    TemplateNodeOffline {
+        id: u32,
+        node: String,
+        status: String,
+    },
     /// A running VM can only move with a live migration.
     #[error("VM {vmid} on node {node} is running: a running VM moves only with a live migration")]
     NeedsOnline { vmid: u32, node: String },

@@ -87,6 +87,10 @@ impl DeployError {
                 "bring {node} back online (pvecm status), or set node = \"auto\" in \
                  sombrero.toml so another node is chosen"
             ),
+            DeployError::TemplateNodeOffline { node, .. } => format!(
+                "bring {node} back online (pvecm status), or build a template on an online \
+                 node (sombrero build) and deploy from it"
+            ),
             DeployError::NeedsOnline { .. } => "add --online for a live migration (the VM \
                  keeps running), or stop the VM first for an offline one"
                 .to_owned(),

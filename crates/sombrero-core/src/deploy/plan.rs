@@ -11,6 +11,7 @@ use serde::Serialize;
 use super::desired::{Desired, Marker};
 use super::diff::{ChangeKind, FieldChange, diff};
 use super::error::{DeployError, DeployResult};
+use super::placement::Cluster;
 use super::preflight;
 use super::template::{self, TemplateChoice, TemplateRequest};
 
@@ -211,6 +212,22 @@ pub async fn plan(
     desired: &Desired,
     request: &TemplateRequest,
 ) -> DeployResult<Plan> {
+    plan_in(client, None, desired, request).await
+}
+
+/// [`plan`] on the cluster a command already read (placement reads it first), so a plan
+/// costs no second `GET /cluster/resources`; `None` reads it when the plan needs it (a
+/// new VM, or an address to check).
+///
+/// # Errors
+/// As [`plan`].
+pub async fn plan_in(
+    client: &Client,
+    cluster: Option<&Cluster>,
+    desired: &Desired,
+    request: &TemplateRequest,
+) -> DeployResult<Plan> {
+    let mut read = None;
     preflight::check_node(client, &desired.node).await?;
     let mut plan = Plan {
         environment: desired.environment.clone(),
@@ -227,11 +244,12 @@ pub async fn plan(
     };
     match existing(client, desired, Resume::Wait).await? {
         Existing::Absent => {
+            let cluster = cluster_or_read(client, cluster, &mut read).await?;
             let (choice, source) =
-                template::resolve_with_config(client, &desired.node, request).await?;
+                template::resolve_in(client, cluster, Some(&desired.node), request).await?;
             preflight::check_storage(client, &desired.node, &desired.disk_storage).await?;
             preflight::check_bridge(client, &desired.node, &desired.bridge).await?;
-            preflight::check_address(client, desired).await?;
+            preflight::check_address_in(client, cluster, desired).await?;
             // What the update after the clone sets, shown against the template's values.
             plan.changes = diff(desired, &source, Some(choice.id), false);
             plan.notes
@@ -250,7 +268,8 @@ pub async fn plan(
                 preflight::check_bridge(client, &desired.node, &desired.bridge).await?;
             }
             if plan.changes.iter().any(|c| c.key == "ipconfig0") {
-                preflight::check_address(client, desired).await?;
+                let cluster = cluster_or_read(client, cluster, &mut read).await?;
+                preflight::check_address_in(client, cluster, desired).await?;
             }
             plan.template = marker.template.map(|id| TemplateChoice {
                 id,
@@ -290,4 +309,16 @@ pub async fn plan(
         }
     }
     Ok(plan)
+}
+
+/// `given`, else the cluster read now into `read`.
+async fn cluster_or_read<'a>(
+    client: &Client,
+    given: Option<&'a Cluster>,
+    read: &'a mut Option<Cluster>,
+) -> DeployResult<&'a Cluster> {
+    match given {
+        Some(cluster) => Ok(cluster),
+        None => Ok(&*read.insert(Cluster::read(client).await?)),
+    }
 }

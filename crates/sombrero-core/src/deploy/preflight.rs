@@ -12,6 +12,7 @@ use pve::{Client, Method, Request, ResourceType};
 
 use super::desired::{Desired, MANAGED_TAG};
 use super::error::{DeployError, DeployResult};
+use super::placement::Cluster;
 
 /// Checks that `node` is in the cluster and online.
 ///
@@ -109,20 +110,30 @@ pub async fn check_bridge(client: &Client, node: &str, bridge: &str) -> DeployRe
 /// # Errors
 /// [`DeployError::AddressInUse`] or API errors.
 pub async fn check_address(client: &Client, desired: &Desired) -> DeployResult<()> {
-    let address: IpAddr = desired.ip.addr();
     let resources = client
         .cluster_resources(Some(ResourceType::Vm))
         .await
         .map_err(|error| DeployError::api("listing VMs", error))?;
-    for resource in resources {
-        let (Some(vmid), Some(node)) = (resource.vmid, resource.node.as_deref()) else {
+    check_address_in(client, &Cluster::from_resources(resources), desired).await
+}
+
+/// [`check_address`] with the VMs of a cluster already read.
+///
+/// # Errors
+/// As [`check_address`].
+pub async fn check_address_in(
+    client: &Client,
+    cluster: &Cluster,
+    desired: &Desired,
+) -> DeployResult<()> {
+    let address: IpAddr = desired.ip.addr();
+    for resource in &cluster.vms {
+        let (vmid, node) = (resource.vmid, resource.node.as_str());
+        if vmid == u64::from(desired.vmid) || resource.template || !resource.has_tag(MANAGED_TAG) {
             continue;
-        };
-        let managed = resource
-            .tags
-            .as_deref()
-            .is_some_and(|tags| tags.split([';', ',', ' ']).any(|tag| tag == MANAGED_TAG));
-        if vmid == u64::from(desired.vmid) || resource.template || !managed {
+        }
+        if cluster.is_down(node) {
+            // Its config cannot be read (PVE answers 595); the check covers what it can.
             continue;
         }
         let Some(config) = client

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use pve::{Client, ResourceType, VmConfig};
+use pve::{Client, VmConfig};
 use serde::Serialize;
 
 use super::desired::TEMPLATE_TAGS;
@@ -102,6 +102,25 @@ pub fn request(settings: &Settings) -> DeployResult<TemplateRequest> {
         tags: TEMPLATE_TAGS.iter().map(|tag| (*tag).to_owned()).collect(),
         fallback: None,
     })
+}
+
+/// [`verify`], first saying so when the template's node is down in `cluster` (PVE would
+/// answer `595 No route to host` for it).
+async fn verify_in(
+    client: &Client,
+    cluster: &Cluster,
+    node: &str,
+    id: u32,
+    chosen_by: &str,
+) -> DeployResult<(TemplateChoice, VmConfig)> {
+    if cluster.is_down(node) && cluster.node_of(u64::from(id)).is_some() {
+        return Err(DeployError::TemplateNodeOffline {
+            id,
+            node: node.to_owned(),
+            status: "offline".to_owned(),
+        });
+    }
+    verify(client, node, id, chosen_by).await
 }
 
 async fn verify(
@@ -201,26 +220,20 @@ pub(crate) async fn resolve_in(
                     tags: Vec::new(),
                 });
             }
-            return verify(client, &home(*id), *id, chosen_by).await;
+            return verify_in(client, cluster, &home(*id), *id, chosen_by).await;
         }
         TemplateRequest::Newest { tags, fallback } => (tags, fallback),
     };
-    let resources = client
-        .cluster_resources(Some(ResourceType::Vm))
-        .await
-        .map_err(|error| DeployError::api("listing templates", error))?;
+    // Tagged templates on a node that is down: PVE cannot read (or clone) them.
+    let mut unreachable: Option<(u64, String)> = None;
     let mut candidates: Vec<(u64, u64, Option<String>, String, VmConfig)> = Vec::new();
-    for resource in resources {
-        let (Some(vmid), Some(at)) = (resource.vmid, resource.node.clone()) else {
+    for resource in &cluster.vms {
+        if !resource.template || !tags.iter().all(|tag| resource.has_tag(tag)) {
             continue;
-        };
-        let carries = |tag: &String| {
-            resource
-                .tags
-                .as_deref()
-                .is_some_and(|all| all.split([';', ',', ' ']).any(|have| have == tag))
-        };
-        if !resource.template || !tags.iter().all(carries) {
+        }
+        let (vmid, at) = (resource.vmid, resource.node.clone());
+        if cluster.is_down(&at) {
+            unreachable = unreachable.max(Some((vmid, at)));
             continue;
         }
         // `meta: ...,ctime=SECONDS` says when the template was made; newest wins.
@@ -242,7 +255,7 @@ pub(crate) async fn resolve_in(
                     .find_map(|part| part.strip_prefix("ctime=")?.parse().ok())
             })
             .unwrap_or(0);
-        candidates.push((created, vmid, resource.name, at, config));
+        candidates.push((created, vmid, resource.name.clone(), at, config));
     }
     candidates.sort_by_key(|(created, vmid, ..)| (*created, *vmid));
     if let Some((_, vmid, name, at, config)) = candidates.pop() {
@@ -254,9 +267,14 @@ pub(crate) async fn resolve_in(
         };
         return Ok((choice, config));
     }
-    match fallback {
-        Some((id, chosen_by)) => verify(client, &home(*id), *id, chosen_by).await,
-        None => Err(DeployError::TemplateMissing {
+    match (fallback, unreachable) {
+        (Some((id, chosen_by)), _) => verify_in(client, cluster, &home(*id), *id, chosen_by).await,
+        (None, Some((vmid, node))) => Err(DeployError::TemplateNodeOffline {
+            id: u32::try_from(vmid).unwrap_or(u32::MAX),
+            node,
+            status: "offline".to_owned(),
+        }),
+        (None, None) => Err(DeployError::TemplateMissing {
             id: None,
             node: for_node.unwrap_or("any node").to_owned(),
             chosen_by: None,

@@ -93,11 +93,8 @@ async fn deploy(
     let printer = &context.printer;
     let client = context.client()?;
     let plan = match run {
-        Some(run) => {
-            run.phase_async("plan", deploy::plan(client, &stage.desired, &stage.request))
-                .await?
-        }
-        None => deploy::plan(client, &stage.desired, &stage.request).await?,
+        Some(run) => run.phase_async("plan", stage.plan(client)).await?,
+        None => stage.plan(client).await?,
     };
     let plan = stage.explain(plan);
     if let (Some(run), Some(template)) = (run, &plan.template) {

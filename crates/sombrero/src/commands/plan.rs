@@ -5,8 +5,6 @@
 //! before it asks to go ahead) and `--json` come from the same `Plan` value. The shared
 //! stage-2 setup and the plan's text view are in `stage2.rs`.
 
-use sombrero_core::deploy;
-
 use super::stage2::{KeyUse, Stage2, render_plan};
 use crate::context::Context;
 use crate::exit::ExitStatus;
@@ -19,8 +17,7 @@ use sombrero_core::deploy::placement::Purpose;
 pub async fn run(context: &Context) -> anyhow::Result<ExitStatus> {
     let printer = &context.printer;
     let stage = Stage2::prepared(context, false, KeyUse::Required, Purpose::Create).await?;
-    let plan =
-        stage.explain(deploy::plan(context.client()?, &stage.desired, &stage.request).await?);
+    let plan = stage.explain(stage.plan(context.client()?).await?);
     if printer.json_mode() {
         printer.json(&plan)?;
     } else {

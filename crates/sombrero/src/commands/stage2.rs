@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use sombrero_core::deploy::placement::{self, Placement, Purpose};
+use sombrero_core::deploy::placement::{self, Cluster, Placement, Purpose};
 use sombrero_core::deploy::{self, Action, Desired, Plan, TemplateRequest};
 
 use crate::context::Context;
@@ -29,6 +29,9 @@ pub struct Stage2 {
     pub request: TemplateRequest,
     /// Where the VM is or goes, once [`Stage2::place`] asked the cluster.
     pub placement: Option<Placement>,
+    /// The cluster as [`Stage2::place`] read it, for [`Stage2::plan`] (one read of
+    /// `/cluster/resources` per command).
+    pub cluster: Option<Cluster>,
 }
 
 impl Stage2 {
@@ -64,6 +67,7 @@ impl Stage2 {
             desired,
             request,
             placement: None,
+            cluster: None,
         })
     }
 
@@ -89,11 +93,22 @@ impl Stage2 {
     /// The API read, a named node unknown or offline, no node that fits (exit 1).
     pub async fn place(&mut self, context: &Context, purpose: Purpose) -> anyhow::Result<()> {
         let client = context.client()?;
+        let cluster = Cluster::read(client).await?;
         let placement =
-            placement::settle(client, &mut self.desired, &self.request, purpose).await?;
+            placement::settle_in(client, &cluster, &mut self.desired, &self.request, purpose)
+                .await?;
         tracing::debug!(node = %placement.node, reason = %placement.reason, "placement");
         self.placement = Some(placement);
+        self.cluster = Some(cluster);
         Ok(())
+    }
+
+    /// The plan for the desired VM, on the cluster [`Stage2::place`] read.
+    ///
+    /// # Errors
+    /// As [`deploy::plan`].
+    pub async fn plan(&self, client: &pve::Client) -> Result<Plan, deploy::DeployError> {
+        deploy::plan::plan_in(client, self.cluster.as_ref(), &self.desired, &self.request).await
     }
 
     /// The plan with the placement's reason attached.

@@ -1,7 +1,8 @@
 //! Issue 16's cluster tests, through the binary, on a three-node lab (`lloyd`, `pve2`,
 //! `pve3`; template 1001 on the shared storage): `node = "auto"` puts the three
 //! environments where the rule says; a deploy after `sombrero migrate` changes nothing; a
-//! node taken down makes `plan` choose another node (auto) or fail naming it (fixed).
+//! node taken down makes `plan` choose another node (auto) or fail naming it (fixed), and
+//! the template's node taken down is named too; a plan reads `/cluster/resources` once.
 
 use serde_json::Value;
 
@@ -48,13 +49,23 @@ fn json(text: &str) -> Value {
 async fn auto_places_each_environment_on_the_node_with_the_most_free_memory() {
     let lab = three_nodes().await;
     let sandbox = auto(&lab);
+    let requests = lab.requests();
     let sandbox = tokio::task::spawn_blocking(move || {
         // All three nodes start equal: the tie goes to the first name; each running VM
         // then takes its memory from its node, so the next goes to the next node.
         for environment in ["production", "staging", "development"] {
+            requests.clear();
             let plan = sandbox
                 .run(&["plan", "--env", environment, "--json"])
                 .expect_code(0);
+            // Placement, the template and the address check share one read of the
+            // cluster (it lists every VM and storage: slow on a big cluster).
+            assert_eq!(
+                requests.count("GET", "/cluster/resources"),
+                1,
+                "{:?}",
+                requests.snapshot()
+            );
             let plan = json(&plan.stdout);
             let reason = plan["placement"]["reason"].as_str().expect("reason");
             assert!(reason.contains("most free memory"), "{reason}");
@@ -182,7 +193,7 @@ async fn a_node_taken_down_is_avoided_with_auto_and_named_when_fixed() {
     lab.node()
         .set_node_online("pve2", false)
         .expect("pve2 down");
-    tokio::task::spawn_blocking(move || {
+    let automatic = tokio::task::spawn_blocking(move || {
         fixed
             .run(&["plan", "--env", "staging"])
             .expect_code(1)
@@ -198,8 +209,23 @@ async fn a_node_taken_down_is_avoided_with_auto_and_named_when_fixed() {
         automatic
             .run(&["deploy", "--env", "staging", "--yes"])
             .expect_code(0);
+        automatic
     })
     .await
     .expect("cli");
     assert_eq!(lab.node().vm_node(152).as_deref(), Some("pve3"));
+    // The template's own node down: PVE clones a template on its node (it would answer
+    // 595 for it), so no other node can clone it, shared storage or not; said in words.
+    lab.node()
+        .set_node_online("lloyd", false)
+        .expect("lloyd down");
+    tokio::task::spawn_blocking(move || {
+        automatic
+            .run(&["plan", "--env", "development"])
+            .expect_code(1)
+            .stderr_has("template 1001 is on node lloyd, which is offline")
+            .stderr_has("bring lloyd back online");
+    })
+    .await
+    .expect("cli");
 }

@@ -38,13 +38,44 @@ pub struct StorageFacts {
     pub available: bool,
 }
 
-/// The cluster's nodes, storages and VMs (id, node, template), from one read.
+/// A VM or template as `/cluster/resources` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VmFacts {
+    pub vmid: u64,
+    pub node: String,
+    pub template: bool,
+    pub name: Option<String>,
+    /// As PVE lists them: `sombrero;jumphost`.
+    pub tags: Option<String>,
+}
+
+impl VmFacts {
+    /// A VM `vmid` on `node`, without name or tags.
+    pub fn new(vmid: u64, node: impl Into<String>, template: bool) -> Self {
+        Self {
+            vmid,
+            node: node.into(),
+            template,
+            name: None,
+            tags: None,
+        }
+    }
+
+    /// Whether it carries `tag` (PVE separates tags with `;`, older versions `,` or ` `).
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags
+            .as_deref()
+            .is_some_and(|all| all.split([';', ',', ' ']).any(|have| have == tag))
+    }
+}
+
+/// The cluster's nodes, storages and VMs, from one read: what placement, the template
+/// resolution and the address check of one command share.
 #[derive(Debug, Clone, Default)]
 pub struct Cluster {
     pub nodes: Vec<NodeFacts>,
     pub storages: Vec<StorageFacts>,
-    /// `(vmid, node, is_template)`.
-    pub vms: Vec<(u64, String, bool)>,
+    pub vms: Vec<VmFacts>,
 }
 
 impl Cluster {
@@ -72,7 +103,13 @@ impl Cluster {
                 }),
                 "qemu" => {
                     if let Some(vmid) = resource.vmid {
-                        cluster.vms.push((vmid, node, resource.template));
+                        cluster.vms.push(VmFacts {
+                            vmid,
+                            node,
+                            template: resource.template,
+                            name: resource.name,
+                            tags: resource.tags,
+                        });
                     }
                 }
                 _ => {}
@@ -98,8 +135,14 @@ impl Cluster {
     pub fn node_of(&self, vmid: u64) -> Option<&str> {
         self.vms
             .iter()
-            .find(|(id, ..)| *id == vmid)
-            .map(|(_, node, _)| node.as_str())
+            .find(|vm| vm.vmid == vmid)
+            .map(|vm| vm.node.as_str())
+    }
+
+    /// Whether `name` is a member of the cluster that is not online (a node the cluster
+    /// does not list is not known to be down).
+    pub fn is_down(&self, name: &str) -> bool {
+        self.node(name).is_some_and(|node| !node.online)
     }
 
     fn node(&self, name: &str) -> Option<&NodeFacts> {
