@@ -8,6 +8,7 @@
 use std::fmt::Write as _;
 
 use sombrero_core::build::{PACKER_OUTPUTS, PackerOutputs};
+use sombrero_core::deploy::placement::Cluster;
 use sombrero_core::deploy::{Layout, outputs};
 use sombrero_core::diagnose::{self, DiagnoseRequest, Diagnosis, FindingStatus, bundle};
 use sombrero_core::settings::Settings;
@@ -95,6 +96,22 @@ fn request(context: &Context) -> (DiagnoseRequest, Layout) {
     )
 }
 
+/// Looks the VM up cluster-wide (it may have been migrated, or placed by `node = "auto"`)
+/// and diagnoses it where it is; a VM that does not exist keeps the configured node, or
+/// (auto) the first online one. A failed read is left for the diagnosis to report.
+async fn locate(client: &pve::Client, request: &mut DiagnoseRequest) {
+    let Ok(cluster) = Cluster::read(client).await else {
+        return;
+    };
+    if let Some(node) = cluster.node_of(u64::from(request.vmid)) {
+        node.clone_into(&mut request.node);
+    } else if request.node.is_empty()
+        && let Some(online) = cluster.nodes.iter().find(|node| node.online)
+    {
+        request.node.clone_from(&online.name);
+    }
+}
+
 /// Runs `sombrero diagnose`.
 ///
 /// # Errors
@@ -109,6 +126,9 @@ pub async fn run(args: &DiagnoseArgs, context: &Context) -> anyhow::Result<ExitS
             None
         }
     };
+    if let Some(client) = client {
+        locate(client, &mut request).await;
+    }
     if !printer.json_mode() {
         printer.info(&format!(
             "→ looking at VM {} on node {} (API, guest agent, SSH)",

@@ -153,6 +153,14 @@ async fn a_deploy_after_a_migration_changes_nothing_and_keeps_the_vm_where_it_is
             .contains("already on pve3")
             .then_some(())
             .expect("already on pve3");
+        // diagnose looks at the VM where it is, not on the configured node.
+        let diagnosis = sandbox.run(&["diagnose", "--env", "production"]);
+        assert!(
+            diagnosis.stderr.contains("looking at VM 150 on node pve3"),
+            "{}",
+            diagnosis.stderr
+        );
+        assert!(!diagnosis.stdout.contains("595"), "{}", diagnosis.stdout);
         let history = sandbox.run(&["history", "--json"]).expect_code(0);
         let runs = json(&history.stdout);
         let commands: Vec<_> = runs["runs"]
