@@ -213,6 +213,13 @@ impl Error {
             || matches!(self, Self::TaskFailed(failure) if is_lock_timeout_text(&failure.message))
     }
 
+    /// `cluster not ready - no quorum?`: the cluster file system is read-only until a
+    /// majority of the nodes is online again; every change is refused.
+    pub fn is_no_quorum(&self) -> bool {
+        self.api_text_contains(&["no quorum"])
+            || matches!(self, Self::TaskFailed(failure) if failure.message.to_ascii_lowercase().contains("no quorum"))
+    }
+
     /// `VM is locked (clone)` and friends.
     pub fn is_locked(&self) -> bool {
         self.api_text_contains(&["is locked"])
@@ -340,6 +347,8 @@ mod tests {
         assert!(
             !api(500, "VM 150 qmp command 'guest-ping' failed - got timeout").is_lock_timeout()
         );
+        assert!(api(500, "cluster not ready - no quorum?").is_no_quorum());
+        assert!(!lock.is_no_quorum());
     }
 
     #[test]

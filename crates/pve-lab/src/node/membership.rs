@@ -54,6 +54,22 @@ pub(crate) fn unreachable() -> ApiError {
     ApiError::new(595, "No route to host")
 }
 
+/// Whether more than half of the members are online (one vote each, as a cluster
+/// without a quorum device counts): without it PVE's cluster file system is read-only.
+pub(crate) fn is_quorate(shared: &Shared) -> bool {
+    let members = shared.options.cluster_nodes();
+    let online = members
+        .iter()
+        .filter(|name| shared.membership.is_online(name))
+        .count();
+    online * 2 > members.len()
+}
+
+/// What PVE answers a change while the cluster has no quorum (`check_cfs_quorum`).
+pub(crate) fn no_quorum() -> ApiError {
+    ApiError::internal("cluster not ready - no quorum?")
+}
+
 /// The loopback address the lab reports for the `index`-th member (never a real LAN
 /// address: the lab's network rule).
 pub(crate) fn member_ip(index: usize) -> String {
@@ -65,15 +81,11 @@ pub(crate) fn member_ip(index: usize) -> String {
 /// PVE host that never joined a cluster does; a cluster lists the cluster, then each node.
 pub(crate) fn cluster_status(shared: &Shared) -> Value {
     let members = shared.options.cluster_nodes();
-    let online = members
-        .iter()
-        .filter(|name| shared.membership.is_online(name))
-        .count();
     let mut items = Vec::new();
     if members.len() > 1 {
         items.push(json!({
             "type": "cluster", "id": "cluster", "name": CLUSTER_NAME,
-            "nodes": members.len(), "quorate": u8::from(online * 2 > members.len()),
+            "nodes": members.len(), "quorate": u8::from(is_quorate(shared)),
             "version": members.len() + 1,
         }));
     }

@@ -308,6 +308,10 @@ impl Node {
         if let Some(answer) = agent::qemu::intercept(shared, &request).await {
             return answer.map(Reply::data);
         }
+        if request.method != Method::Get && !membership::is_quorate(shared) {
+            // Guest agent commands above change no configuration and still work.
+            return Err(membership::no_quorum());
+        }
         match (request.method, request.template.as_str()) {
             // The two pages whose envelope also carries `total`.
             (Method::Get, "/nodes/{node}/tasks") => task_api::list(shared, &request),

@@ -72,6 +72,11 @@ pub enum DeployError {
     /// The node is in the cluster but not online.
     #[error("node {node} is {status}")]
     NodeOffline { node: String, status: String },
+    /// The cluster has no quorum: PVE refuses every change until most nodes are back.
+    #[error(
+        "the cluster has no quorum ({detail}): Proxmox VE refuses every change until a majority of its nodes is online"
+    )]
+    NoQuorum { detail: String },
     /// The template's node is down: PVE clones a template on the node that holds it, even
     /// when its disks are on shared storage.
     #[error(
@@ -188,6 +193,11 @@ impl DeployError {
                 privilege: permission.privilege,
                 path: permission.path,
                 source: Box::new(source),
+            };
+        }
+        if source.is_no_quorum() {
+            return Self::NoQuorum {
+                detail: format!("{doing}: {source}"),
             };
         }
         if let pve::Error::Tls { base, .. } = &source {

@@ -87,6 +87,9 @@ impl DeployError {
                 "bring {node} back online (pvecm status), or set node = \"auto\" in \
                  sombrero.toml so another node is chosen"
             ),
+            DeployError::NoQuorum { .. } => "bring nodes back online until most of them are up \
+                 (pvecm status shows the votes); then run the command again"
+                .to_owned(),
             DeployError::TemplateNodeOffline { node, .. } => format!(
                 "bring {node} back online (pvecm status), or build a template on an online \
                  node (sombrero build) and deploy from it"

@@ -308,6 +308,9 @@ pub async fn plan_in(
             plan.current = Some(config);
         }
     }
+    if plan.writes() {
+        preflight::check_quorum(client).await?;
+    }
     Ok(plan)
 }
 

@@ -46,6 +46,43 @@ pub fn node_online(node: &str, status: Option<&str>) -> DeployResult<()> {
     }
 }
 
+/// Checks that the cluster has quorum (`GET /cluster/status`), so the plan's changes can
+/// be made: without it PVE refuses them all. A node outside any cluster has no `cluster`
+/// entry and needs none.
+///
+/// # Errors
+/// [`DeployError::NoQuorum`] or API errors.
+pub async fn check_quorum(client: &Client) -> DeployResult<()> {
+    let entries = client
+        .cluster_status()
+        .await
+        .map_err(|error| DeployError::api("reading the cluster's status", error))?;
+    let Some(cluster) = entries.iter().find(|entry| entry.entry_type == "cluster") else {
+        return Ok(());
+    };
+    if cluster.quorate {
+        return Ok(());
+    }
+    let nodes: Vec<_> = entries.iter().filter(|entry| entry.is_node()).collect();
+    let online: Vec<&str> = nodes
+        .iter()
+        .filter(|entry| entry.online)
+        .map(|entry| entry.name.as_str())
+        .collect();
+    Err(DeployError::NoQuorum {
+        detail: format!(
+            "{} of {} nodes online: {}",
+            online.len(),
+            nodes.len(),
+            if online.is_empty() {
+                "none".to_owned()
+            } else {
+                online.join(", ")
+            }
+        ),
+    })
+}
+
 /// Checks that the disk storage exists on the node and holds disk images.
 ///
 /// # Errors

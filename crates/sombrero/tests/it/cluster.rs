@@ -2,7 +2,8 @@
 //! `pve3`; template 1001 on the shared storage): `node = "auto"` puts the three
 //! environments where the rule says; a deploy after `sombrero migrate` changes nothing; a
 //! node taken down makes `plan` choose another node (auto) or fail naming it (fixed), and
-//! the template's node taken down is named too; a plan reads `/cluster/resources` once.
+//! the template's node taken down is named too, and so is a cluster without quorum; a plan
+//! reads `/cluster/resources` once.
 
 use serde_json::Value;
 
@@ -227,12 +228,40 @@ async fn a_node_taken_down_is_avoided_with_auto_and_named_when_fixed() {
     lab.node()
         .set_node_online("lloyd", false)
         .expect("lloyd down");
-    tokio::task::spawn_blocking(move || {
+    let automatic = tokio::task::spawn_blocking(move || {
         automatic
             .run(&["plan", "--env", "development"])
             .expect_code(1)
             .stderr_has("template 1001 is on node lloyd, which is offline")
             .stderr_has("bring lloyd back online");
+        automatic
+    })
+    .await
+    .expect("cli");
+    // Two of three down: no quorum, so PVE refuses every change. A change that reaches
+    // PVE is refused in words, and a plan with changes says so before any write.
+    lab.node()
+        .set_nodes_down(&["lloyd".into(), "pve2".into()])
+        .expect("two down");
+    let automatic = tokio::task::spawn_blocking(move || {
+        automatic
+            .run(&["destroy", "--env", "staging", "--yes"])
+            .expect_code(1)
+            .stderr_has("the cluster has no quorum")
+            .stderr_has("pvecm status");
+        automatic
+    })
+    .await
+    .expect("cli");
+    assert_eq!(lab.node().vm_node(152).as_deref(), Some("pve3"));
+    lab.node()
+        .set_nodes_down(&["pve2".into(), "pve3".into()])
+        .expect("two down");
+    tokio::task::spawn_blocking(move || {
+        automatic
+            .run(&["plan", "--env", "development"])
+            .expect_code(1)
+            .stderr_has("the cluster has no quorum (1 of 3 nodes online: lloyd)");
     })
     .await
     .expect("cli");

@@ -556,6 +556,26 @@ async fn a_node_that_goes_down_answers_as_pve_does_and_comes_back() {
         .unwrap();
     let status = ok(&node, Method::Get, "/cluster/status", json!({})).await;
     assert_eq!(status[0]["quorate"], 0);
+    // Without quorum the cluster file system is read-only: reads answer, changes get
+    // PVE's 500, on the node that is still up too.
+    let refused = clone_on(&node, 160, json!({"full": 1})).await.unwrap_err();
+    assert_eq!(
+        (refused.status, refused.message.as_str()),
+        (500, "cluster not ready - no quorum?")
+    );
+    let listed = call(
+        &node,
+        Method::Get,
+        "/nodes/{node}/qemu",
+        json!({"node": "lloyd"}),
+    )
+    .await;
+    assert!(listed.is_ok(), "{listed:?}");
+    node.set_nodes_down(&["pve3".into()]).unwrap();
+    let upid = clone_on(&node, 160, json!({"full": 1}))
+        .await
+        .expect("two of three: quorate");
+    wait_on(&node, &upid).await;
     node.set_nodes_down(&[]).unwrap();
     assert!(node.nodes_down().is_empty());
 }
