@@ -13,6 +13,7 @@
 mod copy;
 mod postgres;
 mod tls;
+mod verifiers;
 
 pub(crate) use postgres::PgClient;
 
