@@ -134,8 +134,12 @@ impl PostgresUrl {
         let connect = with_query(&mut url, &kept);
         kept.extend(tls_keys);
         let shown = with_query(&mut url, &kept);
-        tokio_postgres::Config::from_str(&connect)
-            .map_err(|error| format!("not a usable PostgreSQL URL ({error}); {expected}"))?;
+        tokio_postgres::Config::from_str(&connect).map_err(|error| {
+            // The cause names the key (`unknown option `sslcert``), never a value.
+            let cause = std::error::Error::source(&error)
+                .map_or_else(String::new, |cause| format!(": {cause}"));
+            format!("not a usable PostgreSQL URL ({error}{cause}); {expected}")
+        })?;
         Ok(Self {
             shown,
             connect,
@@ -222,7 +226,9 @@ impl fmt::Debug for PostgresUrl {
             .debug_struct("PostgresUrl")
             .field("url", &self.shown)
             .field("password", &self.password)
-            .finish()
+            .field("tls", &self.tls)
+            // `connect` is `url` without the TLS keys.
+            .finish_non_exhaustive()
     }
 }
 
@@ -260,6 +266,9 @@ mod tests {
         assert!(error.contains("empty host"), "{error}");
         let error = PostgresUrl::parse("postgres://alice:s3cr3t-pw@db:notaport/h").unwrap_err();
         assert!(!error.contains("s3cr3t-pw"), "{error}");
+        let error =
+            PostgresUrl::parse("postgres://alice:s3cr3t-pw@db/h?sslcert=/c.pem").unwrap_err();
+        assert!(error.contains("unknown option `sslcert`"), "{error}");
     }
 
     #[test]
