@@ -63,6 +63,14 @@ pub enum HistoryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// The TLS settings for the `PostgreSQL` history are wrong, or the TLS handshake
+    /// failed (an untrusted certificate, a wrong host name, a server without TLS).
+    #[error("PostgreSQL history {location}")]
+    PostgresTls {
+        location: String,
+        #[source]
+        source: super::tls::TlsError,
+    },
     /// A `PostgreSQL` database whose tables have our names but are not sombrero's.
     #[error(
         "the PostgreSQL database {location} has tables of another program ({tables}), not a sombrero history"
@@ -100,6 +108,9 @@ pub enum HistoryError {
 impl HistoryError {
     /// Whether the error is about the user's input (exit code 2) rather than a failure.
     pub fn is_bad_input(&self) -> bool {
+        if let Self::PostgresTls { source, .. } = self {
+            return source.is_bad_input();
+        }
         matches!(
             self,
             Self::CreateDirectory { .. }
@@ -130,6 +141,7 @@ impl HistoryError {
                 "sombrero changed nothing; give it a database (or a schema, with \
                  ?options=-csearch_path%3DNAME) of its own",
             ),
+            Self::PostgresTls { source, .. } => Some(source.hint()),
             Self::Postgres { .. } => Some(
                 "check that the server is running and reachable, and the user, database and \
                  password (from the URL, PGPASSWORD or ~/.pgpass)",
@@ -160,6 +172,10 @@ impl HistoryError {
             DbError::Io(source) => Self::Postgres {
                 location: location.display().to_string(),
                 source: Box::new(source),
+            },
+            DbError::Tls(source) => Self::PostgresTls {
+                location: location.display().to_string(),
+                source,
             },
         }
     }

@@ -35,6 +35,7 @@ mod statistics;
 pub mod store;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 pub use error::HistoryError;
 pub use import::ImportSummary;
@@ -43,6 +44,7 @@ pub use metrics::{CommandScope, Metrics, MetricsFilter};
 pub use prometheus::write_atomically;
 pub use recorder::{PhaseGuard, Run, RunStart};
 pub use store::{IssueRecord, NewIssue, PhaseRecord, RunDetail, RunRecord, RunStatus, Store};
+pub use tls::{SslMode, TlsError};
 
 use std::path::PathBuf;
 

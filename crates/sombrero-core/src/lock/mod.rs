@@ -162,6 +162,13 @@ impl LockError {
                  by the next run"
                     .to_owned(),
             ),
+            Self::Database { source, .. }
+                if source.downcast_ref::<crate::history::TlsError>().is_some() =>
+            {
+                source
+                    .downcast_ref::<crate::history::TlsError>()
+                    .map(|tls| tls.hint().to_owned())
+            }
             Self::Database { .. } => Some(
                 "the environment locks live in the PostgreSQL history (paths.history); check \
                  that the server is reachable and the login works"

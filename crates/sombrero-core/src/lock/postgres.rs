@@ -85,6 +85,7 @@ impl LockBackend for PostgresLocks {
                 DbError::Postgres(error) => Box::new(error),
                 DbError::Sqlite(error) => Box::new(error),
                 DbError::Io(error) => Box::new(error),
+                DbError::Tls(error) => Box::new(error),
             },
         };
         let db = Db::Postgres(PgClient::connect(&self.url).map_err(failed)?);

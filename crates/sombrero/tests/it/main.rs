@@ -23,6 +23,7 @@ mod history;
 mod history_fixture;
 mod history_lab;
 mod history_postgres;
+mod history_postgres_tls;
 mod history_report;
 mod hostile;
 mod interrupt;

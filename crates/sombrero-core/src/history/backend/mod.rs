@@ -12,6 +12,8 @@
 
 mod copy;
 mod postgres;
+mod tls;
+mod verifiers;
 
 pub(crate) use postgres::PgClient;
 
@@ -91,6 +93,8 @@ pub(crate) enum DbError {
     Postgres(tokio_postgres::Error),
     /// The connection's thread or runtime could not start.
     Io(std::io::Error),
+    /// The TLS settings are wrong, or the TLS handshake failed.
+    Tls(crate::history::tls::TlsError),
 }
 
 impl From<rusqlite::Error> for DbError {

@@ -19,8 +19,10 @@ use futures_util::StreamExt;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::copy::CopyParser;
+use super::tls::{Connector, HandshakeFailed};
 use super::{DbError, Row, Value};
 use crate::history::location::PostgresUrl;
+use crate::history::tls::SslMode;
 
 /// A connected client; its connection thread lives as long as it does.
 #[derive(Debug)]
@@ -40,12 +42,19 @@ pub(crate) struct PgClient {
 const COPY_BATCH: usize = 256 * 1024;
 
 impl PgClient {
-    /// Connects (password from the URL, `PGPASSWORD` or the password file).
+    /// Connects (password from the URL, `PGPASSWORD` or the password file), over TLS as
+    /// the URL's `sslmode` says ([`crate::history::tls`]). Under `prefer`, a failed
+    /// handshake is followed by a plain connection, as `libpq` does.
     ///
     /// # Errors
-    /// The server cannot be reached or refuses the login.
+    /// The TLS settings are wrong, the server cannot be reached, the TLS handshake fails
+    /// (an untrusted certificate, a server without TLS under `require`), or the server
+    /// refuses the login.
     pub(crate) fn connect(url: &PostgresUrl) -> Result<Self, DbError> {
-        let config = url.config();
+        let (mode, check) = url.tls().map_err(DbError::Tls)?;
+        let tls = Connector::new(mode, check).map_err(DbError::Tls)?;
+        let mut config = url.config();
+        config.ssl_mode(mode.negotiation());
         let (sender, receiver) = std::sync::mpsc::channel();
         let spawned = std::thread::Builder::new()
             .name("sombrero-postgres".to_owned())
@@ -61,7 +70,15 @@ impl PgClient {
                     }
                 };
                 runtime.block_on(async move {
-                    match config.connect(tokio_postgres::NoTls).await {
+                    let mut connected = config.connect(tls.clone()).await;
+                    if let Err(error) = &connected
+                        && mode == SslMode::Prefer
+                        && HandshakeFailed::take(error, mode).is_some()
+                    {
+                        config.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                        connected = config.connect(tls).await;
+                    }
+                    match connected {
                         Ok((client, connection)) => {
                             let handle = tokio::runtime::Handle::current();
                             let _ = sender.send(Ok((client, handle)));
@@ -69,7 +86,10 @@ impl PgClient {
                             let _ = connection.await;
                         }
                         Err(error) => {
-                            let _ = sender.send(Err(DbError::Postgres(error)));
+                            let _ = sender.send(Err(match HandshakeFailed::take(&error, mode) {
+                                Some(tls) => DbError::Tls(tls),
+                                None => DbError::Postgres(error),
+                            }));
                         }
                     }
                 });
