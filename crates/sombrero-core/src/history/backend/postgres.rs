@@ -136,9 +136,11 @@ impl PgClient {
     pub(crate) fn copy(&self, sql: &str, beside: bool) -> Copy {
         let copy = format!("COPY ({sql}) TO STDOUT (FORMAT binary)");
         let session = if beside {
-            let side = self
-                .side
-                .get_or_init(|| PgClient::connect(&self.url).map(Box::new).map_err(|_| ()));
+            let side = self.side.get_or_init(|| {
+                PgClient::connect(&self.url).map(Box::new).map_err(|error| {
+                    tracing::debug!(?error, "no second session; the copy waits for this one");
+                })
+            });
             match side {
                 Ok(side) => side,
                 Err(()) => {
